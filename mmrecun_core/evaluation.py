@@ -1,0 +1,68 @@
+"""Full-ranking evaluation: every item is ranked for every evaluated user, training items masked."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from mmrecun_core.data import InteractionData
+from mmrecun_core.graphs import GraphBundle
+from mmrecun_core.metrics import METRICS
+from mmrecun_core.models.base import Embeddings, GraphRecommender
+
+DEFAULT_KS = (10, 20, 50)
+_SCORE_BUDGET = 1 << 25  # floats of the [users, items] score block held at once (128 MiB)
+
+
+def _rows_to_dense(m: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    sub = m[rows].tocoo()
+    dense = torch.zeros(len(rows), m.shape[1], dtype=torch.bool, device=device)
+    dense[torch.from_numpy(sub.row).to(device), torch.from_numpy(sub.col).to(device)] = True
+    return dense
+
+
+def top_k_hits(
+    emb: Embeddings, users: np.ndarray, targets: sp.csr_matrix, mask: sp.csr_matrix, k: int, batch_size: int = 4096
+) -> np.ndarray:
+    """Rank all items for ``users`` (int64 ``[u]``) with ``mask``ed items excluded; return bool hits ``[u, k]``.
+
+    ``targets`` and ``mask``: CSR ``[n_u, n_i]``; ``hits[j, r]`` is True when the item ranked ``r``-th
+    for ``users[j]`` is in its row of ``targets``. Users are scored in blocks of at most ``batch_size``.
+    """
+    device = emb.users.device
+    n_items = emb.items.shape[0]
+    step = max(1, min(batch_size, _SCORE_BUDGET // max(n_items, 1)))
+    out = np.zeros((len(users), k), dtype=bool)
+    for start in range(0, len(users), step):
+        rows = users[start : start + step]
+        scores = GraphRecommender.score(emb, torch.from_numpy(rows).to(device))
+        scores.masked_fill_(_rows_to_dense(mask, rows, device), -torch.inf)
+        top = scores.topk(min(k, n_items), dim=1).indices
+        out[start : start + step, : top.shape[1]] = _rows_to_dense(targets, rows, device).gather(1, top).cpu().numpy()
+    return out
+
+
+def ranking_metrics(hits: np.ndarray, n_pos: np.ndarray, ks=DEFAULT_KS) -> dict[str, float]:
+    """Mean of every metric of :mod:`mmrecun_core.metrics` at every ``k``: keys like ``recall@20``."""
+    if len(n_pos) == 0:
+        return {f"{name}@{k}": float("nan") for name in METRICS for k in ks}
+    return {f"{name}@{k}": float(fn(hits, n_pos, k).mean()) for name, fn in METRICS.items() for k in ks}
+
+
+@torch.no_grad()
+def evaluate(model: GraphRecommender, graphs: GraphBundle, data: InteractionData, split: str, ks=DEFAULT_KS) -> dict[str, float]:
+    """Recall/NDCG/Precision/Hit @ ``ks`` on ``split`` (``valid`` or ``test``), training items masked.
+
+    Users: those with a positive in ``split`` and a training interaction (MMRec). Returns metric -> mean,
+    plus ``n_users`` (how many users were evaluated).
+    """
+    was_training = model.training
+    model.eval()
+    emb = model.propagate(graphs)
+    model.train(was_training)
+    targets = {"valid": data.valid, "test": data.test}[split]
+    users = data.eval_users(split)
+    hits = top_k_hits(emb, users, targets, data.train, max(ks))
+    n_pos = np.diff(targets.indptr)[users]
+    return {**ranking_metrics(hits, n_pos, ks), "n_users": int(len(users))}

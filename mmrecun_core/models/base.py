@@ -1,0 +1,97 @@
+"""The interface every recommender of mmrecun implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mmrecun_core.graphs import GraphBundle
+
+
+@dataclass
+class Embeddings:
+    """Output of one propagation, for a subset of users and items (all of them by default).
+
+    ``users`` ``[u, d]`` and ``items`` ``[i, d]``: final embeddings of the requested users/items, in the
+    requested order; the score of (user, item) is their dot product.
+    ``ego_users`` ``[u, d]`` / ``ego_items`` ``[i, d]``: their free ID embeddings before propagation.
+    ``side`` / ``content``: MGCN's two views ``[u + i, d]`` (users first) for its contrastive loss;
+    None for LightGCN.
+    """
+
+    users: torch.Tensor
+    items: torch.Tensor
+    ego_users: torch.Tensor
+    ego_items: torch.Tensor
+    side: torch.Tensor | None = None
+    content: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A BPR batch in the local indices of one propagation.
+
+    ``users`` / ``items``: unique global indices propagated (int64 ``[u]``, ``[i]``);
+    ``user``, ``pos``, ``neg``: int64 ``[b]`` positions into ``users`` / ``items``.
+    """
+
+    users: torch.Tensor
+    items: torch.Tensor
+    user: torch.Tensor
+    pos: torch.Tensor
+    neg: torch.Tensor
+
+    @classmethod
+    def from_triples(cls, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> "Batch":
+        """Build from global int64 ``[b]`` triples (user, positive item, negative item)."""
+        u_unique, u_local = torch.unique(users, return_inverse=True)
+        i_unique, i_local = torch.unique(torch.cat([pos, neg]), return_inverse=True)
+        p_local, n_local = i_local.split([len(pos), len(neg)])
+        return cls(u_unique, i_unique, u_local, p_local, n_local)
+
+
+class GraphRecommender(nn.Module):
+    """A recommender whose embeddings come from propagating over a :class:`GraphBundle`.
+
+    Graphs are inputs, not parameters: the same weights can be propagated over a changed graph
+    (the retain graph of an unlearning run) without being rebuilt. ``propagate`` computes rows only
+    for the users/items asked for where the model allows it (a BPR batch touches a fraction).
+    """
+
+    name: str
+    n_users: int
+    n_items: int
+
+    def propagate(self, graphs: GraphBundle, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:
+        """Return :class:`Embeddings` for ``users`` / ``items`` (int64 ``[u]`` / ``[i]``; None = all)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:
+        """Return the named loss terms of ``batch`` given its :class:`Embeddings`; ``total`` is optimised."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def batch_loss(self, graphs: GraphBundle, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Propagate for the rows of BPR triples (global int64 ``[b]``) and return their :meth:`training_loss`."""
+        batch = Batch.from_triples(users, pos, neg)
+        return self.training_loss(self.propagate(graphs, batch.users, batch.items), batch)
+
+    @staticmethod
+    def score(emb: Embeddings, users: torch.Tensor) -> torch.Tensor:
+        """Return scores ``[len(users), i]`` of ``emb``'s items for rows ``users`` (int64) of ``emb.users``."""
+        return emb.users[users] @ emb.items.T
+
+
+def rows(weight: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+    """``weight[index]``, or ``weight`` itself when ``index`` is None."""
+    return weight if index is None else weight[index]
+
+
+def layer_mean(graphs: GraphBundle, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """LightGCN propagation (He et al. 2020, eqs. 7-8): ``mean_{l=0..L} Â^l E`` for ``ego`` ``[n_u + n_i, d]``; same shape."""
+    total, h = ego, ego
+    for _ in range(n_layers):
+        h = graphs.adj @ h
+        total = total + h
+    return total / (n_layers + 1)

@@ -1,0 +1,55 @@
+"""LightGCN (He et al., SIGIR 2020), the plain collaborative baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mmrecun_core.graphs import GraphBundle
+from mmrecun_core.losses import bpr_loss, embedding_l2
+from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, layer_mean, rows
+
+
+@dataclass(frozen=True)
+class LightGCNConfig:
+    """Hyper-parameters; defaults are MMRec's (embedding 64, 2 layers, reg 1e-4)."""
+
+    embedding_dim: int = 64
+    n_layers: int = 2
+    reg_weight: float = 1e-4
+
+
+class LightGCN(GraphRecommender):
+    r"""LightGCN: ``E^{(l+1)} = Â E^{(l)}``, final ``E = mean_{l=0..L} E^{(l)}`` (paper eqs. 7-8).
+
+    Loss: BPR on final embeddings + ``reg_weight`` * L2 of the ego embeddings of the batch (eq. 15).
+    Content features are ignored (``features`` is accepted so every model is built the same way).
+    """
+
+    name = "lightgcn"
+
+    def __init__(self, n_users: int, n_items: int, features: dict[str, torch.Tensor] | None = None, config: LightGCNConfig = LightGCNConfig()):
+        super().__init__()
+        self.n_users, self.n_items, self.config = n_users, n_items, config
+        self.user_embedding = nn.Embedding(n_users, config.embedding_dim)
+        self.item_embedding = nn.Embedding(n_items, config.embedding_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.user_embedding.weight)
+        nn.init.xavier_uniform_(self.item_embedding.weight)
+
+    def propagate(self, graphs: GraphBundle, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:
+        ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+        final_users, final_items = layer_mean(graphs, ego, self.config.n_layers).split([self.n_users, self.n_items])
+        return Embeddings(
+            rows(final_users, users), rows(final_items, items),
+            rows(self.user_embedding.weight, users), rows(self.item_embedding.weight, items),
+        )
+
+    def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:
+        bpr = bpr_loss(emb.users[batch.user], emb.items[batch.pos], emb.items[batch.neg])
+        reg = self.config.reg_weight * embedding_l2(emb.ego_users[batch.user], emb.ego_items[batch.pos], emb.ego_items[batch.neg])
+        return {"total": bpr + reg, "bpr": bpr, "reg": reg}

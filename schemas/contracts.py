@@ -1,0 +1,94 @@
+"""Arrow schemas of the input tables (DESIGN.md "Data contracts") and the checks that enforce them.
+
+On disk a catalogue is a folder::
+
+    interactions.parquet                 user_id, item_id, ts [, weight] [, split]
+    item_features/<modality>.parquet     item_id, embedding (one file per modality, any names)
+
+External ids are ``int64`` or ``string`` (the same type in every table). ``ts`` may hold nulls
+("time unknown", as in MMRec files that carry 0) only when ``split`` is given, since the
+default per-user chronological split needs it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+
+INTERACTIONS_FILE = "interactions.parquet"
+FEATURES_DIR = "item_features"
+SPLIT_VALUES = ("train", "valid", "test")
+ID_TYPES = (pa.int64(), pa.string())
+TS_TYPE = pa.timestamp("us", tz="UTC")
+MODALITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class ContractError(ValueError):
+    """A table that does not meet its contract; the message names table, column and examples."""
+
+
+def interactions_schema(id_type: pa.DataType = pa.int64(), weight: bool = False, split: bool = True) -> pa.Schema:
+    """The ``interactions`` schema: ``user_id``, ``item_id`` (``id_type``), ``ts`` and the optional columns asked for."""
+    fields = [pa.field("user_id", id_type, nullable=False), pa.field("item_id", id_type, nullable=False), pa.field("ts", TS_TYPE)]
+    if weight:
+        fields.append(pa.field("weight", pa.float32()))
+    if split:
+        fields.append(pa.field("split", pa.string(), nullable=False))
+    return pa.schema(fields)
+
+
+def item_features_schema(dim: int, id_type: pa.DataType = pa.int64()) -> pa.Schema:
+    """The ``item_features/<modality>`` schema: ``item_id`` and ``embedding`` ``fixed_size_list<float32>[dim]``."""
+    return pa.schema([pa.field("item_id", id_type, nullable=False), pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False)])
+
+
+def _require(table: pa.Table, name: str, column: str, allowed: tuple[pa.DataType, ...]) -> pa.DataType:
+    if column not in table.column_names:
+        raise ContractError(f"{name}: missing column {column!r} (columns present: {table.column_names})")
+    typ = table.schema.field(column).type
+    if not any(typ.equals(a) for a in allowed):
+        raise ContractError(f"{name}: column {column!r} has type {typ}, expected {' or '.join(map(str, allowed))}")
+    nulls = table.column(column).null_count
+    if nulls and column != "ts":
+        raise ContractError(f"{name}: column {column!r} has {nulls} null values of {table.num_rows} rows")
+    return typ
+
+
+def check_interactions(table: pa.Table) -> pa.DataType:
+    """Check ``table`` against the ``interactions`` contract; return its id type. Raises :class:`ContractError`."""
+    name = "interactions"
+    if table.num_rows == 0:
+        raise ContractError(f"{name}: the table has no rows")
+    id_type = _require(table, name, "user_id", ID_TYPES)
+    _require(table, name, "item_id", (id_type,))
+    _require(table, name, "ts", (TS_TYPE,))
+    if "weight" in table.column_names:
+        _require(table, name, "weight", (pa.float32(),))
+    if "split" in table.column_names:
+        _require(table, name, "split", (pa.string(), pa.large_string()))
+        values = set(table.column("split").unique().to_pylist())
+        unknown = sorted(values - set(SPLIT_VALUES))
+        if unknown:
+            raise ContractError(f"{name}: column 'split' holds values other than {list(SPLIT_VALUES)}: {unknown[:5]}")
+    elif table.column("ts").null_count:
+        raise ContractError(f"{name}: {table.column('ts').null_count} rows have no 'ts' and there is no 'split' column to split by")
+    return id_type
+
+
+def check_item_features(table: pa.Table, modality: str, id_type: pa.DataType) -> int:
+    """Check one ``item_features/<modality>`` table; return its embedding dimension. Raises :class:`ContractError`."""
+    name = f"item_features/{modality}"
+    if not MODALITY_NAME.match(modality):
+        raise ContractError(f"{name}: modality names are lower-case letters, digits and '_' starting with a letter, got {modality!r}")
+    if table.num_rows == 0:
+        raise ContractError(f"{name}: the table has no rows")
+    _require(table, name, "item_id", (id_type,))
+    if "embedding" not in table.column_names:
+        raise ContractError(f"{name}: missing column 'embedding' (columns present: {table.column_names})")
+    typ = table.schema.field("embedding").type
+    if not (pa.types.is_fixed_size_list(typ) and typ.value_type.equals(pa.float32())):
+        raise ContractError(f"{name}: column 'embedding' has type {typ}, expected fixed_size_list<float32>[d]")
+    if table.column("embedding").null_count:
+        raise ContractError(f"{name}: column 'embedding' has {table.column('embedding').null_count} null rows")
+    return typ.list_size

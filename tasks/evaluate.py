@@ -1,0 +1,53 @@
+"""``mmrecun evaluate``: full-ranking metrics of a model directory on a catalogue's valid and test splits."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from mmrecun_core.checkpoint import load_model
+from mmrecun_core.device import resolve_device
+from mmrecun_core.evaluation import evaluate
+from tasks.catalogue import load_catalogue
+
+log = logging.getLogger("mmrecun.evaluate")
+
+
+def _check_same_ids(kind: str, model_ids: np.ndarray, data_ids: np.ndarray) -> None:
+    if len(model_ids) != len(data_ids) or not np.array_equal(model_ids.astype(str), data_ids.astype(str)):
+        only_model = np.setdiff1d(model_ids.astype(str), data_ids.astype(str))
+        only_data = np.setdiff1d(data_ids.astype(str), model_ids.astype(str))
+        raise ValueError(f"the catalogue's {kind} differ from the model's: {len(data_ids)} vs {len(model_ids)}; "
+                         f"only in the data e.g. {only_data[:5].tolist()}, only in the model e.g. {only_model[:5].tolist()}")
+
+
+def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | Path | None = None, device: str = "auto") -> dict:
+    """Evaluate the model at ``model_dir`` on ``data_dir``; return (and optionally write) ``{"valid", "test", ...}``.
+
+    The model scores over its own training graph (it ships with the model); the catalogue supplies
+    the held-out positives and must have the same users and items.
+    """
+    dev = resolve_device(device)
+    bundle = load_model(model_dir, dev)
+    catalogue = load_catalogue(data_dir)
+    data = catalogue.data
+    _check_same_ids("users", bundle.user_ids, data.user_ids)
+    _check_same_ids("items", bundle.item_ids, data.item_ids)
+    if catalogue.sha256 != bundle.manifest.get("data_sha256"):
+        log.warning("%s differs from the data the model was trained on (sha256 %s... vs %s...)", data_dir,
+                    catalogue.sha256[:12], str(bundle.manifest.get("data_sha256"))[:12])
+    graphs = bundle.graphs(dev)
+    result = {
+        "model_dir": str(model_dir),
+        "model": bundle.model.name,
+        "data_sha256": catalogue.sha256,
+        "valid": evaluate(bundle.model, graphs, data, "valid"),
+        "test": evaluate(bundle.model, graphs, data, "test"),
+    }
+    if json_out is not None:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(result, indent=2))
+    return result
