@@ -33,24 +33,32 @@ class KnnGraph:
     sim: torch.Tensor
 
 
-def _merge_topk(best_val, best_idx, rows: slice, s: torch.Tensor, col0: int, k: int, group: int) -> None:
+def _merge_topk(best_val, best_idx, rows: slice, s: torch.Tensor, col0: int, group: int) -> None:
     """Fold candidate block ``s`` ``[m, c]`` (columns ``col0..col0+c``) into the running top-k of ``rows``.
 
-    Exact pre-selection: the k largest entries of a row lie in the k column groups with the
-    largest group maxima, so only ``k * group`` candidates per row reach ``topk``.
+    Exact pre-selection: an entry can enter row ``r``'s top-k only if it beats the current k-th
+    best ``t_r``, so only column groups whose maximum exceeds ``t_r`` matter; with ``G`` the most such
+    groups in any row, the ``G`` groups with the largest maxima hold every candidate; and the k
+    largest entries of a row always lie in its k groups with the largest maxima, so ``G <= k``.
+    ``G`` falls towards 0 as the running top-k fills: late blocks cost one pass over ``s``.
     """
     m, c = s.shape
+    k = best_val.shape[1]
+    threshold = best_val[rows, k - 1 :]  # [m, 1]
     n_groups = -(-c // group)
-    if n_groups <= k:
-        cand_val, cand_col = s, torch.arange(c, device=s.device).expand(m, c)
-    else:
-        pad = n_groups * group - c
-        padded = F.pad(s, (0, pad), value=-torch.inf) if pad else s
-        group_max = padded.reshape(m, n_groups, group).amax(dim=2) if padded.is_contiguous() else padded.mT.reshape(n_groups, group, m).amax(dim=1).T
-        top_groups = group_max.topk(k, dim=1).indices  # [m, k]
-        cand_col = (top_groups.unsqueeze(2) * group + torch.arange(group, device=s.device)).reshape(m, k * group)
-        outside = cand_col >= c  # padding columns of the last group
-        cand_val = s.gather(1, cand_col.clamp(max=c - 1)).masked_fill_(outside, -torch.inf)
+    pad = n_groups * group - c
+    padded = F.pad(s, (0, pad), value=-torch.inf) if pad else s
+    if padded.is_contiguous():
+        group_max = padded.reshape(m, n_groups, group).amax(dim=2)
+    else:  # a transposed view: reduce over the rows of the underlying block
+        group_max = padded.mT.reshape(n_groups, group, m).amax(dim=1).T
+    n_top = min(k, int((group_max > threshold).sum(dim=1).max()))
+    if n_top == 0:
+        return
+    top_groups = group_max.topk(n_top, dim=1).indices  # [m, G]
+    cand_col = (top_groups.unsqueeze(2) * group + torch.arange(group, device=s.device)).reshape(m, n_top * group)
+    outside = cand_col >= c  # padding columns of the last group
+    cand_val = s.gather(1, cand_col.clamp(max=c - 1)).masked_fill_(outside, -torch.inf)
     all_val = torch.cat([best_val[rows], cand_val], dim=1)
     all_idx = torch.cat([best_idx[rows], cand_col + col0], dim=1)
     top_val, pos = all_val.topk(k, dim=1)
@@ -58,25 +66,27 @@ def _merge_topk(best_val, best_idx, rows: slice, s: torch.Tensor, col0: int, k: 
     best_idx[rows] = all_idx.gather(1, pos)
 
 
-def knn_graph(features: torch.Tensor, k: int = 10, block: int = 4096, group: int = 64) -> KnnGraph:
+def knn_graph(features: torch.Tensor, k: int = 10, block: int = 4096, group: int = 16) -> KnnGraph:
     """Exact cosine top-``k`` neighbours (self included) of each row of ``features`` ``[n, d]``.
 
-    Memory is ``O(block^2 + n k)``, never ``O(n^2)``. Returns :class:`KnnGraph` with ``[n, min(k, n)]``
-    tensors on the device of ``features``.
+    Memory is ``O(block^2 + n k)``, never ``O(n^2)``; the ``[block, block]`` similarity buffer is
+    reused. Returns :class:`KnnGraph` with ``[n, min(k, n)]`` tensors on the device of ``features``.
     """
     x = F.normalize(features.float(), dim=1)
     n = x.shape[0]
     k = min(k, n)
     best_val = torch.full((n, k), -torch.inf, device=x.device)
     best_idx = torch.zeros((n, k), dtype=torch.long, device=x.device)
+    buffer = torch.empty(min(block, n) ** 2, device=x.device)
     for i0 in range(0, n, block):
         i1 = min(i0 + block, n)
         for j0 in range(i0, n, block):
             j1 = min(j0 + block, n)
-            s = x[i0:i1] @ x[j0:j1].T
-            _merge_topk(best_val, best_idx, slice(i0, i1), s, j0, k, group)
+            s = buffer[: (i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0)
+            torch.mm(x[i0:i1], x[j0:j1].T, out=s)
+            _merge_topk(best_val, best_idx, slice(i0, i1), s, j0, group)
             if j0 != i0:
-                _merge_topk(best_val, best_idx, slice(j0, j1), s.T, i0, k, group)
+                _merge_topk(best_val, best_idx, slice(j0, j1), s.T, i0, group)
     return KnnGraph(best_idx, best_val)
 
 

@@ -50,6 +50,6 @@ class LightGCN(GraphRecommender):
         )
 
     def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:
-        bpr = bpr_loss(emb.users[batch.user], emb.items[batch.pos], emb.items[batch.neg])
-        reg = self.config.reg_weight * embedding_l2(emb.ego_users[batch.user], emb.ego_items[batch.pos], emb.ego_items[batch.neg])
+        bpr = bpr_loss(rows(emb.users, batch.user), rows(emb.items, batch.pos), rows(emb.items, batch.neg))
+        reg = self.config.reg_weight * embedding_l2(rows(emb.ego_users, batch.user), rows(emb.ego_items, batch.pos), rows(emb.ego_items, batch.neg))
         return {"total": bpr + reg, "bpr": bpr, "reg": reg}

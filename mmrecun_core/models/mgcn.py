@@ -131,10 +131,10 @@ class MGCN(GraphRecommender):
         u, u_count = torch.unique(users, return_counts=True)
         i, i_count = torch.unique(items, return_counts=True)
         i = i + n_u
-        return info_nce(emb.side[i], emb.content[i], t, i_count) + info_nce(emb.side[u], emb.content[u], t, u_count)
+        return info_nce(rows(emb.side, i), rows(emb.content, i), t, i_count) + info_nce(rows(emb.side, u), rows(emb.content, u), t, u_count)
 
     def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:
-        u, p, n = emb.users[batch.user], emb.items[batch.pos], emb.items[batch.neg]
+        u, p, n = rows(emb.users, batch.user), rows(emb.items, batch.pos), rows(emb.items, batch.neg)
         bpr = bpr_loss(u, p, n)
         reg = self.config.reg_weight * embedding_l2(u, p, n)
         cl = self.config.cl_weight * self.contrastive_loss(emb, batch.user, batch.pos)
