@@ -33,61 +33,108 @@ class KnnGraph:
     sim: torch.Tensor
 
 
-def _merge_topk(best_val, best_idx, rows: slice, s: torch.Tensor, col0: int, group: int) -> None:
+def _group_max(s: torch.Tensor, group: int, dim: int) -> torch.Tensor:
+    """Maxima of the strided groups of ``s`` ``[m, c]`` along ``dim``: group ``g`` holds indices ``g, g + G, g + 2G, ...``
+    with ``G = ceil(len / group)`` groups (missing indices count as -inf).
+
+    ``dim=1``: ``[m, G]``; ``dim=0``: ``[G, c]``. Strided (not consecutive) groups turn the maximum
+    into a reduction over an outer axis, which vectorises over the contiguous inner one.
+    """
+    length = s.shape[dim]
+    n_groups = -(-length // group)
+    pad = n_groups * group - length
+    if dim == 1:
+        s = F.pad(s, (0, pad), value=-torch.inf) if pad else s
+        return s.reshape(s.shape[0], group, n_groups).amax(dim=1)
+    s = F.pad(s, (0, 0, 0, pad), value=-torch.inf) if pad else s
+    return s.reshape(group, n_groups, s.shape[1]).amax(dim=0)
+
+
+def _merge_topk(best_val, best_idx, rows: slice, s: torch.Tensor, group_max: torch.Tensor, col0: int, group: int) -> None:
     """Fold candidate block ``s`` ``[m, c]`` (columns ``col0..col0+c``) into the running top-k of ``rows``.
 
+    ``group_max`` ``[m, G]``: maxima of the strided column groups of ``s`` (:func:`_group_max`).
     Exact pre-selection: an entry can enter row ``r``'s top-k only if it beats the current k-th
-    best ``t_r``, so only column groups whose maximum exceeds ``t_r`` matter; with ``G`` the most such
-    groups in any row, the ``G`` groups with the largest maxima hold every candidate; and the k
-    largest entries of a row always lie in its k groups with the largest maxima, so ``G <= k``.
-    ``G`` falls towards 0 as the running top-k fills: late blocks cost one pass over ``s``.
+    best ``t_r``, so only groups whose maximum exceeds ``t_r`` matter; with ``T`` the most such
+    groups in any row, the ``T`` groups with the largest maxima hold every candidate; and the k
+    largest entries of a row always lie in its k groups with the largest maxima, so ``T <= k``.
+    Rows with no qualifying group are left out; as the running top-k fills, most rows are, and a
+    late block costs little beyond its group maxima.
     """
-    m, c = s.shape
+    c = s.shape[1]
     k = best_val.shape[1]
-    threshold = best_val[rows, k - 1 :]  # [m, 1]
-    n_groups = -(-c // group)
-    pad = n_groups * group - c
-    padded = F.pad(s, (0, pad), value=-torch.inf) if pad else s
-    if padded.is_contiguous():
-        group_max = padded.reshape(m, n_groups, group).amax(dim=2)
-    else:  # a transposed view: reduce over the rows of the underlying block
-        group_max = padded.mT.reshape(n_groups, group, m).amax(dim=1).T
-    n_top = min(k, int((group_max > threshold).sum(dim=1).max()))
-    if n_top == 0:
+    n_groups = group_max.shape[1]
+    qualifying = torch.count_nonzero(group_max > best_val[rows, k - 1 :], dim=1)  # [m]
+    active = qualifying.nonzero().squeeze(1)  # rows of the block that can still change
+    if active.numel() == 0:
         return
-    top_groups = group_max.topk(n_top, dim=1).indices  # [m, G]
-    cand_col = (top_groups.unsqueeze(2) * group + torch.arange(group, device=s.device)).reshape(m, n_top * group)
-    outside = cand_col >= c  # padding columns of the last group
-    cand_val = s.gather(1, cand_col.clamp(max=c - 1)).masked_fill_(outside, -torch.inf)
-    all_val = torch.cat([best_val[rows], cand_val], dim=1)
-    all_idx = torch.cat([best_idx[rows], cand_col + col0], dim=1)
+    n_top = min(k, int(qualifying.max()))
+    top_groups = group_max[active].topk(n_top, dim=1).indices  # [a, T]
+    cand_col = (top_groups.unsqueeze(2) + n_groups * torch.arange(group, device=s.device)).reshape(len(active), n_top * group)
+    outside = cand_col >= c  # padding columns of the last block
+    cand_val = s[active.unsqueeze(1), cand_col.clamp(max=c - 1)].masked_fill_(outside, -torch.inf)
+    target = active + rows.start
+    all_val = torch.cat([best_val[target], cand_val], dim=1)
+    all_idx = torch.cat([best_idx[target], cand_col + col0], dim=1)
     top_val, pos = all_val.topk(k, dim=1)
-    best_val[rows] = top_val
-    best_idx[rows] = all_idx.gather(1, pos)
+    best_val[target] = top_val
+    best_idx[target] = all_idx.gather(1, pos)
 
 
-def knn_graph(features: torch.Tensor, k: int = 10, block: int = 4096, group: int = 16) -> KnnGraph:
+def _locality_order(x: torch.Tensor, block: int, iterations: int = 5, chunk: int = 65536) -> torch.Tensor:
+    """A permutation ``[n]`` that puts similar rows of ``x`` (unit rows ``[n, d]``) near each other.
+
+    Spherical k-means with about two clusters per block, seeded deterministically, then rows sorted
+    by cluster. Only the order of the kNN search depends on it, never its result.
+    """
+    n = x.shape[0]
+    n_clusters = 2 * -(-n // block)
+    if n_clusters <= 2:
+        return torch.arange(n, device=x.device)
+    generator = torch.Generator().manual_seed(0)
+    centroids = x[torch.randperm(n, generator=generator)[:n_clusters].to(x.device)]
+    assign = torch.empty(n, dtype=torch.long, device=x.device)
+    for _ in range(iterations):
+        for start in range(0, n, chunk):
+            assign[start : start + chunk] = (x[start : start + chunk] @ centroids.T).argmax(dim=1)
+        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
+        norms = sums.norm(dim=1, keepdim=True)
+        centroids = torch.where(norms > 0, sums / norms.clamp_min(1e-12), centroids)
+    return torch.argsort(assign, stable=True)
+
+
+def knn_graph(features: torch.Tensor, k: int = 10, block: int = 2048, group: int = 16) -> KnnGraph:
     """Exact cosine top-``k`` neighbours (self included) of each row of ``features`` ``[n, d]``.
 
-    Memory is ``O(block^2 + n k)``, never ``O(n^2)``; the ``[block, block]`` similarity buffer is
-    reused. Returns :class:`KnnGraph` with ``[n, min(k, n)]`` tensors on the device of ``features``.
+    Walks the blocks of the similarity matrix's upper triangle (it is symmetric, so each block
+    serves its rows and its columns), diagonal blocks first, over rows put in a locality order
+    (:func:`_locality_order`): most neighbours then sit in a row's own block, its running top-k is
+    nearly final after the first pass, and later blocks are mostly skipped by the exact group-maximum
+    test of :func:`_merge_topk`. Memory is ``O(block^2 + n k)``, never ``O(n^2)``. Returns
+    :class:`KnnGraph` with ``[n, min(k, n)]`` tensors (original row order) on the device of ``features``.
     """
     x = F.normalize(features.float(), dim=1)
     n = x.shape[0]
     k = min(k, n)
+    order = _locality_order(x, block)
+    x = x[order]
     best_val = torch.full((n, k), -torch.inf, device=x.device)
     best_idx = torch.zeros((n, k), dtype=torch.long, device=x.device)
     buffer = torch.empty(min(block, n) ** 2, device=x.device)
-    for i0 in range(0, n, block):
-        i1 = min(i0 + block, n)
-        for j0 in range(i0, n, block):
-            j1 = min(j0 + block, n)
-            s = buffer[: (i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0)
-            torch.mm(x[i0:i1], x[j0:j1].T, out=s)
-            _merge_topk(best_val, best_idx, slice(i0, i1), s, j0, group)
-            if j0 != i0:
-                _merge_topk(best_val, best_idx, slice(j0, j1), s.T, i0, group)
-    return KnnGraph(best_idx, best_val)
+    starts = range(0, n, block)
+    pairs = [(i, i) for i in starts] + [(i, j) for i in starts for j in starts if j > i]
+    for i0, j0 in pairs:
+        i1, j1 = min(i0 + block, n), min(j0 + block, n)
+        s = buffer[: (i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0)
+        torch.mm(x[i0:i1], x[j0:j1].T, out=s)
+        _merge_topk(best_val, best_idx, slice(i0, i1), s, _group_max(s, group, dim=1), j0, group)
+        if j0 != i0:
+            _merge_topk(best_val, best_idx, slice(j0, j1), s.T, _group_max(s, group, dim=0).T, i0, group)
+    index = torch.empty_like(best_idx)
+    sim = torch.empty_like(best_val)
+    index[order] = order[best_idx]
+    sim[order] = best_val
+    return KnnGraph(index, sim)
 
 
 def knn_adjacency(graph: KnnGraph, n: int) -> sp.csr_matrix:
