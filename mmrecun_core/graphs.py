@@ -50,21 +50,32 @@ def _group_max(s: torch.Tensor, group: int, dim: int) -> torch.Tensor:
     return s.reshape(group, n_groups, s.shape[1]).amax(dim=0)
 
 
-def _merge_topk(best_val, best_idx, rows: slice, s: torch.Tensor, group_max: torch.Tensor, col0: int, group: int) -> None:
-    """Fold candidate block ``s`` ``[m, c]`` (columns ``col0..col0+c``) into the running top-k of ``rows``.
+def _top_k(values: torch.Tensor, index: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best of each row of ``values`` / ``index`` ``[a, w]``: larger value first, ties to the lower index.
+
+    A total order, so the graph does not depend on block size, locality order or device.
+    """
+    by_index = index.argsort(dim=1)
+    values, index = values.gather(1, by_index), index.gather(1, by_index)
+    best = values.sort(dim=1, descending=True, stable=True).indices[:, :k]
+    return values.gather(1, best), index.gather(1, best)
+
+
+def _merge_topk(best_val, best_idx, rows: slice, s: torch.Tensor, group_max: torch.Tensor, col_ids: torch.Tensor, group: int) -> None:
+    """Fold candidate block ``s`` ``[m, c]`` into the running top-k of ``rows``; column ``j`` is item ``col_ids[j]``.
 
     ``group_max`` ``[m, G]``: maxima of the strided column groups of ``s`` (:func:`_group_max`).
-    Exact pre-selection: an entry can enter row ``r``'s top-k only if it beats the current k-th
-    best ``t_r``, so only groups whose maximum exceeds ``t_r`` matter; with ``T`` the most such
-    groups in any row, the ``T`` groups with the largest maxima hold every candidate; and the k
-    largest entries of a row always lie in its k groups with the largest maxima, so ``T <= k``.
-    Rows with no qualifying group are left out; as the running top-k fills, most rows are, and a
-    late block costs little beyond its group maxima.
+    Exact pre-selection: an entry can enter row ``r``'s top-k only if it is at least the current
+    k-th best ``t_r`` (ties can win on index), so only groups whose maximum reaches ``t_r`` matter;
+    with ``T`` the most such groups in any row, the ``T`` groups with the largest maxima hold every
+    candidate; and the k best entries of a row lie in its k groups with the largest maxima, so
+    ``T <= k``. Rows with no qualifying group are left out; as the running top-k fills, most rows
+    are, and a late block costs little beyond its group maxima.
     """
     c = s.shape[1]
     k = best_val.shape[1]
     n_groups = group_max.shape[1]
-    qualifying = torch.count_nonzero(group_max > best_val[rows, k - 1 :], dim=1)  # [m]
+    qualifying = torch.count_nonzero(group_max >= best_val[rows, k - 1 :], dim=1)  # [m]
     active = qualifying.nonzero().squeeze(1)  # rows of the block that can still change
     if active.numel() == 0:
         return
@@ -72,13 +83,12 @@ def _merge_topk(best_val, best_idx, rows: slice, s: torch.Tensor, group_max: tor
     top_groups = group_max[active].topk(n_top, dim=1).indices  # [a, T]
     cand_col = (top_groups.unsqueeze(2) + n_groups * torch.arange(group, device=s.device)).reshape(len(active), n_top * group)
     outside = cand_col >= c  # padding columns of the last block
-    cand_val = s[active.unsqueeze(1), cand_col.clamp(max=c - 1)].masked_fill_(outside, -torch.inf)
+    cand_col = cand_col.clamp_(max=c - 1)
+    cand_val = s[active.unsqueeze(1), cand_col].masked_fill_(outside, -torch.inf)
     target = active + rows.start
-    all_val = torch.cat([best_val[target], cand_val], dim=1)
-    all_idx = torch.cat([best_idx[target], cand_col + col0], dim=1)
-    top_val, pos = all_val.topk(k, dim=1)
-    best_val[target] = top_val
-    best_idx[target] = all_idx.gather(1, pos)
+    best_val[target], best_idx[target] = _top_k(
+        torch.cat([best_val[target], cand_val], dim=1), torch.cat([best_idx[target], col_ids[cand_col]], dim=1), k
+    )
 
 
 def _locality_order(x: torch.Tensor, block: int, iterations: int = 5, chunk: int = 65536) -> torch.Tensor:
@@ -103,10 +113,13 @@ def _locality_order(x: torch.Tensor, block: int, iterations: int = 5, chunk: int
     return torch.argsort(assign, stable=True)
 
 
-def knn_graph(features: torch.Tensor, k: int = 10, block: int = 2048, group: int = 16) -> KnnGraph:
+def knn_graph(features: torch.Tensor, k: int = 10, block: int = 2048, group: int = 16, margin: int = 6) -> KnnGraph:
     """Exact cosine top-``k`` neighbours (self included) of each row of ``features`` ``[n, d]``.
 
-    Walks the blocks of the similarity matrix's upper triangle (it is symmetric, so each block
+    The search keeps ``k + margin`` candidates in float32; they are re-scored in float64 and the
+    best ``k`` kept, larger similarity first and equal similarity (duplicate feature rows are
+    common in real data) to the lower item index, so the graph does not depend on block layout,
+    locality order or device rounding. Walks the blocks of the similarity matrix's upper triangle (it is symmetric, so each block
     serves its rows and its columns), diagonal blocks first, over rows put in a locality order
     (:func:`_locality_order`): most neighbours then sit in a row's own block, its running top-k is
     nearly final after the first pass, and later blocks are mostly skipped by the exact group-maximum
@@ -115,11 +128,12 @@ def knn_graph(features: torch.Tensor, k: int = 10, block: int = 2048, group: int
     """
     x = F.normalize(features.float(), dim=1)
     n = x.shape[0]
-    k = min(k, n)
+    k_final = min(k, n)
+    k = min(k + margin, n)
     order = _locality_order(x, block)
     x = x[order]
     best_val = torch.full((n, k), -torch.inf, device=x.device)
-    best_idx = torch.zeros((n, k), dtype=torch.long, device=x.device)
+    best_idx = torch.full((n, k), n, dtype=torch.long, device=x.device)  # item ids; n = none yet
     buffer = torch.empty(min(block, n) ** 2, device=x.device)
     starts = range(0, n, block)
     pairs = [(i, i) for i in starts] + [(i, j) for i in starts for j in starts if j > i]
@@ -127,14 +141,24 @@ def knn_graph(features: torch.Tensor, k: int = 10, block: int = 2048, group: int
         i1, j1 = min(i0 + block, n), min(j0 + block, n)
         s = buffer[: (i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0)
         torch.mm(x[i0:i1], x[j0:j1].T, out=s)
-        _merge_topk(best_val, best_idx, slice(i0, i1), s, _group_max(s, group, dim=1), j0, group)
+        _merge_topk(best_val, best_idx, slice(i0, i1), s, _group_max(s, group, dim=1), order[j0:j1], group)
         if j0 != i0:
-            _merge_topk(best_val, best_idx, slice(j0, j1), s.T, _group_max(s, group, dim=0).T, i0, group)
-    index = torch.empty_like(best_idx)
-    sim = torch.empty_like(best_val)
-    index[order] = order[best_idx]
-    sim[order] = best_val
-    return KnnGraph(index, sim)
+            _merge_topk(best_val, best_idx, slice(j0, j1), s.T, _group_max(s, group, dim=0).T, order[i0:i1], group)
+    candidates = torch.empty_like(best_idx)
+    candidates[order] = best_idx
+    return _rescore(F.normalize(features.double(), dim=1), candidates, k_final)
+
+
+def _rescore(x: torch.Tensor, candidates: torch.Tensor, k: int, chunk: int = 8192) -> KnnGraph:
+    """Best ``k`` of ``candidates`` ``[n, w]`` by float64 cosine (``x``: unit rows ``[n, d]``, float64), ties to the lower index."""
+    index, sim = [], []
+    for start in range(0, len(x), chunk):
+        cand = candidates[start : start + chunk]
+        scores = (x[start : start + chunk].unsqueeze(1) * x[cand]).sum(dim=2)  # [chunk, w]
+        top_sim, top_idx = _top_k(scores, cand, k)
+        index.append(top_idx)
+        sim.append(top_sim.float())
+    return KnnGraph(torch.cat(index), torch.cat(sim))
 
 
 def knn_adjacency(graph: KnnGraph, n: int) -> sp.csr_matrix:

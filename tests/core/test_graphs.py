@@ -53,3 +53,18 @@ def test_normalized_user_item_matches_definition():
     np.testing.assert_allclose(a_hat.toarray(), inv[:, None] * a * inv[None, :], rtol=1e-6)
     np.testing.assert_allclose(r_hat.toarray(), a_hat.toarray()[:3, 3:], rtol=1e-6)
     assert (a_hat != a_hat.T).nnz == 0
+
+
+def test_ties_go_to_the_lower_index_whatever_the_block_layout():
+    g = torch.Generator().manual_seed(5)
+    base = torch.randn(60, 6, generator=g)
+    x = torch.cat([base, base[:20]])  # rows 60..79 duplicate rows 0..19: similarity ties everywhere
+    x = x[torch.randperm(len(x), generator=g)]
+    xn = F.normalize(x.double(), dim=1)
+    sim = (xn.unsqueeze(1) * xn.unsqueeze(0)).sum(dim=2)  # each pair summed in the same order: duplicates tie exactly
+    # reference: larger similarity first, equal similarity -> lower index
+    order = torch.sort(-sim, dim=1, stable=True).indices[:, :4]
+    for block, group in [(16, 4), (7, 2), (4096, 16)]:
+        got = knn_graph(x, 4, block=block, group=group)
+        torch.testing.assert_close(got.sim, sim.gather(1, order).float(), rtol=0, atol=1e-6)
+        assert torch.equal(got.index, order), (block, group)
