@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mmrecun_core.data import InteractionData
+from mmrecun_core.data import DataError, InteractionData
 from mmrecun_core.evaluation import evaluate
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
@@ -85,6 +85,8 @@ def fit(model: GraphRecommender, graphs: GraphBundle, data: InteractionData, con
     rule) or after ``max_epochs``. Selection uses the validation split only. On return the model holds
     the best epoch's weights. Logs one line per epoch (loss, validation metric, seconds).
     """
+    if len(data.eval_users("valid")) == 0:
+        raise DataError("interactions: no user has both a training and a validation interaction, so early stopping has nothing to select on")
     rng = seed_everything(config.seed)
     users, items = data.train_pairs()
     sampler = NegativeSampler(data.train)

@@ -13,7 +13,7 @@ import torch
 from mmrecun_core.checkpoint import ModelBundle, save_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.evaluation import evaluate
-from mmrecun_core.graphs import build_graphs, knn_graph
+from mmrecun_core.graphs import KnnGraph, build_graphs, knn_graph
 from mmrecun_core.models import MODEL_TYPES
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
 from tasks.catalogue import load_catalogue, replacing_folder
@@ -82,7 +82,7 @@ def train_model(
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "history": result.history,
     }
-    bundle = ModelBundle(model.cpu(), data.train, {m: type(g)(g.index.cpu(), g.sim.cpu()) for m, g in knn.items()},
+    bundle = ModelBundle(model.cpu(), data.train, {m: KnnGraph(g.index.cpu(), g.sim.cpu()) for m, g in knn.items()},
                          data.user_ids, data.item_ids, manifest)
     with replacing_folder(out_dir) as tmp:
         shas = save_model(bundle, tmp)

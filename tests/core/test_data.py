@@ -46,3 +46,15 @@ def test_bad_input_is_named(kwargs, match):
     args = dict(user_ids=np.array([1, 2]), item_ids=np.array([1, 2]), split=np.array([0, 0], dtype=np.int8))
     with pytest.raises(DataError, match=match):
         build_interaction_data(**{**args, **kwargs})
+
+
+def test_training_without_validation_users_is_refused():
+    import torch
+
+    from mmrecun_core.graphs import build_graphs
+    from mmrecun_core.models import LightGCN
+    from mmrecun_core.trainer import TrainConfig, fit
+
+    d = build_interaction_data(np.array([1, 1, 2]), np.array([1, 2, 2]), np.array([0, 2, 0], dtype=np.int8))
+    with pytest.raises(DataError, match="no user has both a training and a validation interaction"):
+        fit(LightGCN(d.n_users, d.n_items), build_graphs(d.train, {}, "cpu"), d, TrainConfig(max_epochs=1))
