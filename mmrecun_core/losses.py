@@ -41,3 +41,12 @@ def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float, count
     # weight=c gives sum_u c_u (lse_u - s'_uu) / sum c with s' = s + log c; s'_uu carries log c_u, added back
     # by the constant sum_u c_u log c_u / sum c (no gradient, kept so the value equals MMRec's).
     return F.cross_entropy(logits + c.log(), target, weight=c) + (c * c.log()).sum() / c.sum()
+
+
+def reverse_bpr_loss(user: torch.Tensor, forgotten: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """Reverse BPR (MMRecUN, arXiv 2405.15328, eq. for L_rev): ``-mean log σ(<u,n> - <u,f>)``.
+
+    Minimising it pushes each forgotten item ``f`` below a never-seen item ``n`` for its user: BPR
+    with the roles of positive and negative swapped. ``[b, d]`` inputs; returns a scalar.
+    """
+    return bpr_loss(user, neg, forgotten)
