@@ -1,0 +1,92 @@
+"""Evidence of forgetting (DESIGN.md "Evidence of forgetting"), one pure function per measure.
+
+Scores are dot products of :class:`~mmrecun_core.models.base.Embeddings`; every function works in
+blocks so that no ``[n_users, n_items]`` matrix is held at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.stats import rankdata
+
+from mmrecun_core.evaluation import top_k_hits
+from mmrecun_core.metrics import recall_at_k
+from mmrecun_core.models.base import Embeddings
+
+_BLOCK = 1 << 24  # score entries per block
+
+
+def forget_recall(emb: Embeddings, forgotten: sp.csr_matrix, retained_train: sp.csr_matrix, k: int = 20) -> float:
+    """User-centric forgetting: mean Recall@``k`` with each user's forgotten interactions as targets.
+
+    ``forgotten`` / ``retained_train``: CSR ``[n_u, n_i]``; the user's retained training items are
+    masked (MMRecUN's protocol). Averaged over users with >= 1 forgotten interaction; NaN if none.
+    """
+    users = np.flatnonzero(np.diff(forgotten.indptr) > 0).astype(np.int64)
+    if len(users) == 0:
+        return float("nan")
+    hits = top_k_hits(emb, users, forgotten, retained_train, k)
+    return float(recall_at_k(hits, np.diff(forgotten.indptr)[users], k).mean())
+
+
+def item_recall(emb: Embeddings, items: np.ndarray, interactions: sp.csr_matrix, ks=(500, 1000, 1500)) -> dict[int, float]:
+    """Item-centric forgetting: for each item of ``items``, rank every user by score for it and take
+    the share of the users who interacted with it (``interactions`` ``[n_u, n_i]``) found in the top
+    ``k`` users. Returns ``{k: mean over items with >= 1 such user}`` (NaN where there is none)."""
+    by_item = interactions.tocsc()
+    items = np.asarray([i for i in items if by_item.indptr[i + 1] > by_item.indptr[i]], dtype=np.int64)
+    if len(items) == 0:
+        return {k: float("nan") for k in ks}
+    n_users = emb.users.shape[0]
+    kmax = min(max(ks), n_users)
+    out = {k: [] for k in ks}
+    step = max(1, _BLOCK // max(n_users, 1))
+    for start in range(0, len(items), step):
+        chunk = items[start : start + step]
+        scores = emb.items[torch.from_numpy(chunk).to(emb.items.device)] @ emb.users.T  # [c, n_u]
+        top = scores.topk(kmax, dim=1).indices.cpu().numpy()
+        for row, item in enumerate(chunk):
+            truth = by_item.indices[by_item.indptr[item] : by_item.indptr[item + 1]]
+            found = np.isin(top[row], truth)
+            for k in ks:
+                out[k].append(found[:k].sum() / len(truth))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def exposure(emb: Embeddings, users: np.ndarray, items: np.ndarray, excluded: sp.csr_matrix, k: int = 20) -> int:
+    """How many times ``items`` appear in the top-``k`` of ``users`` with ``excluded`` (CSR ``[n_u, n_i]``) masked.
+
+    With the serving filter's exclusions this must be 0; with only training items masked it shows
+    how much the model alone would still expose them.
+    """
+    target = sp.csr_matrix((np.ones(len(users) * len(items), np.float32),
+                            (np.repeat(np.arange(len(users)), len(items)), np.tile(items, len(users)))),
+                           shape=(len(users), emb.items.shape[0]))
+    sub = Embeddings(emb.users[torch.from_numpy(users).to(emb.users.device)], emb.items, emb.ego_users, emb.ego_items)
+    hits = top_k_hits(sub, np.arange(len(users), dtype=np.int64), target, excluded[users], k)
+    return int(hits.sum())
+
+
+def score_divergence(a: Embeddings, b: Embeddings, users: np.ndarray | None = None) -> float:
+    """BPR divergence: mean squared difference of the two models' score matrices over ``users`` (all by default) x all items."""
+    users = np.arange(a.users.shape[0]) if users is None else users
+    n_items = a.items.shape[0]
+    step = max(1, _BLOCK // max(n_items, 1))
+    total = 0.0
+    for start in range(0, len(users), step):
+        rows = torch.from_numpy(users[start : start + step]).to(a.users.device)
+        diff = a.users[rows] @ a.items.T - b.users[rows].to(a.users.device) @ b.items.T.to(a.users.device)
+        total += float(diff.double().pow(2).sum())
+    return total / (len(users) * n_items)
+
+
+def membership_auc(member_scores: np.ndarray, non_member_scores: np.ndarray) -> float:
+    """Membership-inference AUC: the probability that a forgotten interaction scores above a never-seen
+    one (ties count one half; Mann-Whitney U / (n_m n_n)). 0.5 = no trace; 1.0 = fully recognisable."""
+    m, n = len(member_scores), len(non_member_scores)
+    if m == 0 or n == 0:
+        return float("nan")
+    ranks = rankdata(np.concatenate([member_scores, non_member_scores]))
+    return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))

@@ -1,0 +1,66 @@
+"""Evidence measures on hand-made embeddings whose rankings are known."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from mmrecun_core.evidence import exposure, forget_recall, item_recall, membership_auc, score_divergence
+from mmrecun_core.models.base import Embeddings
+
+
+def emb(users, items):
+    u, i = torch.tensor(users, dtype=torch.float32), torch.tensor(items, dtype=torch.float32)
+    return Embeddings(u, i, u, i)
+
+
+# 3 users, 4 items, 1-d: scores = user * item; items ranked 3 > 2 > 1 > 0 for positive users
+E = emb([[1.0], [2.0], [-1.0]], [[0.0], [1.0], [2.0], [3.0]])
+
+
+def csr(pairs, shape=(3, 4)):
+    r, c = zip(*pairs) if pairs else ((), ())
+    return sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=shape)
+
+
+def test_forget_recall_masks_retained_items():
+    # user 0 forgot item 2; item 3 (ranked first) is a retained training item, masked -> item 2 is top-1
+    forgotten = csr([(0, 2)])
+    assert forget_recall(E, forgotten, csr([(0, 3)]), k=1) == 1.0
+    assert forget_recall(E, forgotten, csr([]), k=1) == 0.0  # unmasked, item 3 takes the only slot
+    # user 2 (negative) ranks item 0 first: forgetting item 3 is at the bottom
+    assert forget_recall(E, csr([(2, 3)]), csr([]), k=2) == 0.0
+    assert np.isnan(forget_recall(E, csr([]), csr([])))
+
+
+def test_item_recall_ranks_users_for_each_item():
+    # item 3: users ranked 1 (score 6) > 0 (3) > 2 (-3); users 0 and 2 interacted with it
+    interactions = csr([(0, 3), (2, 3), (1, 1)])
+    got = item_recall(E, np.array([3]), interactions, ks=(1, 2, 3))
+    assert got == {1: 0.0, 2: 0.5, 3: 1.0}
+    # items nobody interacted with are left out of the mean
+    assert item_recall(E, np.array([0, 3]), interactions, ks=(2,)) == {2: 0.5}
+
+
+def test_exposure_counts_items_in_served_lists():
+    users = np.array([0, 1, 2])
+    # top-1: users 0 and 1 get item 3, user 2 gets item 0
+    assert exposure(E, users, np.array([3]), csr([]), k=1) == 2
+    # the serving filter excludes the revoked item for everybody: nothing is exposed
+    assert exposure(E, users, np.array([3]), csr([(u, 3) for u in range(3)]), k=1) == 0
+    assert exposure(E, users, np.array([0, 3]), csr([]), k=1) == 3
+
+
+def test_score_divergence_is_the_mean_squared_score_difference():
+    other = emb([[1.0], [2.0], [-1.0]], [[0.0], [1.0], [2.0], [4.0]])  # item 3 scores +1, +2, -1 apart
+    assert score_divergence(E, other) == pytest.approx((1 + 4 + 1) / 12)
+    assert score_divergence(E, E) == 0.0
+    assert score_divergence(E, other, users=np.array([1])) == pytest.approx(4 / 4)
+
+
+def test_membership_auc():
+    assert membership_auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert membership_auc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 0.0
+    assert membership_auc(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
+    assert membership_auc(np.array([2.0]), np.array([2.0])) == 0.5  # a tie counts one half
+    assert np.isnan(membership_auc(np.array([]), np.array([1.0])))
