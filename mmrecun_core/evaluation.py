@@ -50,9 +50,21 @@ def ranking_metrics(hits: np.ndarray, n_pos: np.ndarray, ks=DEFAULT_KS) -> dict[
     return {f"{name}@{k}": float(fn(hits, n_pos, k).mean()) for name, fn in METRICS.items() for k in ks}
 
 
+def serving_mask(train: sp.csr_matrix, excluded_items: np.ndarray | None = None) -> sp.csr_matrix:
+    """Items never served to a user: their training items, plus ``excluded_items`` (revoked) for everyone. CSR ``[n_u, n_i]``."""
+    if excluded_items is None or len(excluded_items) == 0:
+        return train
+    n_users = train.shape[0]
+    revoked = sp.csr_matrix((np.ones(n_users * len(excluded_items), np.float32),
+                             (np.repeat(np.arange(n_users), len(excluded_items)), np.tile(excluded_items, n_users))), shape=train.shape)
+    return (train + revoked).tocsr()
+
+
 @torch.no_grad()
-def evaluate(model: GraphRecommender, graphs: GraphBundle, data: InteractionData, split: str, ks=DEFAULT_KS) -> dict[str, float]:
-    """Recall/NDCG/Precision/Hit @ ``ks`` on ``split`` (``valid`` or ``test``), training items masked.
+def evaluate(model: GraphRecommender, graphs: GraphBundle, data: InteractionData, split: str, ks=DEFAULT_KS,
+             excluded_items: np.ndarray | None = None) -> dict[str, float]:
+    """Recall/NDCG/Precision/Hit @ ``ks`` on ``split`` (``valid`` or ``test``), training items masked,
+    as served: ``excluded_items`` (revoked) are never ranked.
 
     Users: those with a positive in ``split`` and a training interaction (MMRec). Returns metric -> mean,
     plus ``n_users`` (how many users were evaluated).
@@ -63,6 +75,6 @@ def evaluate(model: GraphRecommender, graphs: GraphBundle, data: InteractionData
     model.train(was_training)
     targets = {"valid": data.valid, "test": data.test}[split]
     users = data.eval_users(split)
-    hits = top_k_hits(emb, users, targets, data.train, max(ks))
+    hits = top_k_hits(emb, users, targets, serving_mask(data.train, excluded_items), max(ks))
     n_pos = np.diff(targets.indptr)[users]
     return {**ranking_metrics(hits, n_pos, ks), "n_users": int(len(users))}

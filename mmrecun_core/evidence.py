@@ -90,3 +90,45 @@ def membership_auc(member_scores: np.ndarray, non_member_scores: np.ndarray) -> 
         return float("nan")
     ranks = rankdata(np.concatenate([member_scores, non_member_scores]))
     return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
+
+
+@torch.no_grad()
+def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | None = None, gold: Embeddings | None = None,
+                     sample: int = 5000, seed: int = 0) -> dict:
+    """Every measure of DESIGN.md's evidence table for one unlearned ``model`` (propagating over ``graphs``).
+
+    ``data``: the parent's data; ``retain``: what remains after ``forget``; ``parent`` / ``gold``: the
+    embeddings to measure score divergence against. Keys follow the unlearning benchmark's JSON.
+    """
+    from mmrecun_core.evaluation import evaluate, serving_mask
+    from mmrecun_core.sampling import NegativeSampler
+
+    model.eval()
+    emb = model.propagate(graphs)
+    revoked = forget.items
+    valid = evaluate(model, graphs, retain, "valid", excluded_items=revoked)
+    test = evaluate(model, graphs, retain, "test", excluded_items=revoked)
+    forgotten = forget.forgotten_mask(data.train)
+    users = retain.eval_users("test")
+    out = {
+        "retain_valid_recall@20": valid["recall@20"], "retain_valid_ndcg@20": valid["ndcg@20"],
+        **{f"retain_test_{k}": v for k, v in test.items() if k != "n_users"},
+        "forget_recall@20": forget_recall(emb, forgotten, retain.train),
+        **{f"item_recall@{k}": (v if len(revoked) else None) for k, v in item_recall(emb, revoked, data.train).items()},
+        "exposure@20": exposure(emb, users, revoked, serving_mask(retain.train, revoked)) if len(revoked) else 0,
+        "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0,
+        "bpr_div_parent": score_divergence(emb, parent) if parent is not None else None,
+        "bpr_div_gold": score_divergence(emb, gold) if gold is not None else None,
+    }
+    coo = forgotten.tocoo()
+    if coo.nnz:
+        rng = np.random.default_rng(seed)
+        pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
+        u, f = coo.row[pick].astype(np.int64), coo.col[pick].astype(np.int64)
+        n = NegativeSampler(data.train).sample(u, rng)
+        dev = emb.users.device
+        score = lambda items: (emb.users[torch.from_numpy(u).to(dev)] * emb.items[torch.from_numpy(items).to(dev)]).sum(1).cpu().numpy()  # noqa: E731
+        out["mia_auc"] = membership_auc(score(f), score(n))
+    else:
+        out["mia_auc"] = None
+    return out

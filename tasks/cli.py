@@ -52,6 +52,26 @@ def _evaluate(args) -> None:
         print(f"metrics written to {args.json}")
 
 
+def _make_requests(args) -> None:
+    from tasks.catalogue import load_catalogue
+    from tasks.requests import make_requests
+
+    out = make_requests(load_catalogue(args.data).data, args.scenario, args.fraction, args.seed, args.out)
+    print(f"wrote {out['out']}: {out['erasures']} erasure requests, {out['revocations']} licence revocations")
+
+
+def _unlearn(args) -> None:
+    from tasks.unlearn import unlearn_model
+
+    ref = unlearn_model(args.data, args.model, args.forget, args.out, method=args.method, alpha=args.alpha,
+                        max_epochs=args.max_epochs, seed=args.seed, device=args.device)
+    e = ref["evidence"]
+    print(f"{ref['method']} model written to {ref['model_dir']} (evidence.json beside it), {e['wall_s']:.1f}s")
+    for key in ("retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20", "item_recall@500", "exposure@20", "bpr_div_parent", "mia_auc"):
+        value = e.get(key)
+        print(f"  {key:<22} {'-' if value is None else f'{value:.4f}' if isinstance(value, float) else value}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrecun", description="Make multi-modal recommenders forget, with evidence.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
@@ -79,6 +99,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("make-requests", help="write realistic licence revocations / erasure requests for a catalogue")
+    p.add_argument("--data", required=True)
+    p.add_argument("--scenario", required=True, choices=["users", "items", "both", "interactions", "modality"])
+    p.add_argument("--fraction", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="FORGET_DIR to write")
+    p.set_defaults(func=_make_requests)
+
+    p = sub.add_parser("unlearn", help="make a model forget the requests of a FORGET_DIR; writes a new model directory and evidence.json")
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", required=True, help="parent model directory")
+    p.add_argument("--forget", required=True, help="FORGET_DIR with licence_revocations.parquet / erasure_requests.parquet")
+    p.add_argument("--out", required=True, help="new model directory (replaced on success)")
+    p.add_argument("--method", choices=["mmrecun", "finetune", "neggrad", "gold"], default="mmrecun")
+    p.add_argument("--alpha", type=float, default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
+    p.add_argument("--max-epochs", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_unlearn)
 
     p = sub.add_parser("evaluate", help="full-ranking metrics of a model directory on valid and test")
     p.add_argument("--data", required=True)

@@ -16,7 +16,7 @@ from tasks.catalogue import load_catalogue
 log = logging.getLogger("mmrecun.evaluate")
 
 
-def _check_same_ids(kind: str, model_ids: np.ndarray, data_ids: np.ndarray) -> None:
+def check_same_ids(kind: str, model_ids: np.ndarray, data_ids: np.ndarray) -> None:
     if len(model_ids) != len(data_ids) or not np.array_equal(model_ids.astype(str), data_ids.astype(str)):
         only_model = np.setdiff1d(model_ids.astype(str), data_ids.astype(str))
         only_data = np.setdiff1d(data_ids.astype(str), model_ids.astype(str))
@@ -34,18 +34,19 @@ def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | 
     bundle = load_model(model_dir, dev)
     catalogue = load_catalogue(data_dir)
     data = catalogue.data
-    _check_same_ids("users", bundle.user_ids, data.user_ids)
-    _check_same_ids("items", bundle.item_ids, data.item_ids)
+    check_same_ids("users", bundle.user_ids, data.user_ids)
+    check_same_ids("items", bundle.item_ids, data.item_ids)
     if catalogue.sha256 != bundle.manifest.get("data_sha256"):
         log.warning("%s differs from the data the model was trained on (sha256 %s... vs %s...)", data_dir,
                     catalogue.sha256[:12], str(bundle.manifest.get("data_sha256"))[:12])
     graphs = bundle.graphs(dev)
+    excluded = np.flatnonzero(np.isin(data.item_ids.astype(str), np.asarray(bundle.manifest.get("excluded_items", [])).astype(str)))
     result = {
         "model_dir": str(model_dir),
         "model": bundle.model.name,
         "data_sha256": catalogue.sha256,
-        "valid": evaluate(bundle.model, graphs, data, "valid"),
-        "test": evaluate(bundle.model, graphs, data, "test"),
+        "valid": evaluate(bundle.model, graphs, data, "valid", excluded_items=excluded),
+        "test": evaluate(bundle.model, graphs, data, "test", excluded_items=excluded),
     }
     if json_out is not None:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
