@@ -1,0 +1,91 @@
+"""Benchmark: MMRecUN against Gold (retrain from scratch), fine-tune and NegGrad on one forget scenario.
+
+    python bench/unlearn.py --data ../shared/data/tiktok --scenario users --fraction 0.05 --seed 0 --json bench/results/unlearn_users.json
+
+Trains the parent MGCN (seed 999) into ``--parent`` unless it is there already, writes the request
+tables of the scenario, then runs every method from the same parent and measures the evidence.
+``wall_s`` is each method's own time to produce its model (Gold's early-stopping evaluations
+included, evidence excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, print_table, write_json  # noqa: E402
+
+from mmrecun_core.evidence import collect_evidence  # noqa: E402
+from tasks.catalogue import load_catalogue  # noqa: E402
+from tasks.requests import make_requests  # noqa: E402
+from tasks.unlearn import prepare, run_method  # noqa: E402
+
+KEYS = ["wall_s", "retain_valid_recall@20", "retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20",
+        "item_recall@500", "item_recall@1000", "item_recall@1500", "exposure@20", "bpr_div_parent", "bpr_div_gold", "mia_auc"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="MMRec-layout folder or catalogue folder")
+    parser.add_argument("--scenario", required=True, choices=["users", "items", "both", "interactions", "modality"])
+    parser.add_argument("--fraction", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parent", default="bench/results/parent_mgcn", help="parent model directory (trained if absent)")
+    parser.add_argument("--methods", default="gold,mmrecun,finetune,neggrad")
+    parser.add_argument("--max-epochs", type=int, default=50, help="epoch cap of the approximate methods")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("mmrecun.train").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="mmrecun-unlearn-") as tmp:
+        data_dir = Path(args.data)
+        if any(data_dir.glob("*.inter")):
+            from tasks.convert_mmrec import convert_mmrec
+
+            convert_mmrec(data_dir, Path(tmp) / "data")
+            data_dir = Path(tmp) / "data"
+        if not (Path(args.parent) / "manifest.json").is_file():
+            from tasks.train import train_model
+
+            train_model(data_dir, "mgcn", args.parent, seed=999, device=args.device)
+        make_requests(load_catalogue(data_dir).data, args.scenario, args.fraction, args.seed, Path(tmp) / "forget")
+        parent, data, requests, retain, knn, dev = prepare(data_dir, args.parent, Path(tmp) / "forget", args.device)
+        with torch.no_grad():
+            parent.model.eval()
+            parent_emb = parent.model.propagate(parent.graphs(dev))
+        results, gold_emb = {}, None
+        for method in args.methods.split(","):
+            model, graphs, facts = run_method(method, copy.deepcopy(parent), data, requests, retain, knn, dev,
+                                              max_epochs=args.max_epochs, seed=args.seed)
+            with torch.no_grad():
+                model.eval()
+                emb = model.propagate(graphs)
+            if method == "gold":
+                gold_emb = emb
+            evidence = collect_evidence(model, graphs, data, retain, requests.forget, parent=parent_emb, gold=gold_emb)
+            results[method] = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
+                               "epochs_run": facts.get("epochs_run"), "stopped_by": facts.get("stopped_by", "early stopping")}
+    rows = [{"method": m, **r} for m, r in results.items()]
+    print(f"\nscenario {args.scenario}, fraction {args.fraction}, seed {args.seed}: {requests.counts}")
+    print_table(rows, [("method", "{}"), ("wall_s", "{:.1f}"), ("epochs_run", "{}"), ("retain_valid_recall@20", "{:.4f}"),
+                       ("retain_test_recall@20", "{:.4f}"), ("retain_test_ndcg@20", "{:.4f}"), ("forget_recall@20", "{:.4f}"),
+                       ("item_recall@500", "{:.4f}"), ("item_recall@1000", "{:.4f}"), ("item_recall@1500", "{:.4f}"),
+                       ("exposure@20", "{}"), ("bpr_div_gold", "{:.4f}"), ("mia_auc", "{:.3f}")])
+    if "gold" in results and "mmrecun" in results:
+        print(f"\nMMRecUN / Gold wall time (same run): {results['mmrecun']['wall_s'] / results['gold']['wall_s']:.3f}")
+    write_json(args.json, {"scenario": args.scenario, "fraction": args.fraction, "seed": args.seed, "methods": results,
+                           "requests": requests.counts, "machine": machine()})
+
+
+if __name__ == "__main__":
+    main()
