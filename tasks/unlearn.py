@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -49,7 +49,6 @@ def test_bad_input_is_named(kwargs, match):
 
 
 def test_training_without_validation_users_is_refused():
-    import torch
 
     from mmrecun_core.graphs import build_graphs
     from mmrecun_core.models import LightGCN
