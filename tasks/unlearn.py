@@ -53,7 +53,10 @@ def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.da
 
 def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, dev, *, alpha: float = 0.5,
                max_epochs: int = 50, seed: int = 0):
-    """Produce the unlearned model with ``method``; return ``(model, graphs, facts)``; ``facts["wall_s"]`` is its own time."""
+    """Produce the unlearned model with ``method``; return ``(model, graphs, facts)``; ``facts["wall_s"]`` is its own time.
+
+    The approximate methods change ``parent.model`` in place (pass a copy to keep the parent).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     graphs = build_graphs(retain.train, knn, dev)
