@@ -21,10 +21,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, print_table, write_json  # noqa: E402
 
-from mmrecun_core.evidence import collect_evidence  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
 from tasks.requests import make_requests  # noqa: E402
-from tasks.unlearn import prepare, run_method  # noqa: E402
+from tasks.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
 
 KEYS = ["wall_s", "retain_valid_recall@20", "retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20",
         "item_recall@500", "item_recall@1000", "item_recall@1500", "exposure@20", "bpr_div_parent", "bpr_div_gold", "mia_auc"]
@@ -72,7 +71,7 @@ def main() -> None:
                 emb = model.propagate(graphs)
             if method == "gold":
                 gold_emb = emb
-            evidence = collect_evidence(model, graphs, data, retain, requests.forget, parent=parent_emb, gold=gold_emb)
+            evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
             results[method] = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
                                "epochs_run": facts.get("epochs_run"), "stopped_by": facts.get("stopped_by", "early stopping")}
     rows = [{"method": m, **r} for m, r in results.items()]

@@ -79,9 +79,19 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
         facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion_auc": result.criterion_auc,
                  "criterion": f"membership AUC of forgotten vs never-seen interactions <= {0.5 + config.auc_tolerance:.2f}",
                  "config": dataclasses.asdict(config)}
-    erase_user_rows(model, requests.forget.users)
     facts["wall_s"] = time.perf_counter() - started
     return model, graphs, facts
+
+
+def measure_and_erase(model, graphs, data, retain, forget, parent_emb, gold_emb=None) -> dict:
+    """Collect the evidence, then zero the erased users' rows (the exact guarantee) for publication.
+
+    The evidence comes first: once those rows are zero every score of an erased user ties, and
+    user-centric measures would describe the tie order instead of what the rest of the model kept.
+    """
+    evidence = collect_evidence(model, graphs, data, retain, forget, parent=parent_emb, gold=gold_emb)
+    erase_user_rows(model, forget.users)
+    return evidence
 
 
 def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mmrecun", alpha: float = 0.5,
@@ -92,7 +102,7 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
     model, graphs, facts = run_method(method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed)
-    evidence = collect_evidence(model, graphs, data, retain, requests.forget, parent=parent_emb)
+    evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb)
     evidence["wall_s"] = facts["wall_s"]
     manifest = {
         **{k: parent.manifest[k] for k in ("model", "seed", "data_sha256") if k in parent.manifest},
