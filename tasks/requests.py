@@ -145,6 +145,16 @@ def read_forget_requests(forget_dir: str | Path, data: InteractionData, cutoff: 
     applied, not_applicable = [], {"unknown_user": [], "unknown_item": [], "unknown_modality": []}
     counts = {"user_erasures": 0, "interaction_erasures": 0, "item_revocations": 0, "modality_revocations": 0, "not_yet_effective": 0}
 
+    def read(name: str, required: tuple[str, ...]) -> pa.Table:
+        try:
+            table = pq.read_table(root / f"{name}.parquet")
+        except (pa.ArrowException, OSError) as exc:
+            raise ContractError(f"{name}: {root / f'{name}.parquet'} is not a readable Parquet file ({exc})") from exc
+        missing = [c for c in required if c not in table.column_names]
+        if missing:
+            raise ContractError(f"{name}: missing column(s) {missing} (columns present: {table.column_names})")
+        return table
+
     def effective(table: pa.Table, name: str) -> np.ndarray:
         eff = table.column("effective_at")
         if eff.null_count:
@@ -152,7 +162,7 @@ def read_forget_requests(forget_dir: str | Path, data: InteractionData, cutoff: 
         return eff.cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]") <= cutoff_us
 
     if (root / ERASURES).is_file():
-        t = pq.read_table(root / ERASURES)
+        t = read("erasure_requests", ("request_id", "user_id", "item_id", "effective_at"))
         now = effective(t, "erasure_requests")
         counts["not_yet_effective"] += int((~now).sum())
         t = t.filter(pa.array(now))
@@ -175,7 +185,7 @@ def read_forget_requests(forget_dir: str | Path, data: InteractionData, cutoff: 
                 counts["interaction_erasures"] += 1
             applied.append(rid)
     if (root / REVOCATIONS).is_file():
-        t = pq.read_table(root / REVOCATIONS)
+        t = read("licence_revocations", ("revocation_id", "item_id", "scope", "effective_at"))
         now = effective(t, "licence_revocations")
         counts["not_yet_effective"] += int((~now).sum())
         t = t.filter(pa.array(now))

@@ -55,3 +55,13 @@ def test_nothing_to_forget_is_an_error_that_writes_nothing(catalogue_dir, parent
     assert main(["unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
     assert "holds neither" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_request_table_without_a_required_column_is_named(catalogue_dir, parent, tmp_path, capsys):
+    forget = tmp_path / "f"
+    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "users", "--out", str(forget)]) == 0
+    table = pq.read_table(forget / "erasure_requests.parquet").drop_columns(["effective_at"])
+    pq.write_table(table, forget / "erasure_requests.parquet")
+    assert main(["unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(forget), "--out", str(tmp_path / "out")]) == 2
+    assert "erasure_requests: missing column(s) ['effective_at']" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
