@@ -7,18 +7,25 @@ import scipy.sparse as sp
 
 
 class NegativeSampler:
-    """Draws, for each given user, an item uniformly among the items the user has no training interaction with.
+    """Draws, for each given user, an item uniformly among the ``candidates`` the user has no training interaction with.
 
-    ``train``: CSR ``[n_u, n_i]``. Collisions with positives are redrawn, vectorised, until none is left.
+    ``train``: CSR ``[n_u, n_i]``; ``candidates``: int64 item indices to draw from (None = every item).
+    Collisions with positives are redrawn, vectorised, until none is left. Raises ``ValueError`` when
+    some user interacted with every candidate (no negative exists for them).
     """
 
-    def __init__(self, train: sp.csr_matrix):
+    def __init__(self, train: sp.csr_matrix, candidates: np.ndarray | None = None):
         coo = train.tocoo()
         self.n_items = train.shape[1]
+        self.candidates = np.arange(self.n_items, dtype=np.int64) if candidates is None else np.asarray(candidates, dtype=np.int64)
+        if len(self.candidates) == 0:
+            raise ValueError("no candidate item to sample negatives from")
         self._keys = np.sort(coo.row.astype(np.int64) * self.n_items + coo.col)
-        full = np.flatnonzero(np.diff(train.indptr) >= self.n_items)
+        covered = np.asarray(train[:, self.candidates].sum(axis=1)).ravel() if candidates is not None else np.diff(train.indptr)
+        full = np.flatnonzero(covered >= len(self.candidates))
         if full.size:
-            raise ValueError(f"{full.size} users interacted with every item: no negative exists for them (e.g. user index {full[:5].tolist()})")
+            what = "item" if candidates is None else "candidate item"
+            raise ValueError(f"{full.size} users interacted with every {what}: no negative exists for them (e.g. user index {full[:5].tolist()})")
 
     def _is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         keys = users * self.n_items + items
@@ -28,9 +35,9 @@ class NegativeSampler:
 
     def sample(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Return int64 ``[len(users)]`` negatives for int64 ``users``."""
-        neg = rng.integers(0, self.n_items, size=len(users))
+        neg = self.candidates[rng.integers(0, len(self.candidates), size=len(users))]
         redo = np.flatnonzero(self._is_positive(users, neg))
         while redo.size:
-            neg[redo] = rng.integers(0, self.n_items, size=redo.size)
+            neg[redo] = self.candidates[rng.integers(0, len(self.candidates), size=redo.size)]
             redo = redo[self._is_positive(users[redo], neg[redo])]
         return neg

@@ -1,0 +1,64 @@
+"""The Gold-free criterion's parts on hand-made data: cold pool, reference sampling, paired AUC, the probe."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mmrecun_core.criterion import Probe, ReferenceSampler, cold_pool, paired_auc
+from mmrecun_core.sampling import NegativeSampler
+
+
+def csr(pairs, shape):
+    r, c = zip(*pairs)
+    return sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=shape)
+
+
+# 3 users x 6 items; item degrees 3, 2, 1, 1, 0, 0
+TRAIN = csr([(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (0, 2), (2, 3)], (3, 6))
+
+
+def test_cold_pool_takes_the_lowest_degrees_with_ties_and_never_a_revoked_item():
+    assert cold_pool(TRAIN, np.array([], np.int64), 2).tolist() == [4, 5]
+    assert cold_pool(TRAIN, np.array([4]), 2).tolist() == [2, 3, 5]  # degree 1 ties both enter
+    assert cold_pool(TRAIN, np.array([0]), 50).tolist() == [1, 2, 3, 4, 5]  # never more than what is left
+    with pytest.raises(ValueError, match="every item is revoked"):
+        cold_pool(TRAIN, np.arange(6), 2)
+
+
+def test_references_are_cold_for_revoked_items_and_never_a_training_item():
+    revoked = np.array([0])
+    sampler = ReferenceSampler(TRAIN, TRAIN, revoked, pool_size=2)
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(3), 200)
+    items = np.tile([0, 1], 300)
+    ref = sampler.sample(users, items, rng)
+    assert set(ref[items == 0]) <= {4, 5}
+    assert not TRAIN[users, ref].A1.any()
+    assert len(set(ref[items == 1])) > 2  # never-seen items, drawn uniformly
+    assert sampler.is_revoked(np.array([0, 1])).tolist() == [True, False]
+
+
+def test_negative_sampler_draws_from_candidates_only():
+    sampler = NegativeSampler(TRAIN, candidates=np.array([2, 3, 4]))
+    users = np.repeat(np.arange(3), 100)
+    neg = sampler.sample(users, np.random.default_rng(0))
+    assert set(neg) <= {2, 3, 4} and not TRAIN[users, neg].A1.any()
+    with pytest.raises(ValueError, match="every candidate item"):
+        NegativeSampler(TRAIN, candidates=np.array([0]))
+
+
+def test_paired_auc():
+    assert paired_auc(np.array([2.0, 3.0]), np.array([1.0, 1.0])) == 1.0
+    assert paired_auc(np.array([0.0, 3.0]), np.array([1.0, 1.0])) == 0.5
+    assert paired_auc(np.array([1.0]), np.array([1.0])) == 0.5  # a tie counts one half
+    assert np.isnan(paired_auc(np.array([]), np.array([])))
+
+
+def test_probe_samples_each_kind_of_request():
+    sampler = ReferenceSampler(TRAIN, TRAIN, np.array([3]), pool_size=2)
+    coo = TRAIN.tocoo()
+    users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    probe = Probe.draw(users, items, sampler, np.random.default_rng(0), size=2)
+    # 6 erasure pairs -> 2 drawn; the one revocation pair (2, 3) is always in
+    assert probe.revoked.sum() == 1 and len(probe.users) == 3
+    assert probe.forgotten[probe.revoked].tolist() == [3]
