@@ -73,7 +73,8 @@ def main() -> None:
                 gold_emb = emb
             evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
             results[method] = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
-                               "epochs_run": facts.get("epochs_run"), "stopped_by": facts.get("stopped_by", "early stopping")}
+                               "epochs_run": facts.get("epochs_run"), "stopped_by": facts.get("stopped_by", "early stopping"),
+                               "criterion_auc": facts.get("criterion_auc"), "initial_criterion_auc": facts.get("initial_criterion_auc")}
     rows = [{"method": m, **r} for m, r in results.items()]
     print(f"\nscenario {args.scenario}, fraction {args.fraction}, seed {args.seed}: {requests.counts}")
     print_table(rows, [("method", "{}"), ("wall_s", "{:.1f}"), ("epochs_run", "{}"), ("retain_valid_recall@20", "{:.4f}"),

@@ -8,24 +8,41 @@ Methods (``UnlearnConfig.method``):
 
 Every method propagates over the *retain* graphs. An epoch walks the forgotten training
 interactions once in shuffled batches, each paired with an equally large batch of retain
-interactions. Stopping needs no Gold model: after each epoch the membership-inference AUC of
-forgotten interactions against never-seen interactions of the same users is measured on a fixed
-sample; the loop stops once it is at most ``0.5 + auc_tolerance`` ("forgotten pairs score like
-pairs the model never saw"), or at ``max_epochs``. ``stop_on_criterion=False`` runs exactly
-``max_epochs`` (fine-tune on the same budget as MMRecUN).
+interactions; each forgotten pair ``(u, f)`` gets the reference item ``r`` of
+:mod:`mmrecun_core.criterion` as its negative (reverse BPR pushes ``s(u, f)`` below ``s(u, r)``).
+
+Own rows (``reset_own_rows``, on for MMRecUN): before the first step the ID embedding rows of
+erased users and revoked items are drawn afresh from the model's initialiser. A retrained model
+holds exactly such a row for a user without interactions (nothing ever updates it), so the erased
+users' fresh rows are then frozen (their gradient is zeroed); a revoked item's row starts from one
+too and, as in retraining, is only ever pushed down (here by reverse BPR against cold items). The
+parent's trained rows, in contrast, are the forgotten data in its most concentrated form (on
+TikTok their norm is about 20 times the initialiser's), which gradient steps at a
+utility-preserving learning rate do not undo in a useful time (50 epochs at 1e-3 left the users
+criterion at 0.96). The L2 anchor holds the model to this reset parent, not to the trained rows.
+The baselines keep their literature form (no reset).
+
+Stopping needs no Gold model: before the first step and after each epoch the paired membership
+AUC of forgotten pairs against their reference pairs is measured on a fixed probe, for erasures
+and revocations apart; an epoch walks only the pairs of the kinds whose AUC is still above
+``0.5 + auc_tolerance``, and the loop stops when none is left, or at ``max_epochs``.
+``stop_on_criterion=False`` runs exactly ``max_epochs`` on every pair.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from mmrecun_core.criterion import Probe, ReferenceSampler, criterion_aucs
 from mmrecun_core.data import InteractionData
-from mmrecun_core.evidence import membership_auc
 from mmrecun_core.forget import ForgetSet
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
@@ -38,16 +55,35 @@ METHODS = ("mmrecun", "finetune", "neggrad")
 
 @dataclass(frozen=True)
 class UnlearnConfig:
-    """Settings of one unlearning run; ``objective`` weighs the MMRecUN terms."""
+    """Settings of one unlearning run; ``objective`` weighs the MMRecUN terms.
+
+    ``reset_own_rows``: None = on for ``mmrecun`` only (see the module docstring);
+    ``reference_pool``: least size of the cold pool of reference items for revoked items;
+    ``criterion_sample``: forgotten pairs of each kind in the stopping probe (5,000: a standard error
+    of about 0.007 on the AUC, small against ``auc_tolerance``).
+
+    ``lr`` = 5e-3 was chosen on validation quantities only, without Gold: the parent of
+    ``bench/unlearn.py`` and the forget sets of seeds 1 and 2 (5%; users, items, both; the
+    benchmark reports seed 0). The rule: the criterion must end inside ``0.5 ± auc_tolerance`` (an
+    AUC far below 0.5 is a trace too: a step that overshoots it makes the forgotten pairs
+    recognisable by their low scores), retain validation Recall@20 must stay >= 95% of the parent's,
+    and then the fewest epochs. 1e-3 needs about 47 epochs for item revocations; 3e-3 14-18 (all
+    inside the band); 5e-3 8-10 (AUC 0.465-0.537, validation recall 98.4-100%); 1e-2 4-5 but
+    overshot to 0.36 on seed 2; 3e-2 overshot to 0.14-0.17. ``alpha`` 0.8 overshot at 1e-2 where
+    0.5 did not, so the objective keeps its default weights. With the reset, whole-user erasures
+    met the criterion before any step (AUC 0.487 and 0.533).
+    """
 
     method: str = "mmrecun"
     objective: MMRecUNConfig = MMRecUNConfig()
-    lr: float = 1e-3
+    lr: float = 5e-3
     batch_size: int = 2048
     max_epochs: int = 50
     stop_on_criterion: bool = True
     auc_tolerance: float = 0.05
     criterion_sample: int = 5000
+    reference_pool: int = 100
+    reset_own_rows: bool | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -56,35 +92,56 @@ class UnlearnConfig:
         if self.max_epochs < 1:
             raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
 
+    @property
+    def resets_own_rows(self) -> bool:
+        return self.method == "mmrecun" if self.reset_own_rows is None else self.reset_own_rows
+
+    @property
+    def criterion(self) -> str:
+        """The stopping rule in words, for manifests and reports."""
+        return (f"paired membership AUC of forgotten vs reference pairs of the same users (never-seen items; "
+                f"for revoked items, the least-interacted retained items) <= {0.5 + self.auc_tolerance:.2f}")
+
 
 @dataclass
 class UnlearnResult:
-    """``stopped_by``: ``criterion`` or ``epoch cap``; ``history``: per epoch loss, AUC and seconds."""
+    """``stopped_by``: ``criterion`` or ``epoch cap``; ``criterion_auc``: per kind of request (see
+    :func:`~mmrecun_core.criterion.criterion_aucs`) at the end, ``initial_auc`` before the first step (after the
+    reset); ``history``: per epoch loss, criterion AUCs and seconds."""
 
     epochs_run: int
     stopped_by: str
     seconds: float
-    criterion_auc: float
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _criterion_pairs(forgotten_users, forgotten_items, sampler, rng, size):
-    pick = rng.choice(len(forgotten_users), min(size, len(forgotten_users)), replace=False)
-    users = forgotten_users[pick]
-    return users, forgotten_items[pick], sampler.sample(users, rng)
+    criterion_auc: dict[str, float]
+    initial_auc: dict[str, float]
+    history: list[dict] = field(default_factory=list)
 
 
 @torch.no_grad()
-def criterion_auc(model: GraphRecommender, graphs: GraphBundle, users, forgotten, never_seen) -> float:
-    """Membership AUC of (users, forgotten) against (users, never_seen) pairs (int64 arrays ``[s]``)."""
-    model.eval()
-    emb = model.propagate(graphs)
-    model.train()
-    device = emb.users.device
-    u = emb.users[torch.from_numpy(users).to(device)]
-    f = (u * emb.items[torch.from_numpy(forgotten).to(device)]).sum(1).cpu().numpy()
-    n = (u * emb.items[torch.from_numpy(never_seen).to(device)]).sum(1).cpu().numpy()
-    return membership_auc(f, n)
+def reset_own_rows(model: GraphRecommender, users: np.ndarray, items: np.ndarray, seed: int) -> None:
+    """Redraw the ID embedding rows of ``users`` and ``items`` (int64) from ``model``'s own initialiser, seeded.
+
+    The fresh draw is made on the CPU (one generator whatever the device), the global RNG state is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = copy.deepcopy(model).cpu()
+        fresh.reset_parameters()
+    for name, index in (("user_embedding", users), ("item_embedding", items)):
+        target = getattr(model, name).weight
+        rows = torch.from_numpy(np.asarray(index, dtype=np.int64))
+        target[rows.to(target.device)] = getattr(fresh, name).weight[rows].to(target.device)
+
+
+@contextmanager
+def frozen_rows(weight: torch.Tensor, rows: np.ndarray) -> Iterator[None]:
+    """While inside, the gradient of ``rows`` (int64) of ``weight`` ``[n, d]`` is zero, so Adam leaves them as they are."""
+    index = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(weight.device)
+    handle = weight.register_hook(lambda grad: grad.index_fill(0, index, 0.0))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, retain: InteractionData,
@@ -93,54 +150,77 @@ def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, r
 
     Returns :class:`UnlearnResult`. Raises ``ValueError`` when the forget set holds no training interaction.
     """
-    device = next(model.parameters()).device
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     mask = forget.forgotten_mask(data.train).tocoo()
     f_users, f_items = mask.row.astype(np.int64), mask.col.astype(np.int64)
     if len(f_users) == 0:
         raise ValueError("the forget set removes no training interaction: nothing to unlearn from the model")
-    never_seen = NegativeSampler(data.train)  # items the user never had: the reference for "forgotten"
-    r_users, r_items = retain.train_pairs()
-    retain_sampler = NegativeSampler(retain.train)
-    probe = _criterion_pairs(f_users, f_items, never_seen, np.random.default_rng(config.seed + 1), config.criterion_sample)
+    reference = ReferenceSampler(data.train, retain.train, forget.items, config.reference_pool)
+    probe = Probe.draw(f_users, f_items, reference, np.random.default_rng(config.seed + 1), config.criterion_sample)
+    kind = np.where(reference.is_revoked(f_items), "revocations", "erasures")
+    step = _Stepper(model, graphs, retain, reference, config)
+    started = time.perf_counter()
+    freeze = nullcontext()
+    if config.resets_own_rows:  # erased users' fresh rows stay as a retrained model holds them: untouched
+        reset_own_rows(model, forget.users, forget.items, config.seed)
+        freeze = frozen_rows(model.user_embedding.weight, forget.users)
     parent = parent_snapshot(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
-    to_device = lambda *arrays: tuple(torch.from_numpy(a).to(device) for a in arrays)  # noqa: E731
-
-    history: list[dict[str, float]] = []
-    started = time.perf_counter()
-    stopped_by, auc = "epoch cap", float("nan")
+    threshold = 0.5 + config.auc_tolerance
+    aucs = initial = criterion_aucs(model, graphs, probe)  # the reset alone may already meet the criterion
+    history: list[dict] = []
     model.train()
-    for epoch in range(config.max_epochs):
-        t0 = time.perf_counter()
-        order = rng.permutation(len(f_users))
-        total = 0.0
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            fu, fi = f_users[idx], f_items[idx]
-            pick = rng.integers(0, len(r_users), len(idx))
-            ru, ri = r_users[pick], r_items[pick]
-            forget_t = to_device(fu, fi, never_seen.sample(fu, rng))
-            retain_t = to_device(ru, ri, retain_sampler.sample(ru, rng))
-            if config.method == "mmrecun":
-                loss = mmrecun_loss(model, graphs, forget_t, retain_t, parent, config.objective)["total"]
-            elif config.method == "finetune":
-                loss = model.batch_loss(graphs, *retain_t)["total"]
-            else:  # neggrad
-                loss = -model.batch_loss(graphs, *forget_t)["bpr"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-        seconds = time.perf_counter() - t0
-        auc = criterion_auc(model, graphs, *probe)
-        history.append({"epoch": epoch, "loss": total, "mia_auc": auc, "seconds": seconds})
-        log.info("%s epoch %3d  loss %.4f  membership AUC %.3f  %.2fs", config.method, epoch, total, auc, seconds)
-        if config.stop_on_criterion and auc <= 0.5 + config.auc_tolerance:
-            stopped_by = "criterion"
-            break
-    return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, auc, history)
+    with freeze:
+        for epoch in range(config.max_epochs):
+            pending = [k for k, auc in aucs.items() if auc > threshold or not config.stop_on_criterion]
+            if not pending:
+                break
+            t0 = time.perf_counter()
+            order = rng.permutation(np.flatnonzero(np.isin(kind, pending)))  # each kind until its own criterion holds
+            total = sum(step(optimizer, parent, f_users[idx], f_items[idx], rng)
+                        for idx in np.array_split(order, -(-len(order) // config.batch_size)))
+            seconds = time.perf_counter() - t0
+            aucs = criterion_aucs(model, graphs, probe)
+            history.append({"epoch": epoch, "loss": total, "criterion_auc": aucs, "seconds": seconds})
+            log.info("%s epoch %3d  loss %.4f  criterion AUC %s  %.2fs", config.method, epoch, total,
+                     ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()), seconds)
+    met = all(auc <= threshold for auc in aucs.values())
+    stopped_by = "criterion" if config.stop_on_criterion and met else "epoch cap"
+    return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, history)
+
+
+class _Stepper:
+    """One optimiser step of ``config.method`` on a batch of forgotten pairs and an equally large retain batch."""
+
+    def __init__(self, model: GraphRecommender, graphs: GraphBundle, retain: InteractionData, reference: ReferenceSampler,
+                 config: UnlearnConfig):
+        self.model, self.graphs, self.reference, self.config = model, graphs, reference, config
+        self.device = next(model.parameters()).device
+        self.r_users, self.r_items = retain.train_pairs()
+        self.retain_sampler = NegativeSampler(retain.train)
+
+    def _tensors(self, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.from_numpy(a).to(self.device) for a in arrays)
+
+    def __call__(self, optimizer: torch.optim.Optimizer, parent: dict[str, torch.Tensor], fu: np.ndarray, fi: np.ndarray,
+                 rng: np.random.Generator) -> float:
+        """Step on forgotten pairs ``(fu, fi)`` (int64 ``[b]``), each with its reference item as negative; returns the loss."""
+        pick = rng.integers(0, len(self.r_users), len(fu))
+        ru, ri = self.r_users[pick], self.r_items[pick]
+        forget_t = self._tensors(fu, fi, self.reference.sample(fu, fi, rng))
+        retain_t = self._tensors(ru, ri, self.retain_sampler.sample(ru, rng))
+        method = self.config.method
+        if method == "mmrecun":
+            loss = mmrecun_loss(self.model, self.graphs, forget_t, retain_t, parent, self.config.objective)["total"]
+        elif method == "finetune":
+            loss = self.model.batch_loss(self.graphs, *retain_t)["total"]
+        else:  # neggrad
+            loss = -self.model.batch_loss(self.graphs, *forget_t)["bpr"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
 
 
 @torch.no_grad()

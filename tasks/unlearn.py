@@ -76,8 +76,8 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
                 p[torch.from_numpy(gone).to(dev)] = torch.from_numpy(retain.features[m].matrix[gone]).to(dev)
         config = UnlearnConfig(method=method, objective=MMRecUNConfig(alpha=alpha), max_epochs=max_epochs, seed=seed)
         result = unlearn(model, data, requests.forget, retain, graphs, config)
-        facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion_auc": result.criterion_auc,
-                 "criterion": f"membership AUC of forgotten vs never-seen interactions <= {0.5 + config.auc_tolerance:.2f}",
+        facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion": config.criterion,
+                 "criterion_auc": result.criterion_auc, "initial_criterion_auc": result.initial_auc,
                  "config": dataclasses.asdict(config)}
     facts["wall_s"] = time.perf_counter() - started
     return model, graphs, facts
