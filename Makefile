@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/tiktok
 DEMO   := var/demo
 
-.PHONY: venv test demo bench-train bench-knn clean
+.PHONY: venv test demo bench-train bench-knn bench-ingest clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,9 @@ bench-train: $(STAMP)
 
 bench-knn: $(STAMP)
 	$(BIN)/python bench/knn.py --json bench/results/knn.json
+
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py --rows 10000000 --json bench/results/ingest.json
 
 clean:
 	rm -rf $(VENV) var bench/results

@@ -5,6 +5,11 @@ On disk a catalogue is a folder::
     interactions.parquet                 user_id, item_id, ts [, weight] [, split]
     item_features/<modality>.parquet     item_id, embedding (one file per modality, any names)
 
+and the forget requests another (either file may be absent)::
+
+    licence_revocations.parquet          revocation_id, item_id, licence_id, scope, effective_at, reason
+    erasure_requests.parquet             request_id, user_id, item_id (null: the whole user), received_at, effective_at, legal_basis
+
 External ids are ``int64`` or ``string`` (the same type in every table). ``ts`` may hold nulls
 ("time unknown", as in MMRec files that carry 0) only when ``split`` is given, since the
 default per-user chronological split needs it.
@@ -18,6 +23,8 @@ import pyarrow as pa
 
 INTERACTIONS_FILE = "interactions.parquet"
 FEATURES_DIR = "item_features"
+REVOCATIONS_FILE = "licence_revocations.parquet"
+ERASURES_FILE = "erasure_requests.parquet"
 SPLIT_VALUES = ("train", "valid", "test")
 ID_TYPES = (pa.int64(), pa.string())
 TS_TYPE = pa.timestamp("us", tz="UTC")
@@ -41,6 +48,20 @@ def interactions_schema(id_type: pa.DataType = pa.int64(), weight: bool = False,
 def item_features_schema(dim: int, id_type: pa.DataType = pa.int64()) -> pa.Schema:
     """The ``item_features/<modality>`` schema: ``item_id`` and ``embedding`` ``fixed_size_list<float32>[dim]``."""
     return pa.schema([pa.field("item_id", id_type, nullable=False), pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False)])
+
+
+def licence_revocations_schema(id_type: pa.DataType = pa.int64()) -> pa.Schema:
+    """The ``licence_revocations`` schema; ``scope`` is ``item`` or a modality name."""
+    return pa.schema([pa.field("revocation_id", pa.string(), nullable=False), pa.field("item_id", id_type, nullable=False),
+                      pa.field("licence_id", pa.string(), nullable=False), pa.field("scope", pa.string(), nullable=False),
+                      pa.field("effective_at", TS_TYPE, nullable=False), pa.field("reason", pa.string())])
+
+
+def erasure_requests_schema(id_type: pa.DataType = pa.int64()) -> pa.Schema:
+    """The ``erasure_requests`` schema; a null ``item_id`` erases the whole user."""
+    return pa.schema([pa.field("request_id", pa.string(), nullable=False), pa.field("user_id", id_type, nullable=False),
+                      pa.field("item_id", id_type), pa.field("received_at", TS_TYPE, nullable=False),
+                      pa.field("effective_at", TS_TYPE, nullable=False), pa.field("legal_basis", pa.string(), nullable=False)])
 
 
 def _require(table: pa.Table, name: str, column: str, allowed: tuple[pa.DataType, ...]) -> pa.DataType:

@@ -76,8 +76,12 @@ def load_catalogue(root: str | Path) -> Catalogue:
         rows[name] = table.num_rows
     data = build_interaction_data(users, items, split, features)
     shas = {name: sha256_file(path) for name, path in files.items()}
-    fingerprint = hashlib.sha256("".join(f"{n}:{s}\n" for n, s in sorted(shas.items())).encode()).hexdigest()
-    return Catalogue(data, root, fingerprint, shas, rows)
+    return Catalogue(data, root, fingerprint(shas), shas, rows)
+
+
+def fingerprint(shas: dict[str, str]) -> str:
+    """One sha256 for a set of tables, from ``{table name: file sha256}`` (independent of order)."""
+    return hashlib.sha256("".join(f"{n}:{s}\n" for n, s in sorted(shas.items())).encode()).hexdigest()
 
 
 def _split_codes(column: pa.ChunkedArray) -> np.ndarray:
