@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 
@@ -71,6 +72,48 @@ def _unlearn(args) -> None:
         print(f"  {key:<22} {'-' if value is None else f'{value:.4f}' if isinstance(value, float) else value}")
 
 
+def _cutoff(text: str) -> dt.datetime:
+    """An ISO 8601 date or time; without a zone it is taken as UTC."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _validate(args) -> None:
+    from tasks.ingest import ingest
+    from tasks.validate import validate
+
+    workspace = args.workspace or f"var/runs/validate-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+    ingest(args.data, workspace, args.requests, endpoint_url=args.endpoint_url)
+    summary = validate(workspace, cutoff=args.cutoff, duplicate_threshold=args.duplicate_threshold)
+    for table, s in summary["tables"].items():
+        print(f"{table:<28} {s['rows']:>12,} rows  {s['expectations']:>3} expectations passed"
+              + (f"  {sum(w['unexpected'] or 0 for w in s['warnings'])} rows not applicable" if s["warnings"] else ""))
+    print(f"valid. GX results and Data Docs: {summary['docs']}")
+
+
+def _forget_set(args) -> None:
+    from tasks.forget_set import build_forget_set
+
+    s = build_forget_set(args.data, args.requests, cutoff=args.cutoff, parent_dir=args.parent, out_dir=args.out)
+    c, new, cum = s["counts"], s["new"], s["cumulative"]
+    print(f"requests effective at {s['cutoff']}: {len(s['new_request_ids'])} new, {c['already_applied']} already applied by the parent, "
+          f"{c['deferred']} not yet effective, {c['not_applicable']} not applicable")
+    if s["nothing_to_forget"]:
+        print("nothing to forget")
+    for label, f in (("new", new), ("cumulative", cum)):
+        modality = ", ".join(f"{n} {m}" for m, n in f["modality_items"].items()) or "none"
+        print(f"{label:<11} users {f['users']}, items {f['items']}, interactions {f['interactions']}, modality deletions: {modality}; "
+              f"interactions forgotten: " + ", ".join(f"{k} {v}" for k, v in f["forgotten_interactions"].items()))
+    print(f"retained interactions: {s['retained_interactions']:,}")
+    for reason, ids in s["not_applicable"].items():
+        print(f"not applicable ({reason.replace('_', ' ')}): {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
+    if args.out:
+        print(f"forget set written to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrecun", description="Make multi-modal recommenders forget, with evidence.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
@@ -119,6 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_unlearn)
 
+    p = sub.add_parser("validate", help="ingest the tables (folder or s3://) and validate them with the Great Expectations suites")
+    p.add_argument("--data", required=True, help="catalogue folder or s3://bucket/prefix")
+    p.add_argument("--requests", help="requests folder or s3://bucket/prefix (licence_revocations / erasure_requests)")
+    p.add_argument("--cutoff", type=_cutoff, help="the run's logical date, ISO 8601, UTC unless a zone is given (default now)")
+    p.add_argument("--workspace", help="run workspace to snapshot into (default var/runs/validate-<UTC time>)")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS)")
+    p.add_argument("--duplicate-threshold", type=float, default=0.01, help="largest tolerated fraction of repeated interactions")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("forget-set", help="resolve the requests effective at a cutoff into the forget set, minus what the parent applied")
+    p.add_argument("--data", required=True, help="catalogue folder")
+    p.add_argument("--requests", required=True, help="requests folder")
+    p.add_argument("--cutoff", type=_cutoff, help="ISO 8601, UTC unless a zone is given (default now)")
+    p.add_argument("--parent", help="parent model directory: the requests its manifest lists are not applied again")
+    p.add_argument("--out", help="also write summary.json and forget_set.npz here")
+    p.set_defaults(func=_forget_set)
+
     p = sub.add_parser("evaluate", help="full-ranking metrics of a model directory on valid and test")
     p.add_argument("--data", required=True)
     p.add_argument("--model", required=True, help="model directory")
@@ -131,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         args.func(args)
     except USER_ERRORS as exc:

@@ -27,26 +27,30 @@ from mmrecun_core.unlearner import UnlearnConfig, erase_user_rows, unlearn
 from mmrecun_core.unlearning import MMRecUNConfig
 from tasks.catalogue import load_catalogue, replacing_folder
 from tasks.evaluate import check_same_ids
-from tasks.requests import read_forget_requests
+from tasks.forget_set import plan_forget
 
 log = logging.getLogger("mmrecun.unlearn")
 METHODS = ("mmrecun", "finetune", "neggrad", "gold")
 
 
 def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.datetime | None = None):
-    """Load parent, catalogue and requests; return ``(parent bundle, data, requests, retain, retain knn, device)``."""
+    """Load parent, catalogue and requests; return ``(parent bundle, data, requests, retain, retain knn, device)``.
+
+    ``requests`` is the :class:`~tasks.forget_set.ForgetPlan`: its ``forget`` set holds only what is new
+    since the parent; the retain data excludes the cumulative set.
+    """
     dev = resolve_device(device)
     parent = load_model(model_dir, dev)
     data = load_catalogue(data_dir).data
     check_same_ids("users", parent.user_ids, data.user_ids)
     check_same_ids("items", parent.item_ids, data.item_ids)
-    requests = read_forget_requests(forget_dir, data, cutoff)
-    if requests.forget.is_empty:
-        raise ValueError(f"{forget_dir}: no request applicable at the cutoff: nothing to forget")
-    retain = retain_data(data, requests.forget)
+    requests = plan_forget(forget_dir, data, cutoff, applied=parent.manifest.get("requests_applied", []))
+    if requests.nothing_to_forget:
+        raise ValueError(f"{forget_dir}: no request new since the parent model applies at the cutoff: nothing to forget")
+    retain = retain_data(data, requests.cumulative)  # what the parent already forgot stays out
     knn = {}
     for m, graph in parent.knn.items():
-        changed = len(requests.forget.deleted_content(m)) > 0
+        changed = len(requests.cumulative.deleted_content(m)) > 0
         knn[m] = knn_graph(torch.from_numpy(retain.features[m].matrix).to(dev), graph.index.shape[1]) if changed else graph
     return parent, data, requests, retain, knn, dev
 
@@ -102,15 +106,15 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
     model, graphs, facts = run_method(method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed)
-    evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb)
+    evidence = measure_and_erase(model, graphs, data, retain, requests.cumulative, parent_emb)
     evidence["wall_s"] = facts["wall_s"]
     manifest = {
         **{k: parent.manifest[k] for k in ("model", "seed", "data_sha256") if k in parent.manifest},
         "parent": {"model_dir": str(model_dir), "files": parent.manifest.get("files", {})},
         "method": method, "unlearn": facts, "requests_applied": requests.request_ids,
         "forget_counts": requests.counts, "not_applicable": requests.not_applicable,
-        "excluded_items": np.asarray(data.item_ids[requests.forget.items]).tolist(),
-        "erased_users": len(requests.forget.users),
+        "excluded_items": np.asarray(data.item_ids[requests.cumulative.items]).tolist(),
+        "erased_users": len(requests.cumulative.users), "new_requests": requests.new_request_ids,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     bundle = ModelBundle(model.cpu(), retain.train, {m: KnnGraph(g.index.cpu(), g.sim.cpu()) for m, g in knn.items()},
