@@ -65,3 +65,25 @@ def test_request_table_without_a_required_column_is_named(catalogue_dir, parent,
     assert main(["unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(forget), "--out", str(tmp_path / "out")]) == 2
     assert "erasure_requests: missing column(s) ['effective_at']" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(catalogue_dir, parent, tmp_path, capsys):
+    import shutil
+
+    items, users, both = tmp_path / "items", tmp_path / "users", tmp_path / "both"
+    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.03", "--out", str(items)]) == 0
+    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "users", "--fraction", "0.03", "--out", str(users)]) == 0
+    shutil.copytree(items, both)
+    shutil.copy(users / "erasure_requests.parquet", both)
+    common = ["--data", str(catalogue_dir), "--max-epochs", "2", "--device", "cpu"]
+    assert main(["-q", "unlearn", *common, "--model", str(parent), "--forget", str(items), "--out", str(tmp_path / "v1")]) == 0
+    # the same requests again: nothing new since v1
+    assert main(["unlearn", *common, "--model", str(tmp_path / "v1"), "--forget", str(items), "--out", str(tmp_path / "v1b")]) == 2
+    assert "nothing to forget" in capsys.readouterr().err and not (tmp_path / "v1b").exists()
+    assert main(["-q", "unlearn", *common, "--model", str(tmp_path / "v1"), "--forget", str(both), "--out", str(tmp_path / "v2")]) == 0
+    v1 = json.loads((tmp_path / "v1" / "manifest.json").read_text())
+    v2 = json.loads((tmp_path / "v2" / "manifest.json").read_text())
+    erasure_ids = pq.read_table(users / "erasure_requests.parquet").column("request_id").to_pylist()
+    assert sorted(v2["new_requests"]) == sorted(erasure_ids)
+    assert v2["requests_applied"] == sorted(v1["requests_applied"] + erasure_ids)
+    assert v2["excluded_items"] == v1["excluded_items"] and v2["erased_users"] == len(erasure_ids)
