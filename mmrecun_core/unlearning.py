@@ -2,8 +2,10 @@
 
 ``L = α L_revBPR(forget) + (1 - α) L_BPR(retain) - β L_CL(forget) + λ ||θ - θ_parent||²``
 
-* ``L_revBPR``: :func:`~mmrecun_core.losses.reverse_bpr_loss` on (user, forgotten item, never-seen
-  item) triples: forgotten interactions are pushed below interactions the user never had.
+* ``L_revBPR``: :func:`~mmrecun_core.losses.reverse_bpr_loss` on (user, forgotten item, reference
+  item) triples: forgotten interactions are pushed below what a retrained model would score them
+  like, a never-seen item of the user, or for a revoked item one of the least-interacted retained
+  items (:mod:`mmrecun_core.criterion`).
 * ``L_BPR``: ordinary BPR on triples sampled from the retain training edges, so that what is
   kept stays ranked.
 * ``L_CL``: the model's own contrastive term (MGCN's InfoNCE between its two views) on the forget
@@ -61,7 +63,7 @@ def mmrecun_loss(
 ) -> dict[str, torch.Tensor]:
     """The named terms of the MMRecUN objective for one step; ``total`` is minimised.
 
-    ``forget``: global int64 ``[f]`` (user, forgotten item, never-seen item) triples;
+    ``forget``: global int64 ``[f]`` (user, forgotten item, reference item) triples;
     ``retain``: global int64 ``[r]`` (user, retained item, negative item) triples.
     """
     n_forget = len(forget[0])
