@@ -92,6 +92,15 @@ def membership_auc(member_scores: np.ndarray, non_member_scores: np.ndarray) -> 
     return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
 
 
+def score_histograms(member_scores: np.ndarray, non_member_scores: np.ndarray, bins: int = 30) -> dict[str, list[float]]:
+    """Both score samples binned on shared edges: ``{"edges": [bins + 1], "forgotten": [bins], "never_seen": [bins]}``,
+    each histogram normalised to sum to 1 (shares of pairs), for the report's distribution figure."""
+    both = np.concatenate([member_scores, non_member_scores])
+    edges = np.linspace(both.min(), both.max(), bins + 1) if len(both) else np.linspace(0, 1, bins + 1)
+    share = lambda x: (np.histogram(x, edges)[0] / max(len(x), 1)).tolist()  # noqa: E731
+    return {"edges": edges.tolist(), "forgotten": share(member_scores), "never_seen": share(non_member_scores)}
+
+
 @torch.no_grad()
 def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | None = None, gold: Embeddings | None = None,
                      sample: int = 5000, seed: int = 0) -> dict:
@@ -128,7 +137,9 @@ def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | N
         n = NegativeSampler(data.train).sample(u, rng)
         dev = emb.users.device
         score = lambda items: (emb.users[torch.from_numpy(u).to(dev)] * emb.items[torch.from_numpy(items).to(dev)]).sum(1).cpu().numpy()  # noqa: E731
-        out["mia_auc"] = membership_auc(score(f), score(n))
+        member, non_member = score(f), score(n)
+        out["mia_auc"] = membership_auc(member, non_member)
+        out["score_histograms"] = score_histograms(member, non_member)
     else:
         out["mia_auc"] = None
     return out

@@ -114,6 +114,42 @@ def _forget_set(args) -> None:
         print(f"forget set written to {args.out}")
 
 
+def _retention(args):
+    from tasks.store import Retention
+
+    return None if args.no_retention else Retention(args.lock_mode, args.lock_days)
+
+
+def _report(args) -> None:
+    from tasks.report import Gates, build_report
+
+    report = build_report(args.run, args.out, Gates(retain_ratio=args.retain_ratio, forget_recall_max=args.forget_recall_max))
+    print(f"{report['status']}: " + ", ".join(f"{g['name']} {'PASS' if g['passed'] else 'FAIL'}" for g in report["gates"]))
+    print(f"report written to {args.out or f'{args.run}/report'} (report.html, report.pdf, report.json)")
+
+
+def _publish(args) -> None:
+    from tasks.publish import publish
+    from tasks.store import open_store
+
+    out = publish(args.run, open_store(args.store, args.endpoint_url), _retention(args))
+    if out["already_published"]:
+        print(f"run already published as version {out['version']} (ledger entry {out['ledger_seq']}); nothing written")
+    else:
+        print(f"published version {out['version']} ({out['status']}), {len(out['artifacts'])} objects verified; "
+              f"CURRENT {'moved' if out['current_moved'] else 'unchanged'}; ledger entry {out['ledger_seq']}")
+
+
+def _verify_ledger(args) -> None:
+    from tasks import ledger
+    from tasks.store import ChecksumMismatch, open_store
+
+    result = ledger.verify(open_store(args.store, args.endpoint_url))
+    if not result.ok:
+        raise ChecksumMismatch(f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else ""))
+    print(f"ledger intact: {result.entries} entries, {result.artifacts} artifacts checked")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrecun", description="Make multi-modal recommenders forget, with evidence.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
@@ -178,6 +214,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parent", help="parent model directory: the requests its manifest lists are not applied again")
     p.add_argument("--out", help="also write summary.json and forget_set.npz here")
     p.set_defaults(func=_forget_set)
+
+    p = sub.add_parser("report", help="write the compliance report (HTML, PDF, JSON) of a run directory")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--out", help="output folder (default RUN/report)")
+    p.add_argument("--retain-ratio", type=float, default=0.95, help="gate: retain test Recall@20 >= this share of the original's")
+    p.add_argument("--forget-recall-max", type=float, help="gate: absolute ceiling on forget Recall@20 (default: the forgetting criterion decides)")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("publish", help="publish a run's model version and report to a store; move CURRENT if its gates passed")
+    p.add_argument("--run", required=True, help="run directory (with model/ and report/)")
+    p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
+    p.add_argument("--lock-mode", choices=["GOVERNANCE", "COMPLIANCE"], default="GOVERNANCE", help="Object Lock mode for reports and ledger entries")
+    p.add_argument("--lock-days", type=int, default=365, help="Object Lock retention in days")
+    p.add_argument("--no-retention", action="store_true", help="write reports and ledger entries without Object Lock retention")
+    p.set_defaults(func=_publish)
+
+    p = sub.add_parser("verify-ledger", help="check the audit ledger's hash chain and every artifact it references")
+    p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
+    p.set_defaults(func=_verify_ledger)
 
     p = sub.add_parser("evaluate", help="full-ranking metrics of a model directory on valid and test")
     p.add_argument("--data", required=True)

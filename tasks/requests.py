@@ -57,7 +57,7 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
         start = 0
         for number, size in enumerate(sizes):
             for item in np.sort(order[start : start + size]):
-                revocations["item_id"].append(data.item_ids[item].item())
+                revocations["item_id"].append(data.item_ids[[item]].tolist()[0])
                 revocations["licence_id"].append(f"LIC-{seed:03d}-{number:05d}")
                 revocations["scope"].append("item")
                 revocations["reason"].append(str(rng.choice(["licence expired", "rights holder withdrew", "territory restriction"])))
@@ -72,7 +72,7 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
             raise ValueError("the catalogue has no content modality to revoke")
         items = np.sort(rng.choice(data.n_items, max(1, round(fraction * data.n_items)), replace=False))
         for number, item in enumerate(items):
-            revocations["item_id"].append(data.item_ids[item].item())
+            revocations["item_id"].append(data.item_ids[[item]].tolist()[0])
             revocations["licence_id"].append(f"LIC-{seed:03d}-M{number:05d}")
             revocations["scope"].append(str(rng.choice(data.modalities)))
             revocations["reason"].append("content licence withdrawn")

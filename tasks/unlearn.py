@@ -105,9 +105,12 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
     with torch.no_grad():
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
+    # the "original" column of the report: the parent on the same data (measured before it changes)
+    original = collect_evidence(parent.model, parent.graphs(dev), data, retain, requests.cumulative)
     model, graphs, facts = run_method(method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed)
     evidence = measure_and_erase(model, graphs, data, retain, requests.cumulative, parent_emb)
     evidence["wall_s"] = facts["wall_s"]
+    evidence["original"] = original
     manifest = {
         **{k: parent.manifest[k] for k in ("model", "seed", "data_sha256") if k in parent.manifest},
         "parent": {"model_dir": str(model_dir), "files": parent.manifest.get("files", {})},

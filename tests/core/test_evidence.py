@@ -64,3 +64,11 @@ def test_membership_auc():
     assert membership_auc(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
     assert membership_auc(np.array([2.0]), np.array([2.0])) == 0.5  # a tie counts one half
     assert np.isnan(membership_auc(np.array([]), np.array([1.0])))
+
+
+def test_score_histograms_share_edges_and_sum_to_one():
+    from mmrecun_core.evidence import score_histograms
+
+    h = score_histograms(np.array([0.0, 1.0, 1.0, 2.0]), np.array([0.0, 0.5]), bins=4)
+    assert h["edges"] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert h["forgotten"] == [0.25, 0.0, 0.5, 0.25] and h["never_seen"] == [0.5, 0.5, 0.0, 0.0]

@@ -1,0 +1,269 @@
+"""Step 6 of a run: the compliance report, from the run's own records only.
+
+Reads ``run.json``, ``inputs/ingest.json``, ``validation/summary.json``, ``forget_set/summary.json``
+and ``model/`` (``manifest.json``, ``evidence.json``) of a run directory and writes
+``report.json`` (schema :data:`SCHEMA`), ``report.html`` (self-contained: inline CSS, figures as
+data URIs) and ``report.pdf`` (fpdf2), plus ``figures/*.png``. Every rendering is made from
+``report.json``'s dict, so the three say the same thing.
+
+User ids never appear: erased users are listed as keyed hashes (HMAC-SHA256 with the salt from
+``MMRECUN_ID_SALT``; without it a random per-run salt that is not stored, so the hashes cannot be
+linked across runs) and validation examples of user columns are hashed the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import platform
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE
+from tasks.catalogue import replacing_folder
+from tasks.run import load_run
+
+SCHEMA = "mmrecun.report/1"
+MEASURES = [  # (key, label, better)
+    ("retain_valid_recall@20", "Retain valid Recall@20", "high"), ("retain_test_recall@10", "Retain test Recall@10", "high"),
+    ("retain_test_recall@20", "Retain test Recall@20", "high"), ("retain_test_recall@50", "Retain test Recall@50", "high"),
+    ("retain_test_ndcg@20", "Retain test NDCG@20", "high"), ("forget_recall@20", "Forget Recall@20 (forgotten interactions)", "low"),
+    ("item_recall@500", "Revoked items Recall@500", "low"), ("item_recall@1000", "Revoked items Recall@1000", "low"),
+    ("item_recall@1500", "Revoked items Recall@1500", "low"), ("exposure@20", "Revoked items served in any top-20", "zero"),
+    ("model_exposure@20", "Revoked items in the raw model top-20 (before the serving filter)", "low"),
+    ("bpr_div_parent", "Score divergence to the original (MSE)", "info"), ("bpr_div_gold", "Score divergence to Gold (MSE)", "low"),
+    ("mia_auc", "Membership-inference AUC (forgotten vs never-seen)", "info"), ("wall_s", "Wall time, seconds", "low"),
+]
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Quality gates. ``retain_ratio``: retain test Recall@20 must reach this share of the original's;
+    ``forget_recall_max``: an absolute ceiling on forget Recall@20 (None: the forgetting criterion decides);
+    ``max_exposure``: revoked items served in a top-20 (0)."""
+
+    retain_ratio: float = 0.95
+    forget_recall_max: float | None = None
+    max_exposure: int = 0
+
+
+def _hasher(salt: str | None):
+    key = (salt or os.environ.get("MMRECUN_ID_SALT") or secrets.token_hex(16)).encode()
+    return lambda value: hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _gates(run: dict, evidence: dict | None, manifest: dict, validation: dict | None, cfg: Gates) -> list[dict]:
+    gates = [{"name": "data validation", "description": "every critical Great Expectations expectation passed",
+              "value": "passed" if validation and validation["success"] else "missing" if validation is None else "failed",
+              "threshold": "passed", "passed": bool(validation and validation["success"])}]
+    if run["kind"] != "unlearn" or evidence is None:
+        return gates
+    original = (evidence.get("original") or {}).get("retain_test_recall@20")
+    value = evidence["retain_test_recall@20"]
+    gates.append({"name": "retain utility", "description": f"retain test Recall@20 >= {cfg.retain_ratio:.0%} of the original model's",
+                  "value": value, "threshold": None if original is None else cfg.retain_ratio * original,
+                  "passed": original is not None and value >= cfg.retain_ratio * original})
+    facts = manifest.get("unlearn", {})
+    if cfg.forget_recall_max is None:
+        met = facts.get("stopped_by") == "criterion"
+        gates.append({"name": "forgetting", "description": f"the forgetting criterion was met ({facts.get('criterion', 'see the unlearning facts')})",
+                      "value": evidence.get("forget_recall@20"), "threshold": "criterion met", "passed": met,
+                      "detail": f"stopped by {facts.get('stopped_by', 'unknown')} after {facts.get('epochs_run', '?')} epochs"})
+    else:
+        gates.append({"name": "forgetting", "description": f"forget Recall@20 <= {cfg.forget_recall_max}",
+                      "value": evidence.get("forget_recall@20"), "threshold": cfg.forget_recall_max,
+                      "passed": evidence.get("forget_recall@20") is not None and evidence["forget_recall@20"] <= cfg.forget_recall_max})
+    gates.append({"name": "revoked-item exposure", "description": "no revoked item is served in any user's top-20",
+                  "value": evidence.get("exposure@20"), "threshold": cfg.max_exposure,
+                  "passed": evidence.get("exposure@20") is not None and evidence["exposure@20"] <= cfg.max_exposure})
+    return gates
+
+
+def _forgotten(run_dir: Path, forget: dict | None, hash_id) -> dict | None:
+    """Counts per request type, licence ids, request ids and erased users as hashes (never raw ids)."""
+    if forget is None:
+        return None
+    new = set(forget["new_request_ids"])
+    requests = run_dir / "inputs" / "requests"
+    licences, users = set(), []
+    if (requests / REVOCATIONS_FILE).is_file():
+        t = pq.read_table(requests / REVOCATIONS_FILE, columns=["revocation_id", "licence_id"]).to_pylist()
+        licences = {r["licence_id"] for r in t if r["revocation_id"] in new}
+    if (requests / ERASURES_FILE).is_file():
+        t = pq.read_table(requests / ERASURES_FILE).to_pylist()
+        users = sorted({hash_id(r["user_id"]) for r in t if r["request_id"] in new and r.get("item_id") is None})
+    return {"counts": forget["counts"], "new": forget["new"], "cumulative": forget["cumulative"],
+            "retained_interactions": forget["retained_interactions"], "licence_ids": sorted(licences),
+            "new_request_ids": forget["new_request_ids"], "requests_applied_total": len(forget["request_ids"]),
+            "erased_users_hashed": users, "not_applicable": forget["not_applicable"], "deferred": len(forget["deferred"])}
+
+
+def _validation(summary: dict | None, hash_id) -> dict | None:
+    if summary is None:
+        return None
+    tables = {}
+    for name, t in summary["tables"].items():
+        def scrub(entry):  # examples from user columns become hashes
+            personal = "user" in str(entry.get("column") or "")
+            return {**entry, "examples": [hash_id(v) for v in entry["examples"]] if personal else entry["examples"]}
+        tables[name] = {"rows": t["rows"], "expectations": t["expectations"], "success": t["success"], "sha256": t["sha256"],
+                        "failed": [scrub(f) for f in t["failed"]], "warnings": [scrub(w) for w in t["warnings"]]}
+    return {"success": summary["success"], "cutoff": summary["cutoff"], "tables": tables}
+
+
+def _evidence_rows(evidence: dict | None) -> list[dict]:
+    if evidence is None:
+        return []
+    original, gold = evidence.get("original") or {}, evidence.get("gold") or {}
+    return [{"key": k, "measure": label, "better": better, "original": original.get(k), "unlearned": evidence.get(k), "gold": gold.get(k)}
+            for k, label, better in MEASURES if any(x.get(k) is not None for x in (original, evidence, gold))]
+
+
+def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
+    """PNG figures under ``out/figures``; returns name -> relative path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if evidence is None:
+        return {}
+    (out / "figures").mkdir()
+    figures = {}
+    rows = {r["key"]: r for r in report["evidence"]}
+    columns = [c for c in ("original", "unlearned", "gold") if any(r[c] is not None for r in rows.values())]
+    colours = {"original": "#8c8c8c", "unlearned": "#1f6fb4", "gold": "#d08c1a"}
+
+    def bars(name: str, title: str, labels: dict[str, str]) -> None:
+        keys = [k for k in labels if k in rows]
+        if not keys:
+            return
+        fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=110)
+        width = 0.8 / len(columns)
+        top = 0.0
+        for i, c in enumerate(columns):
+            values = np.array([rows[k][c] if rows[k][c] is not None else np.nan for k in keys], dtype=float)
+            x = np.arange(len(keys)) + i * width
+            ax.bar(x, values, width, label=c, color=colours[c])
+            for xi, v in zip(x, values):
+                if not np.isnan(v):
+                    ax.annotate(f"{v:.3g}", (xi, v), ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+            top = max(top, np.nanmax(values) if not np.isnan(values).all() else 0.0)
+        ax.set_ylim(0, top * 1.2 if top > 0 else 1)
+        ax.set_xticks(np.arange(len(keys)) + width * (len(columns) - 1) / 2, [labels[k] for k in keys], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8, frameon=False)
+        ax.spines[["top", "right"]].set_visible(False)
+        fig.tight_layout()
+        fig.savefig(out / "figures" / f"{name}.png")
+        plt.close(fig)
+        figures[name] = f"figures/{name}.png"
+
+    bars("utility", "Utility kept: retain users' test ranking quality",
+         {"retain_test_recall@20": "Recall@20", "retain_test_ndcg@20": "NDCG@20"})
+    bars("forgetting", "Forgetting: recall of what was forgotten (lower is better)",
+         {"forget_recall@20": "forgotten interactions\nRecall@20", "item_recall@500": "revoked items\nRecall@500",
+          "item_recall@1000": "revoked items\nRecall@1000"})
+    bars("exposure", "Revoked items in users' top-20 lists",
+         {"model_exposure@20": "raw model ranking", "exposure@20": "served (after the filter)"})
+    hist = evidence.get("score_histograms")
+    if hist:
+        fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=110)
+        edges = np.asarray(hist["edges"])
+        for label, colour in (("forgotten", "#c0392b"), ("never_seen", "#1f6fb4")):
+            ax.stairs(hist[label], edges, label=label.replace("_", "-"), color=colour, fill=False, linewidth=1.6)
+        ax.set_xlabel("score", fontsize=8)
+        ax.set_ylabel("share of pairs", fontsize=8)
+        ax.set_title("Scores of forgotten vs never-seen interactions (same users), unlearned model", fontsize=10)
+        ax.legend(fontsize=8, frameon=False)
+        ax.spines[["top", "right"]].set_visible(False)
+        fig.tight_layout()
+        fig.savefig(out / "figures" / "scores.png")
+        plt.close(fig)
+        figures["scores"] = "figures/scores.png"
+    return figures
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: Gates = Gates(), salt: str | None = None) -> dict:
+    """Write the report of the run in ``run_dir`` into ``out_dir`` (default ``run_dir/report``); return report.json's dict."""
+    root = Path(run_dir)
+    run = load_run(root)
+    hash_id = _hasher(salt)
+    manifest = _read_json(root / "model" / "manifest.json") or {}
+    evidence = _read_json(root / "model" / "evidence.json")
+    validation = _read_json(root / "validation" / "summary.json")
+    forget = _read_json(root / "forget_set" / "summary.json")
+    ingest = _read_json(root / "inputs" / "ingest.json")
+    gate_rows = _gates(run, evidence, manifest, validation, gates)
+    status = "PASSED" if all(g["passed"] for g in gate_rows) else "FAILED"
+    if run["kind"] == "unlearn" and forget and forget["nothing_to_forget"]:
+        status = "NOTHING TO FORGET"
+    report = {
+        "schema": SCHEMA, "status": status, "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "run": {k: run.get(k) for k in ("run_id", "kind", "model_name", "version", "started_at", "parent")},
+        "gates": gate_rows, "gate_config": asdict(gates),
+        "requests": _forgotten(root, forget, hash_id),
+        "validation": _validation(validation, hash_id),
+        "evidence": _evidence_rows(evidence),
+        "model": {k: manifest.get(k) for k in ("model", "method", "seed", "best_epoch", "epochs_run", "valid", "test", "unlearn")
+                  if manifest.get(k) is not None},
+        "lineage": {"parent": run.get("parent"), "version": run["version"], "data_sha256": (ingest or {}).get("data", {}).get("sha256"),
+                    "requests_sha256": ((ingest or {}).get("requests") or {}).get("sha256"),
+                    "inputs": {t: {"sha256": f["sha256"], "rows": f["rows"], "uri": f["uri"]} for t, f in (ingest or {}).get("tables", {}).items()},
+                    "model_files": manifest.get("files", {}), "requests_applied_total": len(manifest.get("requests_applied", []))},
+        "reproducibility": {"code_version": run.get("code_version"), "params": run.get("params"), "seed": manifest.get("seed"),
+                            "python": platform.python_version(), "salt": "MMRECUN_ID_SALT" if (salt or os.environ.get("MMRECUN_ID_SALT")) else "random, per run, not stored"},
+        "wall_times": {k: v for k, v in {"unlearn_s": (evidence or {}).get("wall_s"), "gold_s": ((evidence or {}).get("gold") or {}).get("wall_s"),
+                                         "train_s": manifest.get("train_seconds")}.items() if v is not None},
+    }
+    with replacing_folder(Path(out_dir) if out_dir else root / "report") as out:
+        report["figures"] = _figures(report, evidence, out)
+        (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+        (out / "report.html").write_text(render_html(report, out))
+        render_pdf(report, out, out / "report.pdf")
+    return report
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def fmt(value, digits: int = 4) -> str:
+    """A cell's text: ``-`` for missing, integers as is, floats to ``digits`` places."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_html(report: dict, out: Path) -> str:
+    """The self-contained HTML page (Jinja2, autoescaped; figures inlined as data URIs)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["fmt"] = fmt
+    figures = {name: _data_uri(out / path) for name, path in report["figures"].items()}
+    return env.get_template("report.html.j2").render(r=report, figures=figures)
+
+
+def render_pdf(report: dict, out: Path, path: Path) -> None:
+    from tasks.report_pdf import write_pdf
+
+    write_pdf(report, out, path)

@@ -1,0 +1,148 @@
+"""The publish protocol against S3 (moto's server mode over HTTP): gates, idempotent reruns, faults mid-publish."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
+
+from tasks import ledger
+from tasks.publish import PublishError, current_version, publish
+from tasks.report import Gates, build_report
+from tasks.run import load_run
+from tasks.s3 import StorageError
+from tasks.store import LocalStore, Retention, S3Store
+
+
+@pytest.fixture
+def s3_store(s3_endpoint, request):
+    """A store on a fresh bucket whose client does not retry (a fault surfaces at once)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    bucket = f"pub-{abs(hash(request.node.name)) % 10**8}"
+    client.create_bucket(Bucket=bucket)
+    return S3Store(f"s3://{bucket}/prod", client=client)
+
+
+def passed(run_dir) -> dict:
+    """Report with gates every run here meets (an absolute forget-recall ceiling instead of the criterion)."""
+    report = build_report(run_dir, gates=Gates(retain_ratio=0.0, forget_recall_max=1.0), salt="s")
+    assert report["status"] == "PASSED", report["gates"]
+    return report
+
+
+def keys_of_version(store, run_dir) -> list[str]:
+    run = load_run(run_dir)
+    return store.list(f"models/{run['model_name']}/{run['version']}")
+
+
+def test_a_passed_run_publishes_moves_current_and_appends_the_ledger(run_copy, s3_store):
+    passed(run_copy)
+    out = publish(run_copy, s3_store)
+    run = load_run(run_copy)
+    assert current_version(s3_store, "mgcn") == run["version"] and out["current_moved"]
+    assert set(keys_of_version(s3_store, run_copy)) == {f"models/mgcn/{run['version']}/{f}" for f in
+                                                       ("model.pt", "config.json", "id_maps.json", "manifest.json", "evidence.json")}
+    assert f"reports/{run['run_id']}/report.pdf" in s3_store.list("reports")
+    entry = ledger.find_run(s3_store, run["run_id"])
+    assert entry["status"] == "PASSED" and entry["parent_version"] == "base" and entry["requests_applied"]
+    assert ledger.verify(s3_store).ok
+
+
+def test_a_failed_gate_publishes_the_failed_report_but_not_current(run_copy, s3_store):
+    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    out = publish(run_copy, s3_store)
+    assert out["status"] == "FAILED" and not out["current_moved"] and current_version(s3_store, "mgcn") is None
+    run = load_run(run_copy)
+    assert json.loads(s3_store.get_bytes(f"reports/{run['run_id']}/report.json"))["status"] == "FAILED"
+    assert ledger.find_run(s3_store, run["run_id"])["current_moved"] is False
+
+
+def test_rerunning_the_same_run_publishes_nothing_twice(run_copy, s3_store):
+    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    first = publish(run_copy, s3_store)
+    before = {k: s3_store.sha256_of(k) for k in s3_store.list("")}
+    again = publish(run_copy, s3_store)
+    assert again["already_published"] and again["ledger_seq"] == first["ledger_seq"]
+    assert {k: s3_store.sha256_of(k) for k in s3_store.list("")} == before
+    assert len(ledger.entries(s3_store)) == 1
+
+
+def test_the_endpoint_failing_mid_publish_leaves_current_and_a_rerun_completes(run_copy, unlearn_run, tmp_path, s3_store):
+    # an earlier version is CURRENT
+    import shutil
+
+    earlier = tmp_path / "earlier"
+    shutil.copytree(unlearn_run, earlier)
+    run_file = earlier / "run.json"
+    run_file.write_text(json.dumps({**json.loads(run_file.read_text()), "run_id": "earlier-run", "version": "earlier"}))
+    passed(earlier)
+    publish(earlier, s3_store)
+    assert current_version(s3_store, "mgcn") == "earlier"
+    current_bytes = s3_store.get_bytes("models/mgcn/CURRENT")
+
+    passed(run_copy)
+    calls = {"n": 0}
+
+    def endpoint_down_after_three(request, **_):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    events = s3_store.client.meta.events
+    events.register("before-send.s3.PutObject", endpoint_down_after_three)
+    try:
+        with pytest.raises(StorageError, match="Could not connect"):
+            publish(run_copy, s3_store)
+    finally:
+        events.unregister("before-send.s3.PutObject", endpoint_down_after_three)
+    run = load_run(run_copy)
+    assert s3_store.get_bytes("models/mgcn/CURRENT") == current_bytes  # untouched
+    partial = keys_of_version(s3_store, run_copy)
+    assert len(partial) == 3 and not any(k.endswith("manifest.json") for k in partial)  # incomplete: never served
+    assert ledger.find_run(s3_store, run["run_id"]) is None
+
+    out = publish(run_copy, s3_store)  # the endpoint is back
+    assert not out["already_published"] and current_version(s3_store, "mgcn") == run["version"]
+    assert len(keys_of_version(s3_store, run_copy)) == 5 and len(ledger.entries(s3_store)) == 2
+    assert ledger.verify(s3_store).ok
+    assert s3_store.list("models/mgcn/earlier") and current_version(s3_store, "mgcn") != "earlier"
+
+
+def test_a_key_holding_other_bytes_is_refused(run_copy, s3_store):
+    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    run = load_run(run_copy)
+    s3_store.put_bytes(f"models/mgcn/{run['version']}/config.json", b"{}")
+    with pytest.raises(PublishError, match="already holds other bytes"):
+        publish(run_copy, s3_store)
+    assert current_version(s3_store, "mgcn") is None
+
+
+def test_reports_and_ledger_entries_are_retained_under_object_lock(run_copy, s3_endpoint):
+    from tasks.s3 import s3_client
+
+    client = s3_client(s3_endpoint)
+    client.create_bucket(Bucket="audit-locked", ObjectLockEnabledForBucket=True)
+    store = S3Store("s3://audit-locked", client=client)
+    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    publish(run_copy, store, Retention("COMPLIANCE", 7))
+    run = load_run(run_copy)
+    for key in (f"reports/{run['run_id']}/report.pdf", "ledger/00000001.json"):
+        assert client.head_object(Bucket="audit-locked", Key=key)["ObjectLockMode"] == "COMPLIANCE"
+    assert "ObjectLockMode" not in client.head_object(Bucket="audit-locked", Key=f"models/mgcn/{run['version']}/model.pt")
+
+
+def test_publish_to_a_local_folder_through_the_cli(run_copy, tmp_path, capsys):
+    from tasks.cli import main
+
+    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    assert main(["-q", "publish", "--run", str(run_copy), "--store", str(tmp_path / "store")]) == 0
+    assert "CURRENT unchanged; ledger entry 1" in capsys.readouterr().out
+    assert main(["-q", "publish", "--run", str(run_copy), "--store", str(tmp_path / "store")]) == 0
+    assert "already published" in capsys.readouterr().out
+    assert ledger.verify(LocalStore(tmp_path / "store")).ok
+    index = (tmp_path / "store" / "reports" / "index.html").read_text()
+    assert load_run(run_copy)["run_id"] in index and "FAILED" in index
