@@ -53,7 +53,8 @@ def test_pdf_renders_to_pages(unlearn_run):
     try:
         assert len(pdf) >= 2
         image = pdf[0].render(scale=1).to_pil()
-        assert image.size[0] > 500 and len(set(image.convert("L").getdata())) > 10  # not blank
+        low, high = image.convert("L").getextrema()
+        assert image.size[0] > 500 and high - low > 100  # not blank
     finally:
         pdf.close()
     text = pdf_text(unlearn_run / "report" / "report.pdf")
