@@ -33,8 +33,10 @@ from mmrecun_core.sampling import NegativeSampler
 
 
 def cold_pool(retain_train: sp.csr_matrix, revoked: np.ndarray, size: int) -> np.ndarray:
-    """The non-revoked items of lowest retain training degree: every item whose degree is at most the
-    ``size``-th lowest, ties included (int64, sorted). ``retain_train``: CSR ``[n_u, n_i]``."""
+    """The items outside ``revoked`` of lowest retain training degree: every item whose degree is at most the
+    ``size``-th lowest, ties included (int64, sorted). ``retain_train``: CSR ``[n_u, n_i]``; ``revoked``: int64,
+    every item revoked so far (an item revoked by an earlier model version has no retain interaction left and
+    would otherwise pass for the coldest of all)."""
     degree = np.asarray(retain_train.sum(axis=0)).ravel()
     kept = np.setdiff1d(np.arange(retain_train.shape[1]), revoked)
     if len(kept) == 0:
@@ -48,13 +50,17 @@ class ReferenceSampler:
 
     ``train``: the parent's training CSR ``[n_u, n_i]`` (references are never one of the user's
     training items, forgotten ones included); ``retain_train``: what remains; ``revoked``: int64
-    revoked items; ``pool_size``: the least size of the cold pool.
+    items revoked by this run; ``pool_size``: the least size of the cold pool; ``excluded``: int64
+    items revoked by earlier model versions (unlearned already, so not ``revoked`` here, but never
+    reference items either; this run's may be among them).
     """
 
-    def __init__(self, train: sp.csr_matrix, retain_train: sp.csr_matrix, revoked: np.ndarray, pool_size: int):
+    def __init__(self, train: sp.csr_matrix, retain_train: sp.csr_matrix, revoked: np.ndarray, pool_size: int,
+                 excluded: np.ndarray | None = None):
         self.revoked = np.asarray(revoked, dtype=np.int64)
         self.never_seen = NegativeSampler(train)
-        self.cold = NegativeSampler(train, cold_pool(retain_train, self.revoked, pool_size)) if len(self.revoked) else None
+        every_revoked = np.union1d(self.revoked, np.asarray([] if excluded is None else excluded, dtype=np.int64))
+        self.cold = NegativeSampler(train, cold_pool(retain_train, every_revoked, pool_size)) if len(self.revoked) else None
 
     def is_revoked(self, items: np.ndarray) -> np.ndarray:
         """bool ``[s]``: which of ``items`` are revoked (their reference is a cold item)."""

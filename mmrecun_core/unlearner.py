@@ -145,10 +145,13 @@ def frozen_rows(weight: torch.Tensor, rows: np.ndarray) -> Iterator[None]:
 
 
 def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, retain: InteractionData,
-            graphs: GraphBundle, config: UnlearnConfig = UnlearnConfig()) -> UnlearnResult:
+            graphs: GraphBundle, config: UnlearnConfig = UnlearnConfig(), excluded_items: np.ndarray | None = None) -> UnlearnResult:
     """Unlearn ``forget`` from ``model`` (trained on ``data``) in place; ``retain`` / ``graphs``: what remains.
 
-    Returns :class:`UnlearnResult`. Raises ``ValueError`` when the forget set holds no training interaction.
+    ``excluded_items``: int64 items revoked by earlier model versions (the cumulative set's may be passed whole):
+    the parent has unlearned them already, so they are not unlearned again, but with no retain interaction
+    left they must not serve as cold reference items. Returns :class:`UnlearnResult`. Raises ``ValueError``
+    when the forget set holds no training interaction.
     """
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -156,7 +159,7 @@ def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, r
     f_users, f_items = mask.row.astype(np.int64), mask.col.astype(np.int64)
     if len(f_users) == 0:
         raise ValueError("the forget set removes no training interaction: nothing to unlearn from the model")
-    reference = ReferenceSampler(data.train, retain.train, forget.items, config.reference_pool)
+    reference = ReferenceSampler(data.train, retain.train, forget.items, config.reference_pool, excluded_items)
     probe = Probe.draw(f_users, f_items, reference, np.random.default_rng(config.seed + 1), config.criterion_sample)
     kind = np.where(reference.is_revoked(f_items), "revocations", "erasures")
     step = _Stepper(model, graphs, retain, reference, config)

@@ -79,7 +79,7 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
                 gone = requests.forget.deleted_content(m)
                 p[torch.from_numpy(gone).to(dev)] = torch.from_numpy(retain.features[m].matrix[gone]).to(dev)
         config = UnlearnConfig(method=method, objective=MMRecUNConfig(alpha=alpha), max_epochs=max_epochs, seed=seed)
-        result = unlearn(model, data, requests.forget, retain, graphs, config)
+        result = unlearn(model, data, requests.forget, retain, graphs, config, excluded_items=requests.cumulative.items)
         facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion": config.criterion,
                  "criterion_auc": result.criterion_auc, "initial_criterion_auc": result.initial_auc,
                  "config": dataclasses.asdict(config)}

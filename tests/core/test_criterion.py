@@ -38,6 +38,17 @@ def test_references_are_cold_for_revoked_items_and_never_a_training_item():
     assert sampler.is_revoked(np.array([0, 1])).tolist() == [True, False]
 
 
+def test_items_revoked_by_earlier_versions_never_enter_the_cold_pool():
+    # item 4 was revoked by the parent's own parent: no retain interaction left, yet it is no cold item
+    assert ReferenceSampler(TRAIN, TRAIN, np.array([3]), pool_size=2).cold.candidates.tolist() == [4, 5]
+    sampler = ReferenceSampler(TRAIN, TRAIN, np.array([3]), pool_size=2, excluded=np.array([4]))
+    assert sampler.cold.candidates.tolist() == [2, 5]  # degree 0 (5), then degree 1 (2); 3 is revoked now
+    users = np.repeat(np.arange(3), 100)
+    ref = sampler.sample(users, np.full(300, 3), np.random.default_rng(0))
+    assert 4 not in set(ref) and not TRAIN[users, ref].A1.any()
+    assert not sampler.is_revoked(np.array([4]))[0]  # already unlearned: not one of this run's revocations
+
+
 def test_negative_sampler_draws_from_candidates_only():
     sampler = NegativeSampler(TRAIN, candidates=np.array([2, 3, 4]))
     users = np.repeat(np.arange(3), 100)

@@ -12,6 +12,8 @@ from mmrecun_core.forget import ForgetSet, retain_data
 from mmrecun_core.graphs import build_graphs, knn_graph
 from mmrecun_core.models import MGCN
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
+from mmrecun_core import unlearner
+from mmrecun_core.criterion import ReferenceSampler
 from mmrecun_core.unlearner import UnlearnConfig, erase_user_rows, frozen_rows, reset_own_rows, unlearn
 
 
@@ -67,6 +69,28 @@ def test_revoked_items_are_pushed_to_the_cold_reference(parent, slice_data):
     assert set(result.criterion_auc) == {"revocations"}
     assert result.initial_auc["revocations"] > 0.55 and result.epochs_run >= 1
     assert result.stopped_by == "criterion" and abs(result.criterion_auc["revocations"] - 0.5) <= 0.1
+
+
+def test_items_revoked_by_an_earlier_version_are_never_reference_items(parent, slice_data, monkeypatch):
+    degree = np.asarray(slice_data.train.sum(axis=0)).ravel()
+    popular = np.argsort(-degree, kind="stable")
+    earlier, now = popular[10:40:3], popular[11:40:3]  # the parent's parent revoked `earlier`; this run revokes `now`
+    cumulative = ForgetSet.of(items=np.concatenate([earlier, now]))
+    retain = retain_data(slice_data, cumulative)  # as tasks.unlearn builds it: the cumulative set stays out
+    built = []
+
+    class Recording(ReferenceSampler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(unlearner, "ReferenceSampler", Recording)
+    config = UnlearnConfig(max_epochs=1, stop_on_criterion=False)
+    for excluded in (None, cumulative.items):
+        unlearn(copy.deepcopy(parent), slice_data, ForgetSet.of(items=now), retain, graphs_of(retain), config, excluded_items=excluded)
+    unguarded, guarded = (sampler.cold.candidates for sampler in built)
+    assert np.isin(earlier, unguarded).all()  # no retain interaction left: they would pass for the coldest items
+    assert not np.isin(earlier, guarded).any() and not np.isin(now, guarded).any()
 
 
 def test_frozen_rows_keep_their_values_under_adam():
