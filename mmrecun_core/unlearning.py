@@ -3,14 +3,16 @@
 ``L = α L_revBPR(forget) + (1 - α) L_BPR(retain) - β L_CL(forget) + λ ||θ - θ_parent||²``
 
 * ``L_revBPR``: :func:`~mmrecun_core.losses.reverse_bpr_loss` on (user, forgotten item, reference
-  item) triples: forgotten interactions are pushed below what a retrained model would score them
-  like, a never-seen item of the user, or for a revoked item one of the least-interacted retained
-  items (:mod:`mmrecun_core.criterion`).
+  item) triples: forgotten items are pushed below what a retrained model would score them like
+  (:mod:`mmrecun_core.criterion`): an erased interaction below a never-seen item of its user; a
+  revoked item, for users drawn by their retain interactions (not its former users), below one of
+  the least-interacted retained items.
 * ``L_BPR``: ordinary BPR on triples sampled from the retain training edges, so that what is
   kept stays ranked.
 * ``L_CL``: the model's own contrastive term (MGCN's InfoNCE between its two views) on the forget
   batch's users and forgotten items, *subtracted*: the views of forgotten content are pulled apart.
-  Zero for models without one (LightGCN).
+  Zero for models without one (LightGCN). (The users of revocation triples are retain users: their
+  views are pulled apart too, at weight ``beta``.)
 * ``λ ||θ - θ_parent||²``: anchors every parameter to the parent model so that unlearning moves
   the model no further than it must.
 

@@ -65,11 +65,24 @@ def test_paired_auc():
     assert np.isnan(paired_auc(np.array([]), np.array([])))
 
 
+def test_revocation_triples_are_item_centric():
+    # item 0 revoked: retain keeps the other 4 interactions; users 0, 0, 2, 2 (user 1 has none left)
+    retain = csr([(0, 1), (0, 2), (2, 3), (2, 1)], (3, 6))
+    sampler = ReferenceSampler(TRAIN, retain, np.array([0, 1]), pool_size=2)  # cold: 4, 5
+    users, items, reference = sampler.revocation_triples(4000, np.random.default_rng(0))
+    assert set(users) == {0, 2} and abs((users == 0).mean() - 0.5) < 0.05  # as often as their retain interactions
+    assert set(items) == {0, 1} and abs((items == 0).mean() - 0.5) < 0.05  # revoked items uniformly
+    assert set(reference) <= {4, 5} and not TRAIN[users, reference].A1.any()
+
+
 def test_probe_samples_each_kind_of_request():
     sampler = ReferenceSampler(TRAIN, TRAIN, np.array([3]), pool_size=2)
     coo = TRAIN.tocoo()
     users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
     probe = Probe.draw(users, items, sampler, np.random.default_rng(0), size=2)
-    # 6 erasure pairs -> 2 drawn; the one revocation pair (2, 3) is always in
-    assert probe.revoked.sum() == 1 and len(probe.users) == 3
-    assert probe.forgotten[probe.revoked].tolist() == [3]
+    # 6 erasure pairs -> 2 drawn, each with a never-seen reference; and 2 item-centric revocation triples
+    assert probe.revoked.tolist() == [False, False, True, True] and (probe.forgotten[probe.revoked] == 3).all()
+    assert set(probe.reference[probe.revoked]) <= {4, 5} and not np.isin(probe.forgotten[~probe.revoked], [3]).any()
+    assert not TRAIN[probe.users[~probe.revoked], probe.reference[~probe.revoked]].A1.any()
+    no_revocation = Probe.draw(users[items != 3], items[items != 3], sampler, np.random.default_rng(0), size=2)
+    assert not no_revocation.revoked.any()  # no forgotten pair of a revoked item: no revocation triples
