@@ -64,7 +64,7 @@ def _unlearn(args) -> None:
     from tasks.unlearn import unlearn_model
 
     ref = unlearn_model(args.data, args.model, args.forget, args.out, method=args.method, alpha=args.alpha,
-                        max_epochs=args.max_epochs, seed=args.seed, device=args.device)
+                        max_epochs=args.max_epochs, seed=args.seed, device=args.device, run_gold=args.with_gold)
     e = ref["evidence"]
     print(f"{ref['method']} model written to {ref['model_dir']} (evidence.json beside it), {e['wall_s']:.1f}s")
     for key in ("retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20", "item_recall@500", "exposure@20", "bpr_div_parent", "mia_auc"):
@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["mmrecun", "finetune", "neggrad", "gold"], default="mmrecun")
     p.add_argument("--alpha", type=float, default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
     p.add_argument("--max-epochs", type=int, default=50)
+    p.add_argument("--with-gold", action="store_true", help="also retrain Gold from scratch and compare with it in evidence.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_unlearn)

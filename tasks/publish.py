@@ -22,6 +22,7 @@ import logging
 from pathlib import Path
 
 from tasks import ledger
+from tasks.registry import current_pointer, current_version
 from tasks.run import load_run
 from tasks.store import Retention
 
@@ -75,7 +76,7 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
         _put(store, f"reports/{run['run_id']}/{path.relative_to(report_dir).as_posix()}", path, retain, artifacts)
     _put(store, f"{base}/manifest.json", model_dir / "manifest.json", None, artifacts)
     passed = report["status"] == "PASSED"
-    previous = _current(store, name)
+    previous = current_pointer(store, name)
     if passed:
         pointer = {"version": version, "manifest_sha256": artifacts[f"{base}/manifest.json"], "run_id": run["run_id"],
                    "previous": previous.get("version") if previous else None,
@@ -86,7 +87,7 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
     entry = ledger.append(store, {
         "run_id": run["run_id"], "kind": run["kind"], "model": name, "version": version,
         "parent_version": (run.get("parent") or {}).get("version"), "status": report["status"],
-        "gates": report.get("gates", []), "current_moved": passed, "requests_applied": report.get("requests", {}).get("new_request_ids", []),
+        "gates": report.get("gates", []), "current_moved": passed, "requests_applied": (report.get("requests") or {}).get("new_request_ids", []),
         "inputs": {t: f["sha256"] for t, f in json.loads(inputs.read_text())["tables"].items()} if inputs.is_file() else {},
         "artifacts": artifacts, "report": f"reports/{run['run_id']}/report.html", "code_version": run.get("code_version"),
         "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}, retain=retain)
@@ -97,23 +98,28 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
             "artifacts": artifacts, "already_published": False}
 
 
-def _current(store, name: str) -> dict | None:
-    key = f"models/{name}/CURRENT"
-    return json.loads(store.get_bytes(key)) if store.sha256_of(key) else None
-
-
-def current_version(store, name: str) -> str | None:
-    """The version ``models/<name>/CURRENT`` names, or None before the first promotion."""
-    pointer = _current(store, name)
-    return pointer["version"] if pointer else None
+def record_failure(store, run_id: str, step: str, error: str) -> None:
+    """Record that run ``run_id`` failed at ``step`` (``reports/<run_id>/failure.json``) and refresh the index."""
+    record = {"run_id": run_id, "step": step, "error": error[:2000],
+              "failed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    store.put_bytes(f"reports/{run_id}/failure.json", json.dumps(record, indent=2).encode())
+    write_index(store)
 
 
 def write_index(store) -> None:
-    """``reports/index.html``: every run of the ledger, newest first, with its status and the CURRENT versions."""
+    """``reports/index.html``: every run, newest first: the ledger's entries and the recorded failures."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    entries = sorted(ledger.entries(store), key=lambda e: e["seq"], reverse=True)
+    entries = ledger.entries(store)
+    published = {e["run_id"] for e in entries}
+    rows = [{**e, "when": e["published_at"], "detail": ""} for e in entries]
+    for key in store.list("reports"):
+        if key.endswith("/failure.json"):
+            failure = json.loads(store.get_bytes(key))
+            if failure["run_id"] not in published:
+                rows.append({"run_id": failure["run_id"], "status": "FAILED", "when": failure["failed_at"], "model": None,
+                             "detail": f"failed at {failure['step']}: {failure['error'].splitlines()[0][:200]}"})
+    rows.sort(key=lambda r: r["when"], reverse=True)
     current = {e["model"]: current_version(store, e["model"]) for e in entries}
     env = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    page = env.get_template("index.html.j2").render(entries=entries, current=current)
-    store.put_bytes("reports/index.html", page.encode())
+    store.put_bytes("reports/index.html", env.get_template("index.html.j2").render(rows=rows, current=current).encode())

@@ -99,18 +99,31 @@ def measure_and_erase(model, graphs, data, retain, forget, parent_emb, gold_emb=
 
 
 def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mmrecun", alpha: float = 0.5,
-                  max_epochs: int = 50, seed: int = 0, device: str = "auto", cutoff: dt.datetime | None = None) -> dict:
-    """Unlearn and write ``out_dir`` (new model directory + ``evidence.json``); return a small reference."""
+                  max_epochs: int = 50, seed: int = 0, device: str = "auto", cutoff: dt.datetime | None = None,
+                  run_gold: bool = False) -> dict:
+    """Unlearn and write ``out_dir`` (new model directory + ``evidence.json``); return a small reference.
+
+    ``evidence.json`` holds the unlearned model's measures, ``original`` (the parent's, on the same
+    data) and, with ``run_gold``, ``gold`` (a model retrained from scratch on the retain data, its
+    ``wall_s`` included) plus the unlearned model's ``bpr_div_gold``.
+    """
     parent, data, requests, retain, knn, dev = prepare(data_dir, model_dir, forget_dir, device, cutoff)
     with torch.no_grad():
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
     # the "original" column of the report: the parent on the same data (measured before it changes)
     original = collect_evidence(parent.model, parent.graphs(dev), data, retain, requests.cumulative)
+    gold, gold_emb = None, None
+    if run_gold:
+        gold_model, gold_graphs, gold_facts = run_method("gold", parent, data, requests, retain, knn, dev, seed=seed)
+        gold = {**collect_evidence(gold_model, gold_graphs, data, retain, requests.cumulative, parent=parent_emb), "wall_s": gold_facts["wall_s"]}
+        with torch.no_grad():
+            gold_emb = gold_model.propagate(gold_graphs)
     model, graphs, facts = run_method(method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed)
-    evidence = measure_and_erase(model, graphs, data, retain, requests.cumulative, parent_emb)
+    evidence = measure_and_erase(model, graphs, data, retain, requests.cumulative, parent_emb, gold_emb)
     evidence["wall_s"] = facts["wall_s"]
     evidence["original"] = original
+    evidence["gold"] = gold
     manifest = {
         **{k: parent.manifest[k] for k in ("model", "seed", "data_sha256") if k in parent.manifest},
         "parent": {"model_dir": str(model_dir), "files": parent.manifest.get("files", {})},

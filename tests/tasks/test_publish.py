@@ -9,7 +9,8 @@ from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
 from tasks import ledger
-from tasks.publish import PublishError, current_version, publish
+from tasks.publish import PublishError, publish
+from tasks.registry import current_version, fetch_current
 from tasks.report import Gates, build_report
 from tasks.run import load_run
 from tasks.s3 import StorageError
@@ -50,6 +51,11 @@ def test_a_passed_run_publishes_moves_current_and_appends_the_ledger(run_copy, s
     entry = ledger.find_run(s3_store, run["run_id"])
     assert entry["status"] == "PASSED" and entry["parent_version"] == "base" and entry["requests_applied"]
     assert ledger.verify(s3_store).ok
+    fetched = fetch_current(s3_store, "mgcn", run_copy / "fetched")
+    assert fetched["version"] == run["version"]
+    from mmrecun_core.checkpoint import load_model
+
+    assert load_model(fetched["model_dir"]).manifest["method"] == "mmrecun"  # every file matches its manifest
 
 
 def test_a_failed_gate_publishes_the_failed_report_but_not_current(run_copy, s3_store):

@@ -1,0 +1,151 @@
+"""What the mmrecun DAGs share: parameters, retry policy, error mapping, the failure callback, and the steps.
+
+Each task runs one function of :mod:`tasks.steps` on the run directory and passes the directory
+on (XCom carries a path, never data). Bad input (a broken contract, failed validation) fails the
+task without retries; "nothing to forget" skips the rest of the run; failed quality gates fail
+the run after the FAILED report is published.
+
+Environment (read when the DAG file is parsed, so the UI shows them as defaults):
+``MMRECUN_WORKSPACE`` (run directories, default ``var/runs``), ``MMRECUN_STORE`` (folder or
+``s3://bucket/prefix``, default ``var/store``), ``MMRECUN_DATA`` / ``MMRECUN_REQUESTS`` (input
+locations), ``MMRECUN_S3_ENDPOINT`` (S3 endpoint; unset: boto3's environment).
+Only the standard library and ``airflow.sdk`` are imported here: DAG files must parse fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+
+from airflow.sdk import Asset, Param, task
+
+WORKSPACE = os.environ.get("MMRECUN_WORKSPACE", "var/runs")
+STORE = os.environ.get("MMRECUN_STORE", "var/store")
+DATA = os.environ.get("MMRECUN_DATA", "var/demo/data")
+REQUESTS = os.environ.get("MMRECUN_REQUESTS", "var/demo/requests")
+ENDPOINT = os.environ.get("MMRECUN_S3_ENDPOINT") or None
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+# I/O steps retry with exponential backoff; validation, unlearning and gates do not.
+IO_RETRIES = {"retries": 3, "retry_delay": dt.timedelta(seconds=20), "retry_exponential_backoff": True,
+              "max_retry_delay": dt.timedelta(minutes=5)}
+GPU_STEP = {"queue": "gpu", "retries": 0, "execution_timeout": dt.timedelta(hours=4)}
+NO_RETRY = {"retries": 0}
+MODELS = Asset("mmrecun://registry/models")
+REPORTS = Asset("mmrecun://registry/reports")
+LOCATION = {"type": "string", "minLength": 1}
+MODEL_NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$"}
+
+
+def train_params() -> dict:
+    return {**common_params(), "model": Param("mgcn", enum=["mgcn", "lightgcn"]),
+            "train_epochs": Param(1000, type="integer", minimum=1, maximum=1000, description="epoch cap (early stopping decides)")}
+
+
+def common_params() -> dict:
+    """Parameters every mmrecun DAG takes (JSON Schema checked when the run is triggered)."""
+    return {
+        "data": Param(DATA, **LOCATION, description="interactions + item_features: folder or s3://bucket/prefix"),
+        "store": Param(STORE, **LOCATION, description="where models, reports and the ledger are published"),
+        "endpoint_url": Param(ENDPOINT, type=["null", "string"], description="S3 endpoint (empty: boto3's environment)"),
+        "model_name": Param("mgcn", **MODEL_NAME, description="registry name of the model"),
+        "device": Param("auto", type="string", pattern="^(auto|cpu|cuda(:[0-9]+)?)$"),
+        "dry_run": Param(False, type="boolean", description="run every step but publish"),
+        "gate_retain_ratio": Param(0.95, type="number", minimum=0, maximum=1,
+                                   description="gate: retain test Recall@20 >= this share of the original model's"),
+        "gate_forget_recall_max": Param(None, type=["null", "number"], minimum=0, maximum=1,
+                                        description="gate: ceiling on forget Recall@20 (empty: the forgetting criterion decides)"),
+    }
+
+
+def unlearn_params() -> dict:
+    return {
+        **common_params(),
+        "requests": Param(REQUESTS, **LOCATION, description="licence_revocations / erasure_requests: folder or s3://"),
+        "cutoff": Param(None, type=["null", "string"], format="date-time", description="take requests effective at this time (empty: the run's logical date)"),
+        "method": Param("mmrecun", enum=["mmrecun", "finetune", "neggrad", "gold"]),
+        "alpha": Param(0.5, type="number", minimum=0, maximum=1, description="MMRecUN weight of reverse BPR vs retain BPR"),
+        "max_epochs": Param(50, type="integer", minimum=1, maximum=1000),
+        "run_gold": Param(False, type="boolean", description="also retrain from scratch (Gold) and compare"),
+    }
+
+
+def user_errors(step):
+    """Run ``step``; bad input (a broken contract, failed validation, bad parameters) fails the task without retries."""
+
+    @functools.wraps(step)
+    def run(*args, **kwargs):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from schemas.contracts import ContractError
+
+        try:
+            return step(*args, **kwargs)
+        except (ContractError, ValueError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    return run
+
+
+def record_failure(context) -> None:
+    """Failure callback: record the failed step in the store so the runs index shows it."""
+    from tasks.steps import record_failure as record, run_dir_for
+
+    run_id = context["dag_run"].run_id
+    run_dir = run_dir_for(WORKSPACE, run_id)
+    if (run_dir / "run.json").is_file():
+        record(str(run_dir), context["ti"].task_id, str(context.get("exception") or "failed"))
+
+
+def _after(name: str, outcome: dict) -> None:
+    """What a step's outcome means for the run: nothing to forget skips the rest; failed gates fail it."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    if name == "forget_set" and outcome["nothing_to_forget"]:
+        raise AirflowSkipException(f"nothing to forget: {outcome['counts']}")
+    if name == "publish" and outcome["status"] == "FAILED":
+        raise AirflowFailException("quality gates failed: the FAILED report is published and CURRENT did not move")
+
+
+def step(name: str, **task_kwargs):
+    """A task that runs ``tasks.steps.<name>(run_dir)`` and hands the run directory on."""
+
+    @task(task_id=name, **task_kwargs)
+    def run(run_dir: str) -> str:
+        from tasks import steps
+
+        _after(name, user_errors(getattr(steps, name))(run_dir))
+        return run_dir
+
+    return run
+
+
+def begin(kind: str, keys: tuple[str, ...]):
+    """The first task: create the run directory ``<workspace>/<run id>`` with the run's parameters."""
+
+    @task(task_id="begin", **IO_RETRIES)
+    def run(params=None, run_id=None, logical_date=None) -> str:
+        from tasks.steps import begin as start
+
+        return user_errors(start)(WORKSPACE, run_id, kind, {k: params[k] for k in keys}, logical_date and logical_date.isoformat())
+
+    return run
+
+
+def chain_steps(kind: str, params: dict, steps: list) -> None:
+    """Wire ``begin`` then ``steps`` one after the other inside a ``@dag`` function."""
+    run_dir = begin(kind, tuple(params))()
+    for make in steps:
+        run_dir = make(run_dir)
+
+
+def train_steps() -> list:
+    return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("train", queue="gpu", **NO_RETRY),
+            step("evaluate", **NO_RETRY), step("report", **NO_RETRY), step("publish", outlets=[MODELS, REPORTS], **IO_RETRIES)]
+
+
+def unlearn_steps() -> list:
+    return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("fetch_parent", **IO_RETRIES),
+            step("forget_set", **NO_RETRY), step("unlearn", **GPU_STEP), step("evaluate", **NO_RETRY), step("report", **NO_RETRY),
+            step("publish", outlets=[MODELS, REPORTS], **IO_RETRIES)]

@@ -1,0 +1,161 @@
+"""The pipeline's steps as the DAGs call them: each takes a run directory and returns a small JSON-able reference.
+
+A run's parameters live in its ``run.json`` (written by :func:`begin`), so a step needs only the
+run directory; nothing but paths and counts passes between steps. Parameters:
+
+* ``data``, ``requests``: folders or ``s3://`` prefixes of the input tables;
+* ``store``: where models, reports and the ledger are published (folder or ``s3://``);
+* ``endpoint_url``: S3 endpoint (None: boto3's environment);
+* ``cutoff``: ISO time the requests are taken at (None: the run's logical date);
+* ``model_name``, ``model`` (architecture for training runs), ``method``, ``alpha``, ``max_epochs``,
+  ``run_gold``, ``dry_run`` (everything but publish), ``device``, ``seed``;
+* ``gate_retain_ratio``, ``gate_forget_recall_max``: the report's quality gates (:class:`tasks.report.Gates`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+from tasks.run import load_run, start_run
+
+log = logging.getLogger("mmrecun.steps")
+DEFAULTS = {"requests": None, "store": "var/store", "endpoint_url": None, "cutoff": None, "model_name": "mgcn", "model": "mgcn",
+            "method": "mmrecun", "alpha": 0.5, "max_epochs": 50, "train_epochs": 1000, "run_gold": False, "dry_run": False,
+            "device": "auto", "seed": 999, "gate_retain_ratio": 0.95, "gate_forget_recall_max": None}
+
+
+def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_date: str | None = None) -> str:
+    """Create (or reopen, on a retry) the run directory ``<workspace>/<run_id>``; return its path."""
+    unknown = set(params) - set(DEFAULTS) - {"data"}
+    if unknown:
+        raise ValueError(f"unknown run parameters: {sorted(unknown)}")
+    if "data" not in params:
+        raise ValueError("the run needs a 'data' location")
+    full = {**DEFAULTS, **params}
+    full["cutoff"] = full["cutoff"] or logical_date or dt.datetime.now(dt.timezone.utc).isoformat()
+    return str(start_run(run_dir_for(workspace, run_id), run_id, kind, full["model_name"], full))
+
+
+def run_dir_for(workspace: str | Path, run_id: str) -> Path:
+    """Where run ``run_id`` keeps its files under ``workspace``."""
+    from tasks.run import version_id
+
+    return Path(workspace) / version_id(run_id)
+
+
+def _params(run_dir) -> dict:
+    return load_run(run_dir)["params"]
+
+
+def _cutoff(params: dict) -> dt.datetime:
+    value = dt.datetime.fromisoformat(params["cutoff"])
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _store(params: dict):
+    from tasks.store import open_store
+
+    return open_store(params["store"], params["endpoint_url"])
+
+
+def ingest(run_dir: str) -> dict:
+    from tasks.ingest import ingest as ingest_tables
+
+    p = _params(run_dir)
+    ref = ingest_tables(p["data"], run_dir, p["requests"], endpoint_url=p["endpoint_url"])
+    return {"tables": {t: f["rows"] for t, f in ref["tables"].items()}, "data_sha256": ref["data"]["sha256"]}
+
+
+def validate(run_dir: str) -> dict:
+    from tasks.validate import validate as run_suites
+
+    summary = run_suites(run_dir, cutoff=_cutoff(_params(run_dir)))
+    return {"tables": len(summary["tables"]), "warnings": sum(len(t["warnings"]) for t in summary["tables"].values())}
+
+
+def fetch_parent(run_dir: str) -> dict:
+    """Download the parent model into ``run_dir/parent``: the model's CURRENT version, recorded in run.json.
+
+    A retried or rerun run fetches the parent it recorded the first time, not whatever CURRENT names now
+    (which may be this run's own version once it has published).
+    """
+    from tasks.registry import fetch_current, fetch_version
+
+    p, run_file = _params(run_dir), Path(run_dir) / "run.json"
+    run = json.loads(run_file.read_text())
+    if run.get("parent"):
+        return fetch_version(_store(p), p["model_name"], run["parent"]["version"], Path(run_dir) / "parent")
+    parent = fetch_current(_store(p), p["model_name"], Path(run_dir) / "parent")
+    if parent is None:
+        raise FileNotFoundError(f"no promoted version of model {p['model_name']!r} in {p['store']}: run mmrecun_train first")
+    run_file.write_text(json.dumps({**run, "parent": {"version": parent["version"], "run_id": parent["run_id"]}}, indent=2))
+    return {"version": parent["version"]}
+
+
+def forget_set(run_dir: str) -> dict:
+    """Returns ``{"nothing_to_forget", "new_requests", "counts"}``."""
+    from tasks.forget_set import build_forget_set
+
+    root = Path(run_dir)
+    summary = build_forget_set(root / "inputs" / "data", root / "inputs" / "requests", _cutoff(_params(run_dir)),
+                               root / "parent", root / "forget_set")
+    return {"nothing_to_forget": summary["nothing_to_forget"], "new_requests": len(summary["new_request_ids"]), "counts": summary["counts"]}
+
+
+def unlearn(run_dir: str) -> dict:
+    from tasks.unlearn import unlearn_model
+
+    p, root = _params(run_dir), Path(run_dir)
+    ref = unlearn_model(root / "inputs" / "data", root / "parent", root / "inputs" / "requests", root / "model", method=p["method"],
+                        alpha=p["alpha"], max_epochs=p["max_epochs"], seed=0, device=p["device"], cutoff=_cutoff(p), run_gold=p["run_gold"])
+    e = ref["evidence"]
+    return {"forget_recall@20": e["forget_recall@20"], "retain_test_recall@20": e["retain_test_recall@20"], "wall_s": e["wall_s"]}
+
+
+def train(run_dir: str) -> dict:
+    from tasks.train import train_model
+
+    p, root = _params(run_dir), Path(run_dir)
+    ref = train_model(root / "inputs" / "data", p["model"], root / "model", max_epochs=p["train_epochs"], seed=p["seed"], device=p["device"])
+    return {"best_epoch": ref["best_epoch"], "valid_recall@20": ref["valid"]["recall@20"]}
+
+
+def evaluate(run_dir: str) -> dict:
+    """Full-ranking metrics of the model as it will be served (erased rows zeroed, revoked items excluded)."""
+    from tasks.evaluate import evaluate_model
+
+    root = Path(run_dir)
+    result = evaluate_model(root / "inputs" / "data", root / "model", root / "evaluation.json", device=_params(run_dir)["device"])
+    return {"valid_recall@20": result["valid"]["recall@20"], "test_recall@20": result["test"]["recall@20"]}
+
+
+def report(run_dir: str) -> dict:
+    from tasks.report import Gates, build_report
+
+    p = _params(run_dir)
+    out = build_report(run_dir, gates=Gates(retain_ratio=p["gate_retain_ratio"], forget_recall_max=p["gate_forget_recall_max"]))
+    return {"status": out["status"], "failed_gates": [g["name"] for g in out["gates"] if not g["passed"]]}
+
+
+def publish(run_dir: str) -> dict:
+    """Publish unless the run is a dry run; returns the publish reference (version, status, ledger seq)."""
+    from tasks.publish import publish as publish_run
+
+    p = _params(run_dir)
+    if p["dry_run"]:
+        log.info("dry run: nothing published")
+        return {"published": False, "status": json.loads((Path(run_dir) / "report" / "report.json").read_text())["status"]}
+    out = publish_run(run_dir, _store(p))
+    return {"published": not out["already_published"], "status": out["status"], "version": out["version"],
+            "current_moved": out["current_moved"], "ledger_seq": out["ledger_seq"]}
+
+
+def record_failure(run_dir: str, task_id: str, error: str) -> None:
+    """Record a failed run in the store (``reports/<run_id>/failure.json``) so the runs index shows it."""
+    from tasks.publish import record_failure as record
+
+    p = _params(run_dir)
+    record(_store(p), load_run(run_dir)["run_id"], task_id, error)
