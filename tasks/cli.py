@@ -150,6 +150,31 @@ def _verify_ledger(args) -> None:
     print(f"ledger intact: {result.entries} entries, {result.artifacts} artifacts checked")
 
 
+def _runs(args) -> None:
+    import json
+
+    from tasks import ledger
+    from tasks.registry import current_version
+    from tasks.store import open_store
+
+    store = open_store(args.store, args.endpoint_url)
+    entries = sorted(ledger.entries(store), key=lambda e: e["seq"], reverse=True)
+    if not entries:
+        print(f"no published run in {store.uri()}")
+        return
+    print(f"{'#':>3}  {'status':<7} {'kind':<8} {'version':<44} {'test R@20':>9} {'forget R@20':>11} {'Gold R@20':>9}")
+    for e in entries:
+        report = json.loads(store.get_bytes(f"reports/{e['run_id']}/report.json"))
+        rows = {r["key"]: r for r in report["evidence"]}
+        retain = rows.get("retain_test_recall@20") or {}
+        test = retain.get("unlearned", (report["model"].get("test") or {}).get("recall@20"))
+        forget = (rows.get("forget_recall@20") or {}).get("unlearned")
+        cells = [f"{v:.4f}" if v is not None else "-" for v in (test, forget, retain.get("gold"))]
+        mark = "*" if current_version(store, e["model"]) == e["version"] else " "
+        print(f"{e['seq']:>3}{mark} {e['status']:<7} {e['kind']:<8} {e['model'] + '/' + e['version']:<44} {cells[0]:>9} {cells[1]:>11} {cells[2]:>9}")
+    print(f"* = CURRENT. Newest report: {store.uri(entries[0]['report'])}; all runs: {store.uri('reports/index.html')}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrecun", description="Make multi-modal recommenders forget, with evidence.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
@@ -236,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
     p.set_defaults(func=_verify_ledger)
+
+    p = sub.add_parser("runs", help="list the published runs of a store, newest first, with their status and key evidence")
+    p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
+    p.set_defaults(func=_runs)
 
     p = sub.add_parser("evaluate", help="full-ranking metrics of a model directory on valid and test")
     p.add_argument("--data", required=True)
