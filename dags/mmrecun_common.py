@@ -8,7 +8,9 @@ the run after the FAILED report is published.
 Environment (read when the DAG file is parsed, so the UI shows them as defaults):
 ``MMRECUN_WORKSPACE`` (run directories, default ``var/runs``), ``MMRECUN_STORE`` (folder or
 ``s3://bucket/prefix``, default ``var/store``), ``MMRECUN_DATA`` / ``MMRECUN_REQUESTS`` (input
-locations), ``MMRECUN_S3_ENDPOINT`` (S3 endpoint; unset: boto3's environment).
+locations), ``MMRECUN_S3_ENDPOINT`` (S3 endpoint; unset: boto3's environment), ``MMRECUN_S3_CONN_ID``
+(an Airflow connection of type ``aws`` whose login, password, ``region_name`` and ``endpoint_url``
+extras are handed to boto3 inside each task; default ``mmrecun_s3``, ignored when undefined).
 Only the standard library and ``airflow.sdk`` are imported here: DAG files must parse fast.
 """
 
@@ -25,6 +27,7 @@ STORE = os.environ.get("MMRECUN_STORE", "var/store")
 DATA = os.environ.get("MMRECUN_DATA", "var/demo/data")
 REQUESTS = os.environ.get("MMRECUN_REQUESTS", "var/demo/requests")
 ENDPOINT = os.environ.get("MMRECUN_S3_ENDPOINT") or None
+S3_CONN_ID = os.environ.get("MMRECUN_S3_CONN_ID", "mmrecun_s3")
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 # I/O steps retry with exponential backoff; validation, unlearning and gates do not.
@@ -98,6 +101,21 @@ def record_failure(context) -> None:
         record(str(run_dir), context["ti"].task_id, str(context.get("exception") or "failed"))
 
 
+def use_s3_connection() -> None:
+    """Expose the Airflow connection ``S3_CONN_ID`` (when defined) to boto3 through this task's environment."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = Connection.get(S3_CONN_ID)
+    except AirflowNotFoundException:
+        return
+    extra = conn.extra_dejson
+    values = {"AWS_ACCESS_KEY_ID": conn.login, "AWS_SECRET_ACCESS_KEY": conn.password,
+              "AWS_DEFAULT_REGION": extra.get("region_name"), "AWS_ENDPOINT_URL_S3": extra.get("endpoint_url")}
+    os.environ.update({k: v for k, v in values.items() if v})
+
+
 def _after(name: str, outcome: dict) -> None:
     """What a step's outcome means for the run: nothing to forget skips the rest; failed gates fail it."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -115,6 +133,7 @@ def step(name: str, **task_kwargs):
     def run(run_dir: str) -> str:
         from tasks import steps
 
+        use_s3_connection()
         _after(name, user_errors(getattr(steps, name))(run_dir))
         return run_dir
 

@@ -72,7 +72,7 @@ def pipeline_inputs(catalogue_dir, slice_data, s3_endpoint, tmp_path_factory):
             "endpoint_url": s3_endpoint, "client": client, "local_data": catalogue_dir}
 
 
-def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs):
+def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, monkeypatch):
     from tasks import ledger
     from tasks.registry import current_version
     from tasks.store import open_store
@@ -86,8 +86,12 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs):
     assert base is not None
 
     # gates every short run here meets, so the promoted path is the one tested (failed gates: tests/tasks/test_publish.py)
-    conf = {**io, "requests": pipeline_inputs["requests"], "max_epochs": 3, "device": "cpu", "cutoff": "2026-03-01T00:00:00+00:00",
-            "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0}
+    # no endpoint in the params: it comes from the Airflow connection mmrecun_s3 (defined through the environment)
+    conf = {**io, "endpoint_url": None, "requests": pipeline_inputs["requests"], "max_epochs": 3, "device": "cpu",
+            "cutoff": "2026-03-01T00:00:00+00:00", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0}
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # nothing listens there: the connection must win
+    monkeypatch.setenv("AIRFLOW_CONN_MMRECUN_S3", json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                                                               "extra": {"endpoint_url": io["endpoint_url"], "region_name": "us-east-1"}}))
     when = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)
     unlearned = dagbag.get_dag("mmrecun_unlearn").test(run_conf=conf, logical_date=when, run_after=when)
     run_states = states(unlearned)
