@@ -41,7 +41,7 @@ demo: $(STAMP)
 
 # The Airflow UI with the project's DAGs (same AIRFLOW_HOME as the demo).
 airflow: $(STAMP)
-	$(AIRFLOW_ENV) $(BIN)/airflow standalone
+	PATH=$(CURDIR)/$(BIN):$$PATH $(AIRFLOW_ENV) $(BIN)/airflow standalone
 
 bench-train: $(STAMP)
 	$(BIN)/python bench/train.py --data $(DATA) --json bench/results/train.json
