@@ -80,6 +80,8 @@ def _describe(o: dict) -> str:
 class _Runner:
     """One ephemeral GX context; each (table, stage) is a pandas data asset with its own suite."""
 
+    SITE = "mmrecun"
+
     def __init__(self, docs_dir: Path):
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -87,9 +89,9 @@ class _Runner:
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)  # our log lines say the progress
-        self.context.add_data_docs_site(site_name="mmrecun", site_config={
+        self.context.add_data_docs_site(site_name=self.SITE, site_config={
             "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)}})
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())}})
         self.source = self.context.data_sources.add_pandas("mmrecun")
 
     def run(self, name: str, expectations: list, frame):
@@ -100,7 +102,9 @@ class _Runner:
         return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
     def build_docs(self) -> None:
-        self.context.build_data_docs()
+        """Build the run's site only: an ephemeral context also carries a default site in a fresh temporary
+        folder, which a plain ``build_data_docs()`` would fill and leave behind on every run."""
+        self.context.build_data_docs(site_names=[self.SITE])
 
 
 def validate(workspace: str | Path, cutoff: datetime | None = None,

@@ -4,6 +4,7 @@ with a message that names table, expectation and examples, and nothing downstrea
 from __future__ import annotations
 
 import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -75,6 +76,18 @@ def test_valid_inputs_pass_and_reach_the_forget_set(inputs):
     assert (ws / "validation" / "docs" / "index.html").is_file()
     assert (ws / "validation" / "interactions.data.json").is_file()
     assert (ws / "forget_set" / "summary.json").is_file()
+
+
+def test_relative_workspace_works_and_leaves_no_temporary_files(inputs, tmp_path, monkeypatch):
+    """The CLI's default workspace is relative, and a nightly run must not leave a folder behind in /tmp each time."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.chdir(inputs)
+    ingest(Path("data"), Path("ws"), Path("requests"))
+    assert validate(Path("ws"), cutoff=CUTOFF)["success"]
+    assert (inputs / "ws" / "validation" / "docs" / "index.html").is_file()
+    assert list(scratch.iterdir()) == []
 
 
 def features(root: Path, modality: str = "image") -> Path:
