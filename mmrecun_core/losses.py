@@ -28,41 +28,19 @@ def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float, count
     every row of ``view2`` is a candidate (the positive included) in the softmax denominator.
     ``counts``: int ``[r]``, how often each row occurs in the batch (None = once each). A batch
     with duplicated rows gives exactly the loss MMRec computes on the ``b x b`` matrix of the
-    duplicated batch, at ``r x r`` cost: the duplicates of column ``w`` multiply its term of the
-    denominator by ``c_w``, and row ``u``'s term is weighted by ``c_u``. Returns a scalar.
+    duplicated batch, at ``r x r`` cost: the duplicates of column ``w`` add ``log c_w`` to its logit,
+    and row ``u``'s term is weighted by ``c_u``. Returns a scalar.
     """
     v1 = F.normalize(view1, dim=1) / temperature
     v2 = F.normalize(view2, dim=1)
-    c = torch.ones(len(v1), dtype=v1.dtype, device=v1.device) if counts is None else counts.to(v1.dtype)
-    return _WeightedNCE.apply(v1, v2, c)
-
-
-class _WeightedNCE(torch.autograd.Function):
-    r"""``sum_u c_u (log sum_w c_w exp(L_uw) - L_uu) / sum_u c_u`` with ``L = a b^T`` ``[r, r]``; gradients in ``a``, ``b``.
-
-    The same value as ``F.cross_entropy(L + log c, arange(r), weight=c)`` plus its constant, in fewer passes
-    over the ``r x r`` matrix: the forward keeps the row softmax ``P`` it computes anyway, and the backward
-    is ``G = diag(c) (P - I) / sum c`` and two products (``G b``, ``G^T a``), without re-deriving ``P``.
-    """
-
-    @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        p = (a @ b.T).add_(c.log())  # [r, r] logits with the column weights as log c_w
-        shift = p.amax(dim=1, keepdim=True)
-        p.sub_(shift).exp_()
-        total = p.sum(dim=1, keepdim=True)
-        p.div_(total)  # row softmax P
-        lse = (shift + total.log()).squeeze(1)
-        ctx.save_for_backward(a, b, c, p)
-        return (c * (lse - (a * b).sum(dim=1))).sum() / c.sum()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        a, b, c, p = ctx.saved_tensors
-        weight = c * (grad / c.sum())  # [r]
-        g = p * weight.unsqueeze(1)
-        g.diagonal().sub_(weight)
-        return g @ b, g.T @ a, None
+    logits = v1 @ v2.T  # [r, r]
+    target = torch.arange(len(logits), device=logits.device)
+    if counts is None:
+        return F.cross_entropy(logits, target)
+    c = counts.to(logits.dtype)
+    # weight=c gives sum_u c_u (lse_u - s'_uu) / sum c with s' = s + log c; s'_uu carries log c_u, added back
+    # by the constant sum_u c_u log c_u / sum c (no gradient, kept so the value equals MMRec's).
+    return F.cross_entropy(logits + c.log(), target, weight=c) + (c * c.log()).sum() / c.sum()
 
 
 def reverse_bpr_loss(user: torch.Tensor, forgotten: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:

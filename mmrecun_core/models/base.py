@@ -92,19 +92,10 @@ def rows(weight: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
     return weight if index is None else weight.index_select(0, index)
 
 
-def layer_mean(graphs: GraphBundle, ego: torch.Tensor, n_layers: int, n_users: int,
-               users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> torch.Tensor:
-    """LightGCN propagation (He et al. 2020, eqs. 7-8): ``mean_{l=0..L} Â^l E`` for ``ego`` ``[n_u + n_i, d]`` (users first).
-
-    Returns the rows of ``users`` then of ``items`` (int64 ``[u]``, ``[i]``; None = all): ``[u + i, d]``. The propagation
-    covers every node; the rows are taken from the layer sum in one gather and only they are divided.
-    """
+def layer_mean(graphs: GraphBundle, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """LightGCN propagation (He et al. 2020, eqs. 7-8): ``mean_{l=0..L} Â^l E`` for ``ego`` ``[n_u + n_i, d]``; same shape."""
     total, h = ego, ego
     for _ in range(n_layers):
         h = graphs.adj @ h
         total = total + h
-    if users is not None or items is not None:
-        everyone = lambda index, n, offset: torch.arange(offset, offset + n, device=ego.device) if index is None else index + offset  # noqa: E731
-        picked = torch.cat([everyone(users, n_users, 0), everyone(items, len(ego) - n_users, n_users)])
-        total = total.index_select(0, picked)
     return total / (n_layers + 1)

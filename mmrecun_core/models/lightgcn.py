@@ -43,11 +43,9 @@ class LightGCN(GraphRecommender):
 
     def propagate(self, graphs: GraphBundle, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
-        final = layer_mean(graphs, ego, self.config.n_layers, self.n_users, users, items)
-        n_u = self.n_users if users is None else len(users)
-        final_users, final_items = final[:n_u], final[n_u:]
+        final_users, final_items = layer_mean(graphs, ego, self.config.n_layers).split([self.n_users, self.n_items])
         return Embeddings(
-            final_users, final_items,
+            rows(final_users, users), rows(final_items, items),
             rows(self.user_embedding.weight, users), rows(self.item_embedding.weight, items),
         )
 

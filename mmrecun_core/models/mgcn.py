@@ -88,7 +88,8 @@ class MGCN(GraphRecommender):
         """
         item_id = self.item_embedding.weight
         ego = torch.cat([self.user_embedding.weight, item_id])
-        content = layer_mean(graphs, ego, self.config.n_ui_layers, self.n_users, users, items)  # C [r, d], users first
+        content_users, content_items = layer_mean(graphs, ego, self.config.n_ui_layers).split([self.n_users, self.n_items])
+        content = torch.cat([rows(content_users, users), rows(content_items, items)])  # C [r, d]
 
         views = []
         for m in self.modalities:
