@@ -6,6 +6,10 @@ Trains the parent MGCN (seed 999) into ``--parent`` unless it is there already, 
 tables of the scenario, then runs every method from the same parent and measures the evidence.
 ``wall_s`` is each method's own time to produce its model (Gold's early-stopping evaluations
 included, evidence excluded).
+
+For scenarios with revocations a second table places the revoked items' scores among those of the
+cold pool (the criterion's reference items) and of uniformly drawn items, for users drawn by their
+retain interactions, with MGCN's two views apart (see :func:`score_profile`).
 """
 
 from __future__ import annotations
@@ -16,17 +20,49 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, print_table, write_json  # noqa: E402
 
+from mmrecun_core.criterion import cold_pool, paired_auc  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
 from tasks.requests import make_requests  # noqa: E402
 from tasks.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
 
 KEYS = ["wall_s", "retain_valid_recall@20", "retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20",
         "item_recall@500", "item_recall@1000", "item_recall@1500", "exposure@20", "bpr_div_parent", "bpr_div_gold", "mia_auc"]
+
+
+def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded: np.ndarray, seed: int, size: int = 5000) -> dict:
+    """Scores of revoked items against the cold pool and uniformly drawn items, under one model's embeddings ``emb``.
+
+    ``size`` users are drawn by their retain training interactions; each is paired with a uniformly drawn revoked item,
+    cold item (:func:`~mmrecun_core.criterion.cold_pool`, the criterion's reference) and catalogue item. Returns, per
+    kind, the mean score and (MGCN) its content-view and side-view parts ``<e_u, C_i>`` and ``<e_u, H_i>``; the paired
+    AUCs of revoked against cold and against uniform items; and the mean norm of all items' final embeddings (the
+    model's score scale).
+    """
+    rng = np.random.default_rng(seed)
+    coo = retain_train.tocoo()
+    users = torch.from_numpy(coo.row[rng.integers(0, len(coo.row), size)].astype(np.int64))
+    cold = cold_pool(retain_train, np.union1d(revoked, excluded), 100)
+    drawn = {"revoked": revoked[rng.integers(0, len(revoked), size)], "cold": cold[rng.integers(0, len(cold), size)],
+             "uniform": rng.integers(0, retain_train.shape[1], size)}
+    u = emb.users[users]
+    out: dict = {"item_norm": float(emb.items.norm(dim=1).mean())}
+    scores = {}
+    for kind, items in drawn.items():
+        index = torch.from_numpy(np.asarray(items, dtype=np.int64))
+        scores[kind] = (u * emb.items[index]).sum(1).numpy()
+        out[f"{kind}_score"] = float(scores[kind].mean())
+        if emb.side is not None:
+            out[f"{kind}_side"] = float((u * emb.side[n_users + index]).sum(1).mean())
+            out[f"{kind}_content"] = float((u * emb.content[n_users + index]).sum(1).mean())
+    out["auc_revoked_vs_cold"] = paired_auc(scores["revoked"], scores["cold"])
+    out["auc_revoked_vs_uniform"] = paired_auc(scores["revoked"], scores["uniform"])
+    return out
 
 
 def main() -> None:
@@ -71,16 +107,25 @@ def main() -> None:
                 emb = model.propagate(graphs)
             if method == "gold":
                 gold_emb = emb
+            profile = (score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, args.seed)
+                       if len(requests.forget.items) else None)
             evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
             results[method] = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
                                "epochs_run": facts.get("epochs_run"), "stopped_by": facts.get("stopped_by", "early stopping"),
-                               "criterion_auc": facts.get("criterion_auc"), "initial_criterion_auc": facts.get("initial_criterion_auc")}
+                               "criterion_auc": facts.get("criterion_auc"), "initial_criterion_auc": facts.get("initial_criterion_auc"),
+                               "score_profile": profile}
     rows = [{"method": m, **r} for m, r in results.items()]
     print(f"\nscenario {args.scenario}, fraction {args.fraction}, seed {args.seed}: {requests.counts}")
     print_table(rows, [("method", "{}"), ("wall_s", "{:.1f}"), ("epochs_run", "{}"), ("retain_valid_recall@20", "{:.4f}"),
                        ("retain_test_recall@20", "{:.4f}"), ("retain_test_ndcg@20", "{:.4f}"), ("forget_recall@20", "{:.4f}"),
                        ("item_recall@500", "{:.4f}"), ("item_recall@1000", "{:.4f}"), ("item_recall@1500", "{:.4f}"),
                        ("exposure@20", "{}"), ("bpr_div_gold", "{:.4f}"), ("mia_auc", "{:.3f}")])
+    profiles = [{"method": m, **r["score_profile"]} for m, r in results.items() if r["score_profile"]]
+    if profiles:
+        print("\nrevoked items against cold and uniformly drawn items (mean scores for users of retain interactions):")
+        parts = [f"{k}_{p}" for k in ("revoked", "cold", "uniform") for p in ("score", "content", "side") if f"{k}_{p}" in profiles[0]]
+        print_table(profiles, [("method", "{}"), *((c, "{:+.3f}") for c in parts),
+                               ("auc_revoked_vs_cold", "{:.3f}"), ("auc_revoked_vs_uniform", "{:.3f}"), ("item_norm", "{:.3f}")])
     if "gold" in results and "mmrecun" in results:
         print(f"\nMMRecUN / Gold wall time (same run): {results['mmrecun']['wall_s'] / results['gold']['wall_s']:.3f}")
     write_json(args.json, {"scenario": args.scenario, "fraction": args.fraction, "seed": args.seed, "methods": results,
