@@ -2,8 +2,9 @@
 
 Each task runs one function of :mod:`tasks.steps` on the run directory and passes the directory
 on (XCom carries a path, never data). Bad input (a broken contract, failed validation) fails the
-task without retries; "nothing to forget" skips the rest of the run; failed quality gates fail
-the run after the FAILED report is published.
+task without retries; "nothing to forget" skips unlearning and evaluation, and the run publishes
+a report that says so (no model version); failed quality gates fail the run after the FAILED
+report is published.
 
 Environment (read when the DAG file is parsed, so the UI shows them as defaults):
 ``MMRECUN_WORKSPACE`` (run directories, default ``var/runs``), ``MMRECUN_STORE`` (folder or
@@ -117,22 +118,27 @@ def use_s3_connection() -> None:
 
 
 def _after(name: str, outcome: dict) -> None:
-    """What a step's outcome means for the run: nothing to forget skips the rest; failed gates fail it."""
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+    """What a step's outcome means for the run: failed gates fail it."""
+    from airflow.sdk.exceptions import AirflowFailException
 
-    if name == "forget_set" and outcome["nothing_to_forget"]:
-        raise AirflowSkipException(f"nothing to forget: {outcome['counts']}")
     if name == "publish" and outcome["status"] == "FAILED":
         raise AirflowFailException("quality gates failed: the FAILED report is published and CURRENT did not move")
 
 
-def step(name: str, **task_kwargs):
-    """A task that runs ``tasks.steps.<name>(run_dir)`` and hands the run directory on."""
+def step(name: str, needs_forgetting: bool = False, **task_kwargs):
+    """A task that runs ``tasks.steps.<name>(run_dir)`` and hands the run directory on.
+
+    ``needs_forgetting``: the task is skipped when the run's forget set holds nothing new to forget.
+    """
 
     @task(task_id=name, **task_kwargs)
     def run(run_dir: str) -> str:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from tasks import steps
 
+        if needs_forgetting and steps.nothing_to_forget(run_dir):
+            raise AirflowSkipException("nothing to forget: no request new since the parent model applies at the cutoff")
         use_s3_connection()
         _after(name, user_errors(getattr(steps, name))(run_dir))
         return run_dir
@@ -153,10 +159,17 @@ def begin(kind: str, keys: tuple[str, ...]):
 
 
 def chain_steps(kind: str, params: dict, steps: list) -> None:
-    """Wire ``begin`` then ``steps`` one after the other inside a ``@dag`` function."""
+    """Wire ``begin`` then ``steps`` one after the other inside a ``@dag`` function.
+
+    Every step takes the run directory from ``begin``'s XCom (a skipped step returns none) and runs after
+    the step before it.
+    """
     run_dir = begin(kind, tuple(params))()
+    previous = run_dir
     for make in steps:
-        run_dir = make(run_dir)
+        current = make(run_dir)
+        previous >> current
+        previous = current
 
 
 def train_steps() -> list:
@@ -166,5 +179,7 @@ def train_steps() -> list:
 
 def unlearn_steps() -> list:
     return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("fetch_parent", **IO_RETRIES),
-            step("forget_set", **NO_RETRY), step("unlearn", **GPU_STEP), step("evaluate", **NO_RETRY), step("report", **NO_RETRY),
+            step("forget_set", **NO_RETRY), step("unlearn", needs_forgetting=True, **GPU_STEP),
+            step("evaluate", needs_forgetting=True, **NO_RETRY),
+            step("report", trigger_rule="none_failed", **NO_RETRY),  # also after a skipped evaluate: "nothing to forget"
             step("publish", outlets=[MODELS, REPORTS], **IO_RETRIES)]

@@ -1,7 +1,8 @@
 """``mmrecun_nightly``: every night at 02:00 UTC, unlearn the requests effective at the run's logical date.
 
 The same steps as ``mmrecun_unlearn``; with nothing new since the CURRENT version the run skips
-every step after the forget set and ends cleanly.
+unlearning and evaluation, publishes a report "nothing to forget" with its ledger entry, and ends
+cleanly.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ The protocol (each step verified before the next):
 3. move ``models/<name>/CURRENT`` to the version, only if the report's quality gates passed;
 4. append the ledger entry.
 
+A run that found nothing to forget made no model: it publishes its report (status NOTHING TO
+FORGET) and a ledger entry without a version, the record that the requests were checked.
+
 The version is derived from the run id, and objects already present with the same sha256 are not
 written again, so a rerun of the same run publishes nothing twice and completes a publish that
 failed part-way. A run whose ledger entry exists is already published. ``CURRENT`` and earlier
@@ -24,6 +27,7 @@ from pathlib import Path
 from tasks import ledger
 from tasks.registry import current_pointer, current_version
 from tasks.run import load_run
+from tasks.report import NOTHING_TO_FORGET
 from tasks.store import Retention
 
 log = logging.getLogger("mmrecun.publish")
@@ -62,19 +66,22 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
         return {"version": done["version"], "status": done["status"], "current_moved": done["current_moved"],
                 "ledger_seq": done["seq"], "artifacts": done["artifacts"], "already_published": True}
     model_dir, report_dir = root / "model", root / "report"
-    for folder, what in ((model_dir, "model"), (report_dir, "report")):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} does not exist: run the {what} step first")
+    if not report_dir.is_dir():
+        raise FileNotFoundError(f"{report_dir} does not exist: run the report step first")
     report = json.loads((report_dir / "report.json").read_text())
-    name, version = run["model_name"], run["version"]
+    has_model = report["status"] != NOTHING_TO_FORGET
+    if has_model and not model_dir.is_dir():
+        raise FileNotFoundError(f"{model_dir} does not exist: run the model step first")
+    name, version = run["model_name"], run["version"] if has_model else None
     base = f"models/{name}/{version}"
     artifacts: dict[str, str] = {}
-    for path in _files(model_dir):
+    for path in _files(model_dir) if has_model else []:
         if path.name != "manifest.json":
             _put(store, f"{base}/{path.relative_to(model_dir).as_posix()}", path, None, artifacts)
     for path in _files(report_dir):
         _put(store, f"reports/{run['run_id']}/{path.relative_to(report_dir).as_posix()}", path, retain, artifacts)
-    _put(store, f"{base}/manifest.json", model_dir / "manifest.json", None, artifacts)
+    if has_model:
+        _put(store, f"{base}/manifest.json", model_dir / "manifest.json", None, artifacts)
     passed = report["status"] == "PASSED"
     previous = current_pointer(store, name)
     if passed:
@@ -92,7 +99,7 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
         "artifacts": artifacts, "report": f"reports/{run['run_id']}/report.html", "code_version": run.get("code_version"),
         "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}, retain=retain)
     write_index(store)
-    log.info("published %s/%s (%s); CURRENT %s; ledger entry %d", name, version, report["status"],
+    log.info("published %s/%s (%s); CURRENT %s; ledger entry %d", name, version or "-", report["status"],
              "moved" if passed else "unchanged", entry["seq"])
     return {"version": version, "status": report["status"], "current_moved": passed, "ledger_seq": entry["seq"],
             "artifacts": artifacts, "already_published": False}

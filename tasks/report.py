@@ -32,6 +32,7 @@ from tasks.catalogue import replacing_folder
 from tasks.run import load_run
 
 SCHEMA = "mmrecun.report/1"
+NOTHING_TO_FORGET = "NOTHING TO FORGET"  # the status of a run whose forget set held nothing new
 MEASURES = [  # (key, label, better)
     ("retain_valid_recall@20", "Retain valid Recall@20", "high"), ("retain_test_recall@10", "Retain test Recall@10", "high"),
     ("retain_test_recall@20", "Retain test Recall@20", "high"), ("retain_test_recall@50", "Retain test Recall@50", "high"),
@@ -208,18 +209,20 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: 
     ingest = _read_json(root / "inputs" / "ingest.json")
     gate_rows = _gates(run, evidence, manifest, validation, gates)
     status = "PASSED" if all(g["passed"] for g in gate_rows) else "FAILED"
-    if run["kind"] == "unlearn" and forget and forget["nothing_to_forget"]:
-        status = "NOTHING TO FORGET"
+    made = not (run["kind"] == "unlearn" and forget and forget["nothing_to_forget"])
+    if not made:
+        status = NOTHING_TO_FORGET  # no model was made: the run records that the requests were checked
+    version = run["version"] if made else None
     report = {
         "schema": SCHEMA, "status": status, "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "run": {k: run.get(k) for k in ("run_id", "kind", "model_name", "version", "started_at", "parent")},
+        "run": {**{k: run.get(k) for k in ("run_id", "kind", "model_name", "started_at", "parent")}, "version": version},
         "gates": gate_rows, "gate_config": asdict(gates),
         "requests": _forgotten(root, forget, hash_id),
         "validation": _validation(validation, hash_id),
         "evidence": _evidence_rows(evidence),
         "model": {k: manifest.get(k) for k in ("model", "method", "seed", "best_epoch", "epochs_run", "valid", "test", "unlearn")
                   if manifest.get(k) is not None},
-        "lineage": {"parent": run.get("parent"), "version": run["version"], "data_sha256": (ingest or {}).get("data", {}).get("sha256"),
+        "lineage": {"parent": run.get("parent"), "version": version, "data_sha256": (ingest or {}).get("data", {}).get("sha256"),
                     "requests_sha256": ((ingest or {}).get("requests") or {}).get("sha256"),
                     "inputs": {t: {"sha256": f["sha256"], "rows": f["rows"], "uri": f["uri"]} for t, f in (ingest or {}).get("tables", {}).items()},
                     "model_files": manifest.get("files", {}), "requests_applied_total": len(manifest.get("requests_applied", []))},

@@ -61,10 +61,13 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
     doc.pdf.ln(1)
     doc.pdf.set_text_color(29, 35, 41)
     passed = sum(g["passed"] for g in r["gates"])
-    parent = f", made from version {run['parent']['version']}" if run.get("parent") else ""
-    doc.text(f"Model {run['model_name']}, new version {run['version']}{parent}. {passed} of {len(r['gates'])} quality gates passed."
+    parent = run["parent"]["version"] if run.get("parent") else None
+    made = (f"new version {run['version']}" + (f", made from version {parent}" if parent else "") if run["version"] else
+            f"no new version: version {parent or 'none'} already applies every request effective at the cutoff")
+    doc.text(f"Model {run['model_name']}, {made}. {passed} of {len(r['gates'])} quality gates passed."
              + (" The version may be promoted to serve." if r["status"] == "PASSED" else
-                " The version must not be promoted; the published model pointer stays where it was." if r["status"] == "FAILED" else ""))
+                " The version must not be promoted; the published model pointer stays where it was." if r["status"] == "FAILED" else
+                " There was nothing new to forget."))
     doc.heading("Quality gates")
     doc.table(["Gate", "Requirement", "Measured", "Threshold", "Result"],
               [[g["name"], g["description"], fmt(g["value"]), fmt(g["threshold"]), "PASS" if g["passed"] else "FAIL"] for g in r["gates"]],
@@ -100,7 +103,7 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
                 doc.pdf.ln(2)
     doc.heading("Lineage")
     lin = r["lineage"]
-    rows = [["parent version", (lin.get("parent") or {}).get("version", "none (base model)")], ["this version", lin["version"]],
+    rows = [["parent version", (lin.get("parent") or {}).get("version", "none (base model)")], ["this version", lin["version"] or "none made (nothing to forget)"],
             ["data sha256", fmt(lin.get("data_sha256"))], ["requests sha256", fmt(lin.get("requests_sha256"))]]
     rows += [[f"input {t}", f"{x['sha256']} ({fmt(x['rows'])} rows)"] for t, x in lin["inputs"].items()]
     rows += [[f"model file {n}", s] for n, s in lin["model_files"].items()]

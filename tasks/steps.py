@@ -105,6 +105,13 @@ def forget_set(run_dir: str) -> dict:
     return {"nothing_to_forget": summary["nothing_to_forget"], "new_requests": len(summary["new_request_ids"]), "counts": summary["counts"]}
 
 
+def nothing_to_forget(run_dir: str) -> bool:
+    """Whether the run's forget set found nothing new to forget (then no model is made: the run reports and
+    publishes only the report, which says so)."""
+    summary = Path(run_dir) / "forget_set" / "summary.json"
+    return summary.is_file() and json.loads(summary.read_text())["nothing_to_forget"]
+
+
 def unlearn(run_dir: str) -> dict:
     from tasks.unlearn import unlearn_model
 
@@ -141,7 +148,9 @@ def report(run_dir: str) -> dict:
 
 
 def publish(run_dir: str) -> dict:
-    """Publish unless the run is a dry run; returns the publish reference (version, status, ledger seq)."""
+    """Publish unless the run is a dry run; returns the publish reference (version, status, ledger seq).
+
+    A run with nothing to forget publishes its report and a ledger entry without a model version."""
     from tasks.publish import publish as publish_run
 
     p = _params(run_dir)

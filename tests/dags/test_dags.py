@@ -109,12 +109,21 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     assert len(ledger.entries(store)) == 2 and states(again)["publish"] == run_states["publish"]
     assert len(store.list(f"models/mgcn/{entries[1]['version']}")) == 5
 
-    # the nightly run with nothing new since CURRENT ends cleanly
+    # the nightly run with nothing new since CURRENT ends cleanly: no model, a report that says so, a ledger entry
+    current, versions = current_version(store, "mgcn"), set(store.list("models/mgcn"))
     nightly = dagbag.get_dag("mmrecun_nightly").test(run_conf={**conf, "cutoff": None},
                                                      logical_date=dt.datetime(2026, 3, 3, 2, tzinfo=dt.timezone.utc))
     s = states(nightly)
-    assert str(nightly.state) == "success" and s["forget_set"] == "skipped" and s["publish"] == "skipped"
-    assert len(ledger.entries(store)) == 2
+    assert str(nightly.state) == "success", s
+    assert s["forget_set"] == "success" and s["unlearn"] == s["evaluate"] == "skipped" and s["report"] == s["publish"] == "success"
+    entries = ledger.entries(store)
+    assert len(entries) == 3 and entries[2]["status"] == "NOTHING TO FORGET" and entries[2]["version"] is None
+    assert entries[2]["parent_version"] == current == current_version(store, "mgcn") and not entries[2]["requests_applied"]
+    report = json.loads(store.get_bytes(f"reports/{nightly.run_id}/report.json"))
+    assert report["status"] == "NOTHING TO FORGET" and report["run"]["version"] is None
+    assert report["requests"]["counts"]["already_applied"] > 0 and report["run"]["parent"]["version"] == current
+    assert set(store.list("models/mgcn")) == versions
+    assert "no new version" in store.get_bytes("reports/index.html").decode() and ledger.verify(store).ok
 
 
 def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inputs, tmp_path):
