@@ -162,7 +162,8 @@ def _runs(args) -> None:
     if not entries:
         print(f"no published run in {store.uri()}")
         return
-    print(f"{'#':>3}  {'status':<7} {'kind':<8} {'version':<44} {'test R@20':>9} {'forget R@20':>11} {'Gold R@20':>9}")
+    width = max(len(e["status"]) for e in entries)
+    print(f"{'#':>3}  {'status':<{width}} {'kind':<8} {'version':<44} {'test R@20':>9} {'forget R@20':>11} {'Gold R@20':>9}")
     for e in entries:
         report = json.loads(store.get_bytes(f"reports/{e['run_id']}/report.json"))
         rows = {r["key"]: r for r in report["evidence"]}
@@ -170,8 +171,9 @@ def _runs(args) -> None:
         test = retain.get("unlearned", (report["model"].get("test") or {}).get("recall@20"))
         forget = (rows.get("forget_recall@20") or {}).get("unlearned")
         cells = [f"{v:.4f}" if v is not None else "-" for v in (test, forget, retain.get("gold"))]
-        mark = "*" if current_version(store, e["model"]) == e["version"] else " "
-        print(f"{e['seq']:>3}{mark} {e['status']:<7} {e['kind']:<8} {e['model'] + '/' + e['version']:<44} {cells[0]:>9} {cells[1]:>11} {cells[2]:>9}")
+        mark = "*" if e["version"] and current_version(store, e["model"]) == e["version"] else " "
+        version = f"{e['model']}/{e['version']}" if e["version"] else "no new version"  # nothing to forget
+        print(f"{e['seq']:>3}{mark} {e['status']:<{width}} {e['kind']:<8} {version:<44} {cells[0]:>9} {cells[1]:>11} {cells[2]:>9}")
     print(f"* = CURRENT. Newest report: {store.uri(entries[0]['report'])}; all runs: {store.uri('reports/index.html')}")
 
 

@@ -72,8 +72,9 @@ def pipeline_inputs(catalogue_dir, slice_data, s3_endpoint, tmp_path_factory):
             "endpoint_url": s3_endpoint, "client": client, "local_data": catalogue_dir}
 
 
-def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, monkeypatch):
+def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, monkeypatch, capsys):
     from tasks import ledger
+    from tasks.cli import main
     from tasks.registry import current_version
     from tasks.store import open_store
 
@@ -124,6 +125,11 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     assert report["requests"]["counts"]["already_applied"] > 0 and report["run"]["parent"]["version"] == current
     assert set(store.list("models/mgcn")) == versions
     assert "no new version" in store.get_bytes("reports/index.html").decode() and ledger.verify(store).ok
+    main(["runs", "--store", io["store"], "--endpoint-url", io["endpoint_url"]])
+    out = capsys.readouterr().out.splitlines()
+    listed = out[next(i for i, line in enumerate(out) if line.split()[:2] == ["#", "status"]) + 1:]
+    assert listed[0].split()[:5] == ["3", "NOTHING", "TO", "FORGET", "unlearn"] and "no new version" in listed[0]
+    assert listed[1].split()[:3] == ["2*", "PASSED", "unlearn"]
 
 
 def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inputs, tmp_path):
