@@ -150,14 +150,16 @@ def report(run_dir: str) -> dict:
 def publish(run_dir: str) -> dict:
     """Publish unless the run is a dry run; returns the publish reference (version, status, ledger seq).
 
-    A run with nothing to forget publishes its report and a ledger entry without a model version."""
+    A run with nothing to forget publishes its report and a ledger entry without a model version. Object Lock
+    retention comes from the deployment's environment (:meth:`tasks.store.Retention.from_env`)."""
     from tasks.publish import publish as publish_run
+    from tasks.store import Retention
 
     p = _params(run_dir)
     if p["dry_run"]:
         log.info("dry run: nothing published")
         return {"published": False, "status": json.loads((Path(run_dir) / "report" / "report.json").read_text())["status"]}
-    out = publish_run(run_dir, _store(p))
+    out = publish_run(run_dir, _store(p), Retention.from_env())
     return {"published": not out["already_published"], "status": out["status"], "version": out["version"],
             "current_moved": out["current_moved"], "ledger_seq": out["ledger_seq"]}
 

@@ -54,6 +54,22 @@ class Retention:
     def until(self) -> dt.datetime:
         return dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=self.days)
 
+    @classmethod
+    def from_env(cls, environ=os.environ) -> "Retention | None":
+        """The retention a pipeline deployment configures: ``MMRECUN_LOCK_MODE`` (GOVERNANCE, the default, COMPLIANCE,
+        or ``off``) and ``MMRECUN_LOCK_DAYS`` (default 365). Returns None for ``off``; raises ValueError naming the
+        variable for anything else."""
+        mode = environ.get("MMRECUN_LOCK_MODE", cls.mode).strip().upper()
+        if mode == "OFF":
+            return None
+        days = environ.get("MMRECUN_LOCK_DAYS", str(cls.days)).strip()
+        if not days.isdigit():
+            raise ValueError(f"MMRECUN_LOCK_DAYS must be a whole number of days, got {days!r}")
+        try:
+            return cls(mode, int(days))
+        except ValueError as error:
+            raise ValueError(f"MMRECUN_LOCK_MODE / MMRECUN_LOCK_DAYS: {error}") from None
+
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -88,3 +88,22 @@ def test_open_store_picks_the_backend(tmp_path, s3_endpoint, s3_bucket):
     assert isinstance(open_store(f"s3://{s3_bucket[1]}/p", endpoint_url=s3_endpoint), S3Store)
     with pytest.raises(ValueError, match="COMPLIANCE"):
         Retention("FOREVER", 1)
+
+
+@pytest.mark.parametrize("environ,expected", [
+    ({}, Retention("GOVERNANCE", 365)),
+    ({"MMRECUN_LOCK_MODE": "compliance", "MMRECUN_LOCK_DAYS": "2555"}, Retention("COMPLIANCE", 2555)),
+    ({"MMRECUN_LOCK_MODE": "off", "MMRECUN_LOCK_DAYS": "x"}, None),
+])
+def test_retention_from_the_deployment_environment(environ, expected):
+    assert Retention.from_env(environ) == expected
+
+
+@pytest.mark.parametrize("environ,message", [
+    ({"MMRECUN_LOCK_MODE": "FOREVER"}, "MMRECUN_LOCK_MODE.*GOVERNANCE or COMPLIANCE"),
+    ({"MMRECUN_LOCK_DAYS": "ten"}, "MMRECUN_LOCK_DAYS must be a whole number"),
+    ({"MMRECUN_LOCK_DAYS": "0"}, "retention days must be >= 1"),
+])
+def test_bad_retention_settings_name_the_variable(environ, message):
+    with pytest.raises(ValueError, match=message):
+        Retention.from_env(environ)
