@@ -34,6 +34,10 @@ def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_d
         raise ValueError(f"unknown run parameters: {sorted(unknown)}")
     if "data" not in params:
         raise ValueError("the run needs a 'data' location")
+    if not params.get("dry_run"):
+        from tasks.store import Retention
+
+        Retention.from_env()  # a bad retention setting stops the run here, before any model is made
     full = {**DEFAULTS, **params}
     full["cutoff"] = full["cutoff"] or logical_date or dt.datetime.now(dt.timezone.utc).isoformat()
     return str(start_run(run_dir_for(workspace, run_id), run_id, kind, full["model_name"], full))
