@@ -1,10 +1,10 @@
 """What the mmrecun DAGs share: parameters, retry policy, error mapping, the failure callback, and the steps.
 
-Each task runs one function of :mod:`tasks.steps` on the run directory and passes the directory
-on (XCom carries a path, never data). Bad input (a broken contract, failed validation) fails the
-task without retries; "nothing to forget" skips unlearning and evaluation, and the run publishes
-a report that says so (no model version); failed quality gates fail the run after the FAILED
-report is published.
+Each task runs one function of :mod:`tasks.steps` on the run directory ``<workspace>/<run id>``
+that ``begin`` creates (its XCom holds that path; no data passes between tasks). Bad input (a
+broken contract, failed validation) fails the task without retries; "nothing to forget" skips
+unlearning and evaluation, and the run publishes a report that says so (no model version); failed
+quality gates fail the run after the FAILED report is published.
 
 Environment (read when the DAG file is parsed, so the UI shows them as defaults):
 ``MMRECUN_WORKSPACE`` (run directories, default ``var/runs``), ``MMRECUN_STORE`` (folder or
@@ -126,22 +126,22 @@ def _after(name: str, outcome: dict) -> None:
 
 
 def step(name: str, needs_forgetting: bool = False, **task_kwargs):
-    """A task that runs ``tasks.steps.<name>(run_dir)`` and hands the run directory on.
+    """A task that runs ``tasks.steps.<name>(run_dir)`` on the run directory of its run id.
 
     ``needs_forgetting``: the task is skipped when the run's forget set holds nothing new to forget.
     """
 
     @task(task_id=name, **task_kwargs)
-    def run(run_dir: str) -> str:
+    def run(run_id=None) -> None:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from tasks import steps
 
+        run_dir = str(steps.run_dir_for(WORKSPACE, run_id))
         if needs_forgetting and steps.nothing_to_forget(run_dir):
             raise AirflowSkipException("nothing to forget: no request new since the parent model applies at the cutoff")
         use_s3_connection()
         _after(name, user_errors(getattr(steps, name))(run_dir))
-        return run_dir
 
     return run
 
@@ -159,15 +159,11 @@ def begin(kind: str, keys: tuple[str, ...]):
 
 
 def chain_steps(kind: str, params: dict, steps: list) -> None:
-    """Wire ``begin`` then ``steps`` one after the other inside a ``@dag`` function.
-
-    Every step takes the run directory from ``begin``'s XCom (a skipped step returns none) and runs after
-    the step before it.
-    """
-    run_dir = begin(kind, tuple(params))()
-    previous = run_dir
+    """Wire ``begin`` then ``steps`` one after the other inside a ``@dag`` function (a plain chain: each step
+    finds the run directory from its run id, so a skipped step hands nothing on that the next one needs)."""
+    previous = begin(kind, tuple(params))()
     for make in steps:
-        current = make(run_dir)
+        current = make()
         previous >> current
         previous = current
 

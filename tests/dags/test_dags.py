@@ -28,6 +28,7 @@ def test_every_dag_loads_without_import_errors(dagbag):
     assert unlearn.get_task("validate").retries == 0 and unlearn.get_task("ingest").retries == 3
     assert [t.task_id for t in unlearn.topological_sort()] == ["begin", "ingest", "validate", "fetch_parent", "forget_set", "unlearn",
                                                                "evaluate", "report", "publish"]
+    assert all(len(t.upstream_task_ids) == (t.task_id != "begin") for t in unlearn.tasks)  # a plain chain in the graph view
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in DAGS.glob("mmrecun_*.py")))
