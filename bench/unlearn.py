@@ -15,6 +15,7 @@ retain interactions, with MGCN's two views apart (see :func:`score_profile`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import copy
 import sys
 import tempfile
@@ -50,6 +51,7 @@ def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded
     cold = cold_pool(retain_train, np.union1d(revoked, excluded), 100)
     drawn = {"revoked": revoked[rng.integers(0, len(revoked), size)], "cold": cold[rng.integers(0, len(cold), size)],
              "uniform": rng.integers(0, retain_train.shape[1], size)}
+    emb = dataclasses.replace(emb, **{k: v.cpu() for k, v in vars(emb).items() if v is not None})  # a CUDA run too
     u = emb.users[users]
     out: dict = {"item_norm": float(emb.items.norm(dim=1).mean())}
     scores = {}

@@ -136,7 +136,8 @@ def _publish(args) -> None:
     if out["already_published"]:
         print(f"run already published as version {out['version']} (ledger entry {out['ledger_seq']}); nothing written")
     else:
-        print(f"published version {out['version']} ({out['status']}), {len(out['artifacts'])} objects verified; "
+        version = f"version {out['version']}" if out["version"] else "the report, no new version"
+        print(f"published {version} ({out['status']}), {len(out['artifacts'])} objects verified; "
               f"CURRENT {'moved' if out['current_moved'] else 'unchanged'}; ledger entry {out['ledger_seq']}")
 
 

@@ -59,10 +59,10 @@ class Retention:
         """The retention a pipeline deployment configures: ``MMRECUN_LOCK_MODE`` (GOVERNANCE, the default, COMPLIANCE,
         or ``off``) and ``MMRECUN_LOCK_DAYS`` (default 365). Returns None for ``off``; raises ValueError naming the
         variable for anything else."""
-        mode = environ.get("MMRECUN_LOCK_MODE", cls.mode).strip().upper()
+        mode = (environ.get("MMRECUN_LOCK_MODE", "").strip() or cls.mode).upper()  # set but blank = unset
         if mode == "OFF":
             return None
-        days = environ.get("MMRECUN_LOCK_DAYS", str(cls.days)).strip()
+        days = environ.get("MMRECUN_LOCK_DAYS", "").strip() or str(cls.days)
         if not days.isdigit():
             raise ValueError(f"MMRECUN_LOCK_DAYS must be a whole number of days, got {days!r}")
         try:

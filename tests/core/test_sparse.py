@@ -10,7 +10,7 @@ from mmrecun_core.sparse import SparseOperator
 def _matrix(seed: int) -> sp.csr_matrix:
     m = sp.random(9, 7, density=0.3, random_state=seed, format="csr", dtype=np.float32)
     keep = np.ones(9, dtype=np.float32)
-    keep[[2, 5]] = 0  # rows without entries must come out as zeros, not as whatever the fresh output held
+    keep[[2, 5]] = 0  # rows without entries must come out as zeros, never stale memory
     m = (sp.diags(keep) @ m).tocsr()
     m.eliminate_zeros()
     return m
@@ -21,7 +21,7 @@ def test_product_and_gradient_equal_dense():
     dense = torch.from_numpy(m.toarray())
     op = SparseOperator.from_scipy(m, "cpu")
     x = torch.randn(7, 4, requires_grad=True)
-    for _ in range(3):  # fresh outputs are not zero-filled: repeat after other allocations
+    for _ in range(3):  # repeated after other allocations: empty rows must never pick up stale memory
         torch.full((64, 64), float("nan"))
         y = op @ x
         torch.testing.assert_close(y, dense @ x.detach())

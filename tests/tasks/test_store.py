@@ -94,6 +94,7 @@ def test_open_store_picks_the_backend(tmp_path, s3_endpoint, s3_bucket):
     ({}, Retention("GOVERNANCE", 365)),
     ({"MMRECUN_LOCK_MODE": "compliance", "MMRECUN_LOCK_DAYS": "2555"}, Retention("COMPLIANCE", 2555)),
     ({"MMRECUN_LOCK_MODE": "off", "MMRECUN_LOCK_DAYS": "x"}, None),
+    ({"MMRECUN_LOCK_MODE": "", "MMRECUN_LOCK_DAYS": " "}, Retention("GOVERNANCE", 365)),  # blank env_file lines
 ])
 def test_retention_from_the_deployment_environment(environ, expected):
     assert Retention.from_env(environ) == expected
