@@ -102,6 +102,13 @@ def record_failure(context) -> None:
         record(str(run_dir), context["ti"].task_id, str(context.get("exception") or "failed"))
 
 
+def dag_settings(params: dict, schedule: str | None = None) -> dict:
+    """The ``@dag`` arguments every mmrecun DAG shares: one active run at a time, no catch-up, the failure
+    callback on every task, and its ``params``; ``schedule`` None = on demand."""
+    return {"schedule": schedule, "start_date": START, "catchup": False, "max_active_runs": 1, "tags": ["mmrecun"],
+            "params": params, "default_args": {"on_failure_callback": record_failure}}
+
+
 def use_s3_connection() -> None:
     """Expose the Airflow connection ``S3_CONN_ID`` (when defined) to boto3 through this task's environment."""
     from airflow.sdk import Connection

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from mmrecun_common import START, chain_steps, record_failure, unlearn_params, unlearn_steps
+from mmrecun_common import chain_steps, dag_settings, unlearn_params, unlearn_steps
 
 PARAMS = unlearn_params()
 
 
-@dag(schedule="0 2 * * *", start_date=START, catchup=False, max_active_runs=1, tags=["mmrecun"], params=PARAMS,
-     default_args={"on_failure_callback": record_failure})
+@dag(**dag_settings(PARAMS, "0 2 * * *"))
 def mmrecun_nightly():
     """The nightly batch of requests that took effect since the CURRENT version."""
     chain_steps("unlearn", PARAMS, unlearn_steps())

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from mmrecun_common import START, chain_steps, record_failure, unlearn_params, unlearn_steps
+from mmrecun_common import chain_steps, dag_settings, unlearn_params, unlearn_steps
 
 PARAMS = unlearn_params()
 
 
-@dag(schedule=None, start_date=START, catchup=False, max_active_runs=1, tags=["mmrecun"], params=PARAMS,
-     default_args={"on_failure_callback": record_failure})
+@dag(**dag_settings(PARAMS))
 def mmrecun_unlearn():
     """Make the CURRENT model forget what is new since it was made; promote the new version if its gates pass."""
     chain_steps("unlearn", PARAMS, unlearn_steps())

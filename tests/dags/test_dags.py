@@ -22,7 +22,8 @@ def test_every_dag_loads_without_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == EXPECTED
     nightly = dagbag.get_dag("mmrecun_nightly")
-    assert nightly.max_active_runs == 1 and not nightly.catchup
+    assert nightly.max_active_runs == 1 and not nightly.catchup and nightly.schedule == "0 2 * * *"
+    assert all(dagbag.get_dag(d).schedule is None for d in ("mmrecun_train", "mmrecun_unlearn"))  # on demand
     unlearn = dagbag.get_dag("mmrecun_unlearn")
     assert unlearn.get_task("unlearn").queue == "gpu" and unlearn.get_task("unlearn").execution_timeout
     assert unlearn.get_task("validate").retries == 0 and unlearn.get_task("ingest").retries == 3
