@@ -14,6 +14,7 @@ from scipy.stats import rankdata
 from mmrecun_core.evaluation import top_k_hits
 from mmrecun_core.metrics import recall_at_k
 from mmrecun_core.models.base import Embeddings
+from mmrecun_core.sampling import NegativeSampler
 
 _BLOCK = 1 << 24  # score entries per block
 
@@ -110,7 +111,6 @@ def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | N
     embeddings to measure score divergence against. Keys follow the unlearning benchmark's JSON.
     """
     from mmrecun_core.evaluation import evaluate, serving_mask
-    from mmrecun_core.sampling import NegativeSampler
 
     model.eval()
     emb = model.propagate(graphs)
@@ -129,17 +129,27 @@ def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | N
         "bpr_div_parent": score_divergence(emb, parent) if parent is not None else None,
         "bpr_div_gold": score_divergence(emb, gold) if gold is not None else None,
     }
-    coo = forgotten.tocoo()
-    if coo.nnz:
-        rng = np.random.default_rng(seed)
-        pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
-        u, f = coo.row[pick].astype(np.int64), coo.col[pick].astype(np.int64)
-        n = NegativeSampler(data.train).sample(u, rng)
-        dev = emb.users.device
-        score = lambda items: (emb.users[torch.from_numpy(u).to(dev)] * emb.items[torch.from_numpy(items).to(dev)]).sum(1).cpu().numpy()  # noqa: E731
-        member, non_member = score(f), score(n)
+    if forgotten.nnz:
+        member, non_member = membership_scores(emb, forgotten, data.train, sample, seed)
         out["mia_auc"] = membership_auc(member, non_member)
         out["score_histograms"] = score_histograms(member, non_member)
     else:
         out["mia_auc"] = None
     return out
+
+
+def membership_scores(emb: Embeddings, forgotten: sp.csr_matrix, train: sp.csr_matrix, sample: int = 5000,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The membership attacker's scores: up to ``sample`` forgotten interactions (``forgotten`` CSR ``[n_u, n_i]``,
+    drawn without replacement) and, for each, a never-seen item of the same user (never in ``train``, the parent's
+    training CSR); returns ``(member, non_member)`` float ``[s]`` each. The draw depends on ``seed`` only, not on the
+    model, so two models are judged on the same pairs."""
+    coo = forgotten.tocoo()
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
+    u, f = coo.row[pick].astype(np.int64), coo.col[pick].astype(np.int64)
+    n = NegativeSampler(train).sample(u, rng)
+    dev = emb.users.device
+    users = emb.users[torch.from_numpy(u).to(dev)]
+    score = lambda items: (users * emb.items[torch.from_numpy(items).to(dev)]).sum(1).cpu().numpy()  # noqa: E731
+    return score(f), score(n)

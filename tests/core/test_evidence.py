@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from mmrecun_core.evidence import exposure, forget_recall, item_recall, membership_auc, score_divergence
+from mmrecun_core.evidence import exposure, forget_recall, item_recall, membership_auc, membership_scores, score_divergence
 from mmrecun_core.models.base import Embeddings
 
 
@@ -64,6 +64,17 @@ def test_membership_auc():
     assert membership_auc(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
     assert membership_auc(np.array([2.0]), np.array([2.0])) == 0.5  # a tie counts one half
     assert np.isnan(membership_auc(np.array([]), np.array([1.0])))
+
+
+def test_membership_scores_pair_each_forgotten_interaction_with_a_never_seen_item():
+    # user 0 trained on items 2 and 3 and forgot 3; user 1 trained on 0, 1, 2 and forgot 1
+    train, forgotten = csr([(0, 2), (0, 3), (1, 0), (1, 1), (1, 2)]), csr([(0, 3), (1, 1)])
+    member, non_member = membership_scores(E, forgotten, train, seed=4)
+    # members are scored by their own items; user 1's only never-seen item is 3, user 0's are 0 and 1
+    assert sorted(member.tolist()) == [2.0, 3.0]
+    assert sorted(non_member.tolist()) in ([0.0, 6.0], [1.0, 6.0])
+    np.testing.assert_array_equal(membership_scores(E, forgotten, train, seed=4)[1], non_member)  # same seed, same pairs
+    assert len(membership_scores(E, forgotten, train, sample=1)[0]) == 1
 
 
 def test_score_histograms_share_edges_and_sum_to_one():

@@ -1,0 +1,80 @@
+"""Benchmark: how much the membership AUC of whole-user erasures owes to the random row an erased user is scored with.
+
+    python bench/mia_draws.py --data ../shared/data/tiktok --seeds 0,1,2 --draws 20 --json bench/results/mia_draws.json
+
+For each forget set (``make-requests --scenario users --fraction F --seed S``) the parent's erased users' ID rows are
+redrawn from the initialiser ``--draws`` times (unlearning seeds 0, 1, ...), which is all MMRecUN does for them, and
+the evidence's membership AUC (same 5,000 forgotten/never-seen pairs every time) is measured for each draw. Gold, too,
+scores an erased user through an untrained row drawn from the initialiser, so the spread printed here is the noise
+any comparison of the two carries for this scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, print_table, write_json  # noqa: E402
+
+from mmrecun_core.evidence import membership_auc, membership_scores  # noqa: E402
+from mmrecun_core.graphs import build_graphs  # noqa: E402
+from mmrecun_core.unlearner import reset_own_rows  # noqa: E402
+from tasks.catalogue import load_catalogue  # noqa: E402
+from tasks.requests import make_requests  # noqa: E402
+from tasks.unlearn import prepare  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="MMRec-layout folder or catalogue folder")
+    parser.add_argument("--parent", default="bench/results/parent_mgcn", help="parent model directory (bench/unlearn.py trains it)")
+    parser.add_argument("--fraction", type=float, default=0.05)
+    parser.add_argument("--seeds", default="0,1,2", help="forget-set seeds")
+    parser.add_argument("--draws", type=int, default=20)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    if not (Path(args.parent) / "manifest.json").is_file():
+        parser.error(f"{args.parent}: no parent model; run bench/unlearn.py first (it trains one)")
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mmrecun-mia-") as tmp:
+        data_dir = Path(args.data)
+        if any(data_dir.glob("*.inter")):
+            from tasks.convert_mmrec import convert_mmrec
+
+            convert_mmrec(data_dir, Path(tmp) / "data")
+            data_dir = Path(tmp) / "data"
+        catalogue = load_catalogue(data_dir).data
+        for seed in (int(s) for s in args.seeds.split(",")):
+            forget_dir = Path(tmp) / f"forget{seed}"
+            make_requests(catalogue, "users", args.fraction, seed, forget_dir)
+            parent, data, requests, retain, knn, dev = prepare(data_dir, args.parent, forget_dir, "cpu")
+            graphs = build_graphs(retain.train, knn, dev)
+            forgotten = requests.forget.forgotten_mask(data.train)
+            aucs = []
+            for draw in range(args.draws):
+                model = copy.deepcopy(parent.model)
+                reset_own_rows(model, requests.forget.users, requests.forget.items, draw)
+                model.eval()
+                with torch.no_grad():
+                    emb = model.propagate(graphs)
+                aucs.append(membership_auc(*membership_scores(emb, forgotten, data.train)))
+            a = np.asarray(aucs)
+            rows.append({"forget_seed": seed, "erased_users": len(requests.forget.users), "draws": args.draws,
+                         "mean": float(a.mean()), "sd": float(a.std(ddof=1)), "min": float(a.min()), "max": float(a.max()),
+                         "aucs": a.tolist()})
+    print(f"\nmembership AUC of erased users over {args.draws} draws of their rows (parent + reset, fraction {args.fraction}):")
+    print_table(rows, [("forget_seed", "{}"), ("erased_users", "{}"), ("draws", "{}"), ("mean", "{:.3f}"), ("sd", "{:.3f}"),
+                       ("min", "{:.3f}"), ("max", "{:.3f}")])
+    write_json(args.json, {"fraction": args.fraction, "rows": rows, "machine": machine()})
+
+
+if __name__ == "__main__":
+    main()
