@@ -21,16 +21,17 @@ erased users and revoked items are drawn afresh from the model's initialiser (se
 ``seed``). A retrained model holds such a row for a user without interactions (nothing ever
 updates it), so the erased users' fresh rows are then frozen (their gradient is zeroed), and
 their pairs take no part in the criterion or the reverse BPR: under a frozen random row the AUC
-only tells how that random vector happens to lie among the item embeddings (Gold's own ranges
-0.46-0.55 over validation forget sets), and reverse BPR could only bend item embeddings towards
-it. What their interactions left in the item embeddings is then changed only by the retain BPR of
-an epoch run for other requests; the evidence measures it (forget recall, membership AUC,
-divergence to Gold). A revoked item's row starts from a fresh draw too and, as in retraining, is only ever
-pushed down (here by reverse BPR against cold items). The parent's trained rows, in contrast, are
-the forgotten data in its most concentrated form (on TikTok their norm is about 20 times the
-initialiser's), which gradient steps at a utility-preserving learning rate do not undo in a useful
-time (50 epochs at 1e-3 left the users criterion at 0.96). The L2 anchor holds the model to this
-reset parent, not to the trained rows. The baselines keep their literature form (no reset).
+only tells how that random vector happens to lie among the item embeddings (Gold's own was 0.464
+and 0.554 on two forget sets; ``bench/mia_draws.py`` measures the spread), and reverse BPR could
+only bend item embeddings towards it. What their interactions left in the item embeddings is then
+changed only by the retain BPR of an epoch run for other requests; the evidence measures it
+(forget recall, membership AUC, divergence to Gold). A revoked item's row starts from a fresh
+draw too and, as in retraining, is only ever pushed down (here by reverse BPR against cold
+items). The parent's trained rows, in contrast, are the forgotten data in its most concentrated
+form (on TikTok their norm is about 20 times the initialiser's), which gradient steps at a
+utility-preserving learning rate do not undo in a useful time (50 epochs at 1e-3 left the users
+criterion at 0.96). The L2 anchor holds the model to this reset parent, not to the trained rows.
+The baselines keep their literature form (no reset).
 
 The draw must be *fresh*, not the parent's own initial rows (which a retrained model with the
 parent's seed holds, bit for bit): the parent's item embeddings were trained against its users'
@@ -121,8 +122,8 @@ class UnlearnConfig:
                 f"items of the same users; revoked items vs the least-interacted retained items, for users drawn "
                 f"by their retain interactions")
         if self.resets_own_rows:
-            rule += ("; erased users' own rows are redrawn from the initialiser and frozen, so their interactions are "
-                     "forgotten by the reset and not judged by the AUC")
+            rule += ("; erased users' own rows are redrawn from the initialiser and frozen, and their interactions are "
+                     "not judged by the AUC (under a random row it measures only the draw)")
         return rule
 
 
@@ -184,7 +185,7 @@ def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, r
         raise ValueError("the forget set removes no training interaction: nothing to unlearn from the model")
     reference = ReferenceSampler(data.train, retain.train, forget.items, config.reference_pool, excluded_items)
     revoked = reference.is_revoked(f_items)
-    if config.resets_own_rows:  # an erased user's pairs are unlearned exactly by the reset of the user's row
+    if config.resets_own_rows:  # an erased user's pairs are left to the reset of the user's row (module docstring)
         keep = revoked | ~np.isin(f_users, forget.users)
         f_users, f_items, revoked = f_users[keep], f_items[keep], revoked[keep]
     probe = Probe.draw(f_users, f_items, reference, np.random.default_rng(config.seed + 1), config.criterion_sample)
