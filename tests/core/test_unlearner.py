@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from mmrecun_core.evaluation import evaluate
 from mmrecun_core.evidence import forget_recall
 from mmrecun_core.forget import ForgetSet, retain_data
 from mmrecun_core.graphs import build_graphs, knn_graph

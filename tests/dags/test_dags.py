@@ -7,13 +7,12 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.dags.conftest import DAGS, HOME
+from tests.dags.conftest import DAGS
 
 EXPECTED = {"mmrecun_train", "mmrecun_unlearn", "mmrecun_nightly"}
 
