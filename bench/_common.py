@@ -33,6 +33,17 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def catalogue_dir(data: str | Path, tmp: str | Path) -> Path:
+    """``data`` itself if it is a catalogue folder; an MMRec-layout folder is converted under ``tmp`` first."""
+    data = Path(data)
+    if not any(data.glob("*.inter")):
+        return data
+    from tasks.convert_mmrec import convert_mmrec
+
+    convert_mmrec(data, Path(tmp) / "data")
+    return Path(tmp) / "data"
+
+
 def write_json(path: str | None, payload: dict) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

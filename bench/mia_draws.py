@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, print_table, write_json  # noqa: E402
+from _common import catalogue_dir, machine, print_table, write_json  # noqa: E402
 
 from mmrecun_core.evidence import membership_auc, membership_scores  # noqa: E402
 from mmrecun_core.graphs import build_graphs  # noqa: E402
@@ -45,12 +45,7 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="mmrecun-mia-") as tmp:
-        data_dir = Path(args.data)
-        if any(data_dir.glob("*.inter")):
-            from tasks.convert_mmrec import convert_mmrec
-
-            convert_mmrec(data_dir, Path(tmp) / "data")
-            data_dir = Path(tmp) / "data"
+        data_dir = catalogue_dir(args.data, tmp)
         catalogue = load_catalogue(data_dir).data
         for seed in (int(s) for s in args.seeds.split(",")):
             forget_dir = Path(tmp) / f"forget{seed}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import machine, peak_rss_mib, print_table, write_json  # noqa: E402
+from _common import catalogue_dir, machine, peak_rss_mib, print_table, write_json  # noqa: E402
 
 
 def _child(args) -> None:
@@ -58,12 +58,7 @@ def main() -> None:
         return _child(args)
 
     with tempfile.TemporaryDirectory(prefix="mmrecun-bench-") as tmp:
-        data = Path(args.data)
-        if any(data.glob("*.inter")):
-            from tasks.convert_mmrec import convert_mmrec
-
-            convert_mmrec(data, Path(tmp) / "data")
-            data = Path(tmp) / "data"
+        data = catalogue_dir(args.data, tmp)
         rows = []
         for model in args.models.split(","):
             cmd = [sys.executable, __file__, "--data", str(data), "--seed", str(args.seed), "--epochs", str(args.epochs),

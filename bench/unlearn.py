@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, print_table, write_json  # noqa: E402
+from _common import catalogue_dir, machine, print_table, write_json  # noqa: E402
 
 from mmrecun_core.criterion import cold_pool, paired_auc  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
@@ -85,12 +85,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("mmrecun.train").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="mmrecun-unlearn-") as tmp:
-        data_dir = Path(args.data)
-        if any(data_dir.glob("*.inter")):
-            from tasks.convert_mmrec import convert_mmrec
-
-            convert_mmrec(data_dir, Path(tmp) / "data")
-            data_dir = Path(tmp) / "data"
+        data_dir = catalogue_dir(args.data, tmp)
         if not (Path(args.parent) / "manifest.json").is_file():
             from tasks.train import train_model
 

@@ -21,6 +21,40 @@ def embedding_l2(*embeddings: torch.Tensor) -> torch.Tensor:
     return sum(e.pow(2).sum() for e in embeddings) / (2 * batch)
 
 
+MIN_TEMPERATURE = 0.025
+
+
+class _InfoNCE(torch.autograd.Function):
+    r"""InfoNCE of unit rows ``a`` ``[r, d]`` (already divided by the temperature ``t``) and ``b`` ``[r, d]``.
+
+    With ``S = a b^T``, row counts ``c`` and ``C = sum c``, the value is
+    ``sum_u c_u (log sum_w c_w exp S_uw - S_uu) / C``. ``|S_uw| <= 1/t``, so ``E = exp(S)`` lies in
+    ``[exp(-1/t), exp(1/t)]``, inside float32's normal range with room for the row sums whenever
+    ``t >= MIN_TEMPERATURE``: no row maximum is needed. The only ``r x r`` work is the product and one
+    in-place ``exp``; the row sums are ``E c`` and the backward is two products with ``E``, the
+    softmax's row and column scalings moved onto the ``[r, d]`` factors:
+    ``da = k ⊙ (E (c ⊙ b)) - (c / C) ⊙ b`` and ``db = c ⊙ (E^T (k ⊙ a)) - (c / C) ⊙ a``, with
+    ``k_u = c_u / (C sum_w c_w E_uw)``.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        e = torch.mm(a, b.T).exp_()  # E [r, r]
+        row_sum = e @ counts  # [r]
+        total = counts.sum()
+        ctx.save_for_backward(a, b, counts, e, counts / (total * row_sum))
+        ctx.total = total
+        return (counts * (row_sum.log() - (a * b).sum(1))).sum() / total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        a, b, c, e, k = ctx.saved_tensors
+        own = (c / ctx.total).unsqueeze(1)
+        grad_a = k.unsqueeze(1) * (e @ (c.unsqueeze(1) * b)) - own * b
+        grad_b = c.unsqueeze(1) * (e.T @ (k.unsqueeze(1) * a)) - own * a
+        return grad * grad_a, grad * grad_b, None
+
+
 def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float, counts: torch.Tensor | None = None) -> torch.Tensor:
     """InfoNCE between two views of the same nodes (MGCN eq. 16; MMRec ``MGCN.InfoNCE``).
 
@@ -28,19 +62,16 @@ def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float, count
     every row of ``view2`` is a candidate (the positive included) in the softmax denominator.
     ``counts``: int ``[r]``, how often each row occurs in the batch (None = once each). A batch
     with duplicated rows gives exactly the loss MMRec computes on the ``b x b`` matrix of the
-    duplicated batch, at ``r x r`` cost: the duplicates of column ``w`` add ``log c_w`` to its logit,
-    and row ``u``'s term is weighted by ``c_u``. Returns a scalar.
+    duplicated batch, at ``r x r`` cost: the duplicates of column ``w`` multiply its term of the
+    denominator by ``c_w``, and row ``u``'s term is weighted by ``c_u``. ``temperature`` must be at
+    least ``MIN_TEMPERATURE`` (MGCN's is 0.2). Returns a scalar; see :class:`_InfoNCE` for the arithmetic.
     """
+    if temperature < MIN_TEMPERATURE:
+        raise ValueError(f"InfoNCE temperature {temperature} is below {MIN_TEMPERATURE}: float32 exponentials of its logits would leave the normal range")
     v1 = F.normalize(view1, dim=1) / temperature
     v2 = F.normalize(view2, dim=1)
-    logits = v1 @ v2.T  # [r, r]
-    target = torch.arange(len(logits), device=logits.device)
-    if counts is None:
-        return F.cross_entropy(logits, target)
-    c = counts.to(logits.dtype)
-    # weight=c gives sum_u c_u (lse_u - s'_uu) / sum c with s' = s + log c; s'_uu carries log c_u, added back
-    # by the constant sum_u c_u log c_u / sum c (no gradient, kept so the value equals MMRec's).
-    return F.cross_entropy(logits + c.log(), target, weight=c) + (c * c.log()).sum() / c.sum()
+    c = torch.ones(len(v1), dtype=v1.dtype, device=v1.device) if counts is None else counts.to(v1.dtype)
+    return _InfoNCE.apply(v1, v2, c)
 
 
 def reverse_bpr_loss(user: torch.Tensor, forgotten: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:

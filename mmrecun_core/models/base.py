@@ -92,10 +92,14 @@ def rows(weight: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
     return weight if index is None else weight.index_select(0, index)
 
 
-def layer_mean(graphs: GraphBundle, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
-    """LightGCN propagation (He et al. 2020, eqs. 7-8): ``mean_{l=0..L} Â^l E`` for ``ego`` ``[n_u + n_i, d]``; same shape."""
-    total, h = ego, ego
-    for _ in range(n_layers):
-        h = graphs.adj @ h
-        total = total + h
-    return total / (n_layers + 1)
+def layer_mean(graphs: GraphBundle, ego: torch.Tensor, n_layers: int, users: torch.Tensor | None, items: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """LightGCN propagation (He et al. 2020, eqs. 7-8): rows ``users`` / ``items`` (None = all) of ``mean_{l=0..L} Â^l E``.
+
+    ``ego``: ``E`` ``[n_u + n_i, d]``, users first. Returns ``([u, d], [i, d])``.
+    """
+    n_users = graphs.user_item.shape[0]
+    n_items = len(ego) - n_users
+    user_rows = torch.arange(n_users, device=ego.device) if users is None else users
+    item_rows = torch.arange(n_items, device=ego.device) if items is None else items
+    mean = graphs.adj.power_mean(ego, n_layers, torch.cat([user_rows, item_rows + n_users]))
+    return mean.split([len(user_rows), len(item_rows)])

@@ -43,9 +43,9 @@ class LightGCN(GraphRecommender):
 
     def propagate(self, graphs: GraphBundle, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
-        final_users, final_items = layer_mean(graphs, ego, self.config.n_layers).split([self.n_users, self.n_items])
+        final_users, final_items = layer_mean(graphs, ego, self.config.n_layers, users, items)
         return Embeddings(
-            rows(final_users, users), rows(final_items, items),
+            final_users, final_items,
             rows(self.user_embedding.weight, users), rows(self.item_embedding.weight, items),
         )
 

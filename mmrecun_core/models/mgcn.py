@@ -88,8 +88,7 @@ class MGCN(GraphRecommender):
         """
         item_id = self.item_embedding.weight
         ego = torch.cat([self.user_embedding.weight, item_id])
-        content_users, content_items = layer_mean(graphs, ego, self.config.n_ui_layers).split([self.n_users, self.n_items])
-        content = torch.cat([rows(content_users, users), rows(content_items, items)])  # C [r, d]
+        content = torch.cat(layer_mean(graphs, ego, self.config.n_ui_layers, users, items))  # C [r, d]
 
         views = []
         for m in self.modalities:
@@ -100,7 +99,7 @@ class MGCN(GraphRecommender):
         v = torch.stack(views, dim=1)  # [r, M, d]
         attention = torch.softmax(self.query(v).squeeze(-1), dim=1)  # [r, M]
         common = (attention.unsqueeze(-1) * v).sum(dim=1)  # V_c [r, d]
-        gates = torch.stack([self.preference_gates[m](content) for m in self.modalities], dim=1)  # [r, M, d]
+        gates = self._preference_gates(content)  # [r, M, d]
         side = ((gates * (v - common.unsqueeze(1))).sum(dim=1) + common) / (len(self.modalities) + 1)  # H [r, d]
 
         n_u = self.n_users if users is None else len(users)
@@ -108,6 +107,17 @@ class MGCN(GraphRecommender):
         return Embeddings(
             final_users, final_items, rows(self.user_embedding.weight, users), rows(item_id, items), side=side, content=content
         )
+
+    def _preference_gates(self, content: torch.Tensor) -> torch.Tensor:
+        """``σ(W_{p,m} C + b_{p,m})`` for every modality ``m`` at once: ``[r, M, d]`` for ``content`` ``[r, d]`` (the fuser's preference gates).
+
+        The ``M`` gates' weights are stacked into one ``[M d, d]`` map at each call (the parameters
+        stay per modality), so the rows pass through one matrix product instead of ``M``.
+        """
+        layers = [self.preference_gates[m][0] for m in self.modalities]
+        weight = torch.cat([layer.weight for layer in layers])
+        bias = torch.cat([layer.bias for layer in layers])
+        return torch.sigmoid(torch.nn.functional.linear(content, weight, bias)).view(len(content), len(layers), -1)
 
     def _purifier_gate(self, m: str) -> torch.Tensor:
         """``σ(W_g (W_p X_m + b_p) + b_g)`` ``[n_i, d]`` (eq. 1), computed as ``σ((W_g W_p) X_m + (W_g b_p + b_g))``.

@@ -55,6 +55,14 @@ def test_purifier_gate_equals_two_step_mmrec_form():
     torch.testing.assert_close(model._purifier_gate("image"), two_step)
 
 
+def test_stacked_preference_gates_equal_each_modality_gate():
+    _, feats, _ = tiny({"image": 6, "audio": 5, "text": 3})
+    model = MGCN(N_USERS, N_ITEMS, feats, MGCNConfig(embedding_dim=8))
+    content = torch.randn(11, 8)
+    each = torch.stack([model.preference_gates[m](content) for m in model.modalities], dim=1)
+    torch.testing.assert_close(model._preference_gates(content), each)
+
+
 def test_weighted_info_nce_equals_duplicated_batch():
     g = torch.Generator().manual_seed(1)
     a, b = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(6, 4, generator=g, dtype=torch.float64)
@@ -65,6 +73,24 @@ def test_weighted_info_nce_equals_duplicated_batch():
     an, bn = torch.nn.functional.normalize(a, dim=1), torch.nn.functional.normalize(b, dim=1)
     mmrec = -torch.log(torch.exp((an * bn).sum(1) / 0.2) / torch.exp(an @ bn.T / 0.2).sum(1)).mean()
     torch.testing.assert_close(info_nce(a, b, 0.2), mmrec)
+
+
+def test_info_nce_gradient_equals_autograd_of_mmrec_form():
+    g = torch.Generator().manual_seed(2)
+    a, b = (torch.randn(7, 5, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    rows = torch.tensor([0, 0, 1, 2, 3, 3, 3, 4, 5, 6, 6])
+    unique, counts = torch.unique(rows, return_counts=True)
+    (info_nce(a[unique], b[unique], 0.2, counts) * 3).backward()
+    fast = a.grad.clone(), b.grad.clone()
+    a.grad, b.grad = None, None
+    an, bn = torch.nn.functional.normalize(a[rows], dim=1), torch.nn.functional.normalize(b[rows], dim=1)
+    (3 * -torch.log_softmax(an @ bn.T / 0.2, dim=1).diagonal().mean()).backward()
+    torch.testing.assert_close(fast, (a.grad, b.grad))
+
+
+def test_info_nce_refuses_a_temperature_that_would_underflow():
+    with pytest.raises(ValueError, match="temperature 0.01"):
+        info_nce(torch.randn(3, 2), torch.randn(3, 2), 0.01)
 
 
 @pytest.mark.parametrize("kind", ["mgcn", "lightgcn"])
