@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 
 def bpr_loss(user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -30,9 +31,11 @@ class _InfoNCE(torch.autograd.Function):
     With ``S = a b^T``, row counts ``c`` and ``C = sum c``, the value is
     ``sum_u c_u (log sum_w c_w exp S_uw - S_uu) / C``. ``|S_uw| <= 1/t``, so ``E = exp(S)`` lies in
     ``[exp(-1/t), exp(1/t)]``, inside float32's normal range with room for the row sums whenever
-    ``t >= MIN_TEMPERATURE``: no row maximum is needed. The only ``r x r`` work is the product and one
-    in-place ``exp``; the row sums are ``E c`` and the backward is two products with ``E``, the
-    softmax's row and column scalings moved onto the ``[r, d]`` factors:
+    ``t >= MIN_TEMPERATURE``: no row maximum is needed to keep them finite. (Without it the gradient
+    carries float32's absolute rounding error instead of one relative to ``1 - p_uu``, which matters
+    only for a saturated softmax at temperatures far below MGCN's 0.2.) The only ``r x r`` work is the
+    product and one in-place ``exp``; the row sums are ``E c`` and the backward (differentiable once)
+    is two products with ``E``, the softmax's row and column scalings moved onto the ``[r, d]`` factors:
     ``da = k ⊙ (E (c ⊙ b)) - (c / C) ⊙ b`` and ``db = c ⊙ (E^T (k ⊙ a)) - (c / C) ⊙ a``, with
     ``k_u = c_u / (C sum_w c_w E_uw)``.
     """
@@ -47,6 +50,7 @@ class _InfoNCE(torch.autograd.Function):
         return (counts * (row_sum.log() - (a * b).sum(1))).sum() / total
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         a, b, c, e, k = ctx.saved_tensors
         own = (c / ctx.total).unsqueeze(1)

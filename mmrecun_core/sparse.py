@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class _SpMM(torch.autograd.Function):
         return a.matmul(x)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         return ctx.a_t.matmul(grad.contiguous()), None, None
 
@@ -68,7 +70,8 @@ class _PowerMean(torch.autograd.Function):
     """``mean_{l=0..L} (A^l x)[index]``; the backward is ``sum_l (A^T)^l G`` with ``G`` the scattered gradient.
 
     Written out so that no ``[n, d]`` intermediate beyond the ``L`` products is kept or built in the
-    forward pass (only the ``index`` rows are summed) and the backward accumulates in place.
+    forward pass (only the ``index`` rows are summed) and the backward accumulates in place. Like
+    :class:`_SpMM` it is differentiable once (a second derivative raises).
     """
 
     @staticmethod
@@ -82,15 +85,13 @@ class _PowerMean(torch.autograd.Function):
         return total.div_(n_layers + 1)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (index,) = ctx.saved_tensors
-        g = grad.new_zeros(ctx.n_rows, grad.shape[1]).index_add_(0, index, grad, alpha=1.0 / (ctx.n_layers + 1))
-        powers = [g]  # (A^T)^l G, l = 0..L
+        total = power = grad.new_zeros(ctx.n_rows, grad.shape[1]).index_add_(0, index, grad, alpha=1.0 / (ctx.n_layers + 1))
         for _ in range(ctx.n_layers):
-            powers.append(ctx.op.a_t.matmul(powers[-1]))
-        total = powers.pop()
-        for p in powers:
-            total += p
+            power = ctx.op.a_t.matmul(power)  # (A^T)^l G, computed before G's storage is added to
+            total += power
         return total, None, None, None
 
 
