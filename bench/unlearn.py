@@ -7,6 +7,10 @@ tables of the scenario, then runs every method from the same parent and measures
 ``wall_s`` is each method's own time to produce its model (Gold's early-stopping evaluations
 included, evidence excluded).
 
+``--gold-seeds 1,2`` retrains Gold again with other training seeds (same data, same forget set) and
+prints how far those Golds sit from the parent-seeded Gold on each target measure: the spread that
+retraining itself shows, beside MMRecUN's distance (JSON ``gold_replicates``).
+
 For scenarios with revocations a second table places the revoked items' scores among those of the
 cold pool (the criterion's reference items) and of uniformly drawn items, for users drawn by their
 retain interactions, with MGCN's two views apart (see :func:`score_profile`).
@@ -77,6 +81,8 @@ def main() -> None:
     parser.add_argument("--methods", default="gold,mmrecun,finetune,neggrad")
     parser.add_argument("--max-epochs", type=int, default=50, help="epoch cap of the approximate methods")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-replay", action="store_true", help="MMRecUN without the revocation replay")
+    parser.add_argument("--gold-seeds", default="", help="comma-separated training seeds of extra Gold retrainings")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -95,22 +101,31 @@ def main() -> None:
         with torch.no_grad():
             parent.model.eval()
             parent_emb = parent.model.propagate(parent.graphs(dev))
-        results, gold_emb = {}, None
-        for method in args.methods.split(","):
+        results, replicates, gold_emb = {}, {}, None
+        gold_seeds = [int(s) for s in args.gold_seeds.split(",") if s]
+        if gold_seeds and "gold" not in args.methods.split(","):
+            parser.error("--gold-seeds needs gold among --methods (the replicates are compared with it)")
+        runs = [(m, None) for m in args.methods.split(",")] + [("gold", s) for s in gold_seeds]
+        for method, gold_seed in runs:
             model, graphs, facts = run_method(method, copy.deepcopy(parent), data, requests, retain, knn, dev,
-                                              max_epochs=args.max_epochs, seed=args.seed)
+                                              max_epochs=args.max_epochs, seed=args.seed, gold_seed=gold_seed,
+                                              replay=not args.no_replay)
             with torch.no_grad():
                 model.eval()
                 emb = model.propagate(graphs)
-            if method == "gold":
+            if method == "gold" and gold_seed is None:
                 gold_emb = emb
             profile = (score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, args.seed)
                        if len(requests.forget.items) else None)
             evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
-            results[method] = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
-                               "epochs_run": facts.get("epochs_run"), "stopped_by": facts.get("stopped_by", "early stopping"),
-                               "criterion_auc": facts.get("criterion_auc"), "initial_criterion_auc": facts.get("initial_criterion_auc"),
-                               "score_profile": profile}
+            entry = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
+                     "epochs_run": facts.get("epochs_run"), "stopped_by": facts.get("stopped_by", "early stopping"),
+                     "criterion_auc": facts.get("criterion_auc"), "initial_criterion_auc": facts.get("initial_criterion_auc"),
+                     "replay": facts.get("replay"), "score_profile": profile}
+            if gold_seed is None:
+                results[method] = entry
+            else:
+                replicates[str(gold_seed)] = {**entry, "best_epoch": facts["best_epoch"]}
     rows = [{"method": m, **r} for m, r in results.items()]
     print(f"\nscenario {args.scenario}, fraction {args.fraction}, seed {args.seed}: {requests.counts}")
     print_table(rows, [("method", "{}"), ("wall_s", "{:.1f}"), ("epochs_run", "{}"), ("retain_valid_recall@20", "{:.4f}"),
@@ -125,8 +140,39 @@ def main() -> None:
                                ("auc_revoked_vs_cold", "{:.3f}"), ("auc_revoked_vs_uniform", "{:.3f}"), ("item_norm", "{:.3f}")])
     if "gold" in results and "mmrecun" in results:
         print(f"\nMMRecUN / Gold wall time (same run): {results['mmrecun']['wall_s'] / results['gold']['wall_s']:.3f}")
+    if replicates:
+        print_gold_spread(results, replicates)
     write_json(args.json, {"scenario": args.scenario, "fraction": args.fraction, "seed": args.seed, "methods": results,
-                           "requests": requests.counts, "machine": machine()})
+                           "gold_replicates": replicates, "requests": requests.counts, "machine": machine()})
+
+
+SPREAD_KEYS = ["retain_test_recall@20", "forget_recall@20", "item_recall@500", "mia_auc"]
+
+
+def print_gold_spread(results: dict, replicates: dict) -> None:
+    """Print each target measure for Gold, its replicates (other training seeds) and the approximate methods.
+
+    Two columns per model: the value, and its difference from the parent-seeded Gold (absolute for
+    the AUC, relative for recalls, as the targets state them). ``bpr_div_gold`` of a replicate is
+    the divergence between two retrainings.
+    """
+    gold = results["gold"]
+    models = {f"gold (seed {s})": r for s, r in replicates.items()}
+    models.update({m: r for m, r in results.items() if m != "gold"})
+    rows = []
+    for name, r in models.items():
+        row = {"model": name, "bpr_div_gold": r["bpr_div_gold"]}
+        for k in SPREAD_KEYS:
+            v, g = r[k], gold[k]
+            row[k] = v
+            row[f"{k} vs gold"] = (None if v is None or g is None else
+                                   v - g if k == "mia_auc" else (v - g) / g if g else None)
+        rows.append(row)
+    print("\neach model against the parent-seeded Gold (recalls: relative difference; MIA AUC: absolute):")
+    cols = [("model", "{}")]
+    for k in SPREAD_KEYS:
+        cols += [(k, "{:.4f}"), (f"{k} vs gold", "{:+.3f}" if k == "mia_auc" else "{:+.1%}")]
+    print_table(rows, cols + [("bpr_div_gold", "{:.4f}")])
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def train_model(
 
     knn = {}
     if model_name == "mgcn":
-        knn = {m: knn_graph(torch.from_numpy(f.matrix).to(dev), model_config.knn_k) for m, f in data.features.items()}
+        knn = {m: knn_graph(torch.from_numpy(f.matrix).to(dev), model_config.knn_k, f.missing) for m, f in data.features.items()}
     graphs = build_graphs(data.train, knn, dev)
     seed_everything(seed)
     features = {m: torch.from_numpy(f.matrix) for m, f in data.features.items()} if model_name == "mgcn" else {}

@@ -22,6 +22,7 @@ from mmrecun_core.evidence import collect_evidence
 from mmrecun_core.forget import retain_data
 from mmrecun_core.graphs import KnnGraph, build_graphs, knn_graph
 from mmrecun_core.models import MODEL_TYPES
+from mmrecun_core.replay import ReplaySchedule
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
 from mmrecun_core.unlearner import UnlearnConfig, erase_user_rows, unlearn
 from mmrecun_core.unlearning import MMRecUNConfig
@@ -51,15 +52,33 @@ def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.da
     knn = {}
     for m, graph in parent.knn.items():
         changed = len(requests.cumulative.deleted_content(m)) > 0
-        knn[m] = knn_graph(torch.from_numpy(retain.features[m].matrix).to(dev), graph.index.shape[1]) if changed else graph
+        features = retain.features[m]
+        knn[m] = knn_graph(torch.from_numpy(features.matrix).to(dev), graph.index.shape[1], features.missing) if changed else graph
     return parent, data, requests, retain, knn, dev
 
 
+def replay_schedule(manifest: dict) -> ReplaySchedule | None:
+    """The schedule of the training behind a model, for the revocation replay; None (with a warning) if unknown.
+
+    A trained model's manifest gives (best epoch + 1) epochs at its batch size and learning rate; an
+    unlearned model's carries its parent's on as ``training_schedule``.
+    """
+    if manifest.get("training_schedule"):
+        return ReplaySchedule(**manifest["training_schedule"])
+    if "best_epoch" not in manifest:
+        log.warning("the parent's manifest has no best_epoch or training_schedule: revoked items are not replayed")
+        return None
+    train = manifest.get("train_config", {})
+    return ReplaySchedule(int(manifest["best_epoch"]) + 1, int(train.get("batch_size", 2048)), float(train.get("lr", 1e-3)))
+
+
 def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, dev, *, alpha: float = 0.5,
-               max_epochs: int = 50, seed: int = 0):
+               max_epochs: int = 50, seed: int = 0, gold_seed: int | None = None, replay: bool = True):
     """Produce the unlearned model with ``method``; return ``(model, graphs, facts)``; ``facts["wall_s"]`` is its own time.
 
-    The approximate methods change ``parent.model`` in place (pass a copy to keep the parent).
+    The approximate methods change ``parent.model`` in place (pass a copy to keep the parent) and
+    draw with ``seed``. Gold trains with ``gold_seed``, by default the parent's own training seed,
+    so that it differs from the parent only by the data.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
@@ -67,21 +86,23 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
     started = time.perf_counter()
     if method == "gold":
         model_cls, _ = MODEL_TYPES[parent.model.name]
-        seed_everything(parent.manifest.get("seed", seed))
+        train_seed = parent.manifest.get("seed", seed) if gold_seed is None else gold_seed
+        seed_everything(train_seed)
         features = {m: torch.from_numpy(f.matrix) for m, f in retain.features.items()} if parent.model.name == "mgcn" else {}
         model = model_cls(parent.model.n_users, parent.model.n_items, features, parent.model.config).to(dev)
-        result = fit(model, graphs, retain, TrainConfig(seed=parent.manifest.get("seed", seed)))
-        facts = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run}
+        result = fit(model, graphs, retain, TrainConfig(seed=train_seed))
+        facts = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "train_seed": train_seed}
     else:
         model = parent.model
         with torch.no_grad():  # deleted content leaves the model's own copy of the features too
             for m, p in getattr(model, "features", {}).items():
                 gone = requests.forget.deleted_content(m)
                 p[torch.from_numpy(gone).to(dev)] = torch.from_numpy(retain.features[m].matrix[gone]).to(dev)
-        config = UnlearnConfig(method=method, objective=MMRecUNConfig(alpha=alpha), max_epochs=max_epochs, seed=seed)
+        config = UnlearnConfig(method=method, objective=MMRecUNConfig(alpha=alpha), max_epochs=max_epochs, seed=seed,
+                               replay=replay_schedule(parent.manifest) if replay else None)
         result = unlearn(model, data, requests.forget, retain, graphs, config, excluded_items=requests.cumulative.items)
         facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion": config.criterion,
-                 "criterion_auc": result.criterion_auc, "initial_criterion_auc": result.initial_auc,
+                 "criterion_auc": result.criterion_auc, "initial_criterion_auc": result.initial_auc, "replay": result.replay,
                  "config": dataclasses.asdict(config)}
     facts["wall_s"] = time.perf_counter() - started
     return model, graphs, facts
@@ -130,6 +151,7 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
         "method": method, "unlearn": facts, "requests_applied": requests.request_ids,
         "forget_counts": requests.counts, "not_applicable": requests.not_applicable,
         "excluded_items": np.asarray(data.item_ids[requests.cumulative.items]).tolist(),
+        "training_schedule": dataclasses.asdict(schedule) if (schedule := replay_schedule(parent.manifest)) else None,
         "erased_users": len(requests.cumulative.users), "new_requests": requests.new_request_ids,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

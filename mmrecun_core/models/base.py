@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -52,6 +53,13 @@ class Batch:
         return cls(u_unique, i_unique, u_local, p_local, n_local)
 
 
+class IsolatedMap(Protocol):
+    """``final(ego, which)``: final embeddings ``[j, d]`` of the isolated items ``items[which]`` (int64 ``[j]`` positions,
+    None = all ``k``) from their ID rows ``ego`` ``[j, d]``; see :meth:`GraphRecommender.isolated_items`."""
+
+    def __call__(self, ego: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
 class GraphRecommender(nn.Module):
     """A recommender whose embeddings come from propagating over a :class:`GraphBundle`.
 
@@ -66,6 +74,14 @@ class GraphRecommender(nn.Module):
 
     def propagate(self, graphs: GraphBundle, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:
         """Return :class:`Embeddings` for ``users`` / ``items`` (int64 ``[u]`` / ``[i]``; None = all)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def isolated_items(self, items: torch.Tensor) -> IsolatedMap:
+        """The map from ID rows to final embeddings of ``items`` (int64 ``[k]``) that have no edge in any graph.
+
+        Differentiable in the ID rows, with every other parameter taken as it is now; equal to
+        ``propagate``'s rows of such items, without propagating anything else.
+        """
         raise NotImplementedError  # pragma: no cover - abstract
 
     def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:

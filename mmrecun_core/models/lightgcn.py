@@ -9,7 +9,7 @@ from torch import nn
 
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.losses import bpr_loss, embedding_l2
-from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, layer_mean, rows
+from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, IsolatedMap, layer_mean, rows
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ class LightGCN(GraphRecommender):
             final_users, final_items,
             rows(self.user_embedding.weight, users), rows(self.item_embedding.weight, items),
         )
+
+    def isolated_items(self, items: torch.Tensor) -> IsolatedMap:
+        """The map from ID rows to final embeddings of ``items`` without any edge: ``ego / (L + 1)`` (see :class:`IsolatedMap`)."""
+        n_layers = self.config.n_layers
+        return lambda ego, which=None: ego / (n_layers + 1)
 
     def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:
         bpr = bpr_loss(rows(emb.users, batch.user), rows(emb.items, batch.pos), rows(emb.items, batch.neg))

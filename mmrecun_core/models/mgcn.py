@@ -13,7 +13,7 @@ from torch import nn
 
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.losses import bpr_loss, embedding_l2, info_nce
-from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, layer_mean, rows
+from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, IsolatedMap, layer_mean, rows
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,40 @@ class MGCN(GraphRecommender):
             for _ in range(self.config.n_mm_layers):
                 purified = graphs.modality[m] @ purified
             views.append(torch.cat([rows(graphs.user_item @ purified, users), rows(purified, items)]))  # V_m [r, d]
-        v = torch.stack(views, dim=1)  # [r, M, d]
-        attention = torch.softmax(self.query(v).squeeze(-1), dim=1)  # [r, M]
-        common = (attention.unsqueeze(-1) * v).sum(dim=1)  # V_c [r, d]
-        gates = self._preference_gates(content)  # [r, M, d]
-        side = ((gates * (v - common.unsqueeze(1))).sum(dim=1) + common) / (len(self.modalities) + 1)  # H [r, d]
+        side = self._fuse(content, torch.stack(views, dim=1))  # H [r, d]
 
         n_u = self.n_users if users is None else len(users)
         final_users, final_items = (content + side).split([n_u, len(content) - n_u])
         return Embeddings(
             final_users, final_items, rows(self.user_embedding.weight, users), rows(item_id, items), side=side, content=content
         )
+
+    def isolated_items(self, items: torch.Tensor) -> IsolatedMap:
+        """The map from ID rows to final embeddings of ``items`` (int64 ``[k]``) that have no edge in any graph (see :class:`IsolatedMap`).
+
+        Such an item (a revoked one on the retain graphs: no interaction left, no content
+        neighbour, a self-loop of weight 1 in every kNN graph) has ``C = E^{id} / (L + 1)`` (only
+        layer 0 of the mean is non-zero) and ``V_m = E^{id} ⊙ σ(W_{g,m} X̃_m + b)`` for any number of
+        item-item layers, and the fuser works row by row: the map gives ``propagate``'s rows of
+        these items (the tests check it) and reads no other item's or user's ID row. The purifier
+        gates are taken now, as constants: the map is differentiable in the ID rows only.
+        """
+        with torch.no_grad():
+            gates = torch.stack([self._purifier_gate(m, items) for m in self.modalities], dim=1)  # [k, M, d]
+        n_layers = self.config.n_ui_layers
+
+        def final(ego: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
+            content = ego / (n_layers + 1)
+            return content + self._fuse(content, ego.unsqueeze(1) * rows(gates, which))
+
+        return final
+
+    def _fuse(self, content: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The behaviour-aware fuser (eqs. 7-11): side view ``H`` ``[r, d]`` from ``C`` ``[r, d]`` and the views ``V`` ``[r, M, d]``."""
+        attention = torch.softmax(self.query(v).squeeze(-1), dim=1)  # [r, M]
+        common = (attention.unsqueeze(-1) * v).sum(dim=1)  # V_c [r, d]
+        gates = self._preference_gates(content)  # [r, M, d]
+        return ((gates * (v - common.unsqueeze(1))).sum(dim=1) + common) / (len(self.modalities) + 1)
 
     def _preference_gates(self, content: torch.Tensor) -> torch.Tensor:
         """``σ(W_{p,m} C + b_{p,m})`` for every modality ``m`` at once: ``[r, M, d]`` for ``content`` ``[r, d]`` (the fuser's preference gates).
@@ -119,8 +142,9 @@ class MGCN(GraphRecommender):
         bias = torch.cat([layer.bias for layer in layers])
         return torch.sigmoid(torch.nn.functional.linear(content, weight, bias)).view(len(content), len(layers), -1)
 
-    def _purifier_gate(self, m: str) -> torch.Tensor:
-        """``σ(W_g (W_p X_m + b_p) + b_g)`` ``[n_i, d]`` (eq. 1), computed as ``σ((W_g W_p) X_m + (W_g b_p + b_g))``.
+    def _purifier_gate(self, m: str, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``σ(W_g (W_p X_m + b_p) + b_g)`` ``[n_i, d]`` (eq. 1), computed as ``σ((W_g W_p) X_m + (W_g b_p + b_g))``;
+        only the rows ``items`` (int64 ``[k]``) when given.
 
         The two affine maps compose into one (exactly the same function and gradients up to rounding),
         so the ``n_i x d_m`` features pass through one matrix product instead of two, forward and back.
@@ -128,7 +152,7 @@ class MGCN(GraphRecommender):
         proj, gate = self.projections[m], self.purifiers[m][0]
         weight = gate.weight @ proj.weight  # [d, d_m]
         bias = gate.weight @ proj.bias + gate.bias  # [d]
-        return torch.sigmoid(torch.nn.functional.linear(self.features[m], weight, bias))
+        return torch.sigmoid(torch.nn.functional.linear(rows(self.features[m], items), weight, bias))
 
     def contrastive_loss(self, emb: Embeddings, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """MGCN's self-supervised term (eq. 16): InfoNCE(H, C) over the batch's items plus over its users.

@@ -58,8 +58,9 @@ def test_rebuilt_knn_graph_no_longer_sees_the_deleted_content():
     before = knn_graph(torch.from_numpy(d.features["image"].matrix), 3)
     assert 3 in before.index[7].tolist() and 7 in before.index[3].tolist()
     r = retain_data(d, ForgetSet.of(modality_items={"image": [7]}))
-    after = knn_graph(torch.from_numpy(r.features["image"].matrix), 3)
-    assert 3 not in after.index[7].tolist() and 7 not in after.index[3].tolist()
+    after = knn_graph(torch.from_numpy(r.features["image"].matrix), 3, r.features["image"].missing)
+    assert after.index[7].tolist() == [7, 7, 7] and after.sim[7].tolist() == [1, 0, 0]  # no content, no content neighbours
+    assert not (after.index[np.arange(40) != 7] == 7).any()
     mean = base[np.arange(40) != 7].mean(axis=0)
     np.testing.assert_allclose(r.features["image"].matrix[7], mean, rtol=1e-6)
 

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from mmrecun_core.graphs import KnnGraph, knn_adjacency, knn_graph, normalized_user_item
+from mmrecun_core.graphs import KnnGraph, knn_adjacency, knn_graph, knn_search, normalized_user_item
 
 
 def dense_knn(x: torch.Tensor, k: int):
@@ -28,6 +28,26 @@ def test_knn_includes_self_first():
     g = knn_graph(x, 5, block=16, group=4)
     assert torch.equal(g.index[:, 0], torch.arange(40))
     torch.testing.assert_close(g.sim[:, 0], torch.ones(40))
+
+
+def test_missing_rows_have_no_content_neighbours_and_are_nobodys_neighbour():
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(80, 6, generator=g)  # non-negative, as CNN features: the mean is close to every row
+    missing = np.zeros(80, dtype=bool)
+    missing[[2, 5, 40, 41, 79]] = True
+    x[torch.from_numpy(missing)] = x[torch.from_numpy(~missing)].mean(0)
+    plain = knn_graph(x, 6)
+    assert np.isin(plain.index[~missing].numpy(), np.flatnonzero(missing)).any()  # the search alone lets the mean in
+    got = knn_graph(x, 6, missing)
+    known = np.flatnonzero(~missing)
+    alone = knn_search(x[torch.from_numpy(known)], 6)
+    assert torch.equal(got.index[torch.from_numpy(~missing)], torch.from_numpy(known)[alone.index])
+    torch.testing.assert_close(got.sim[torch.from_numpy(~missing)], alone.sim)
+    s = knn_adjacency(got, 80).toarray()
+    np.testing.assert_array_equal(s[missing], np.eye(80)[missing])  # a self-loop of weight 1, nothing else
+    assert not s[~missing][:, missing].any()
+    with pytest.raises(ValueError, match="every row of this modality is missing"):
+        knn_graph(x, 6, np.ones(80, dtype=bool))
 
 
 def test_knn_adjacency_is_symmetrically_normalised_by_row_degree():

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from tasks.cli import main
 
@@ -47,6 +48,14 @@ def test_unlearn_items_writes_a_model_that_never_serves_revoked_items(catalogue_
     bundle = load_model(out)
     revoked_idx = np.flatnonzero(np.isin(bundle.item_ids, revoked))
     assert bundle.train[:, revoked_idx].nnz == 0 and len(revoked_idx) == len(revoked)
+    for graph in bundle.knn.values():  # nor a content edge: a self-loop each, and nobody's neighbour
+        assert (graph.index[revoked_idx] == torch.from_numpy(revoked_idx).unsqueeze(1)).all()
+        assert not np.isin(np.delete(graph.index.numpy(), revoked_idx, axis=0), revoked_idx).any()
+    parent_manifest = json.loads((parent / "manifest.json").read_text())
+    replay = manifest["unlearn"]["replay"]  # retraining's steps on the revoked rows: (best epoch + 1) x batches
+    assert manifest["training_schedule"]["epochs"] == parent_manifest["best_epoch"] + 1
+    schedule = manifest["training_schedule"]
+    assert replay["steps"] == schedule["epochs"] * -(-bundle.train.nnz // schedule["batch_size"]) and replay["triples"] > 0
     assert main(["-q", "evaluate", "--data", str(catalogue_dir), "--model", str(out), "--json", str(tmp_path / "e.json"), "--device", "cpu"]) == 0
 
 
@@ -87,3 +96,5 @@ def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(cata
     assert sorted(v2["new_requests"]) == sorted(erasure_ids)
     assert v2["requests_applied"] == sorted(v1["requests_applied"] + erasure_ids)
     assert v2["excluded_items"] == v1["excluded_items"] and v2["erased_users"] == len(erasure_ids)
+    assert v2["training_schedule"] == v1["training_schedule"] is not None  # carried on for a later version's replay
+    assert v1["unlearn"]["replay"]["steps"] > 0 and v2["unlearn"]["replay"] is None  # v2 revokes nothing new
