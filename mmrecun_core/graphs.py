@@ -135,6 +135,8 @@ def knn_graph(features: torch.Tensor, k: int = 10, missing: np.ndarray | None = 
     if missing is None or not np.any(missing):
         return knn_search(features, k, **search)
     missing = np.asarray(missing, dtype=bool)
+    if len(missing) != len(features):
+        raise ValueError(f"missing flags {len(missing)} rows, the features have {len(features)}")
     if missing.all():
         raise ValueError("every row of this modality is missing: there is no content to build a kNN graph from")
     known = torch.from_numpy(np.flatnonzero(~missing)).to(features.device)

@@ -72,10 +72,7 @@ def replay_revocations(model: GraphRecommender, graphs: GraphBundle, retain_trai
     ``seconds``.
     """
     revoked = np.unique(np.asarray(revoked, dtype=np.int64))
-    degree = np.asarray(retain_train[:, revoked].sum(axis=0)).ravel()
-    if degree.any():
-        raise ValueError(f"{int((degree > 0).sum())} revoked items still have retain interactions, e.g. item "
-                         f"{int(revoked[degree > 0][0])}: they are not isolated, a replay would not be exact")
+    _check_isolated(graphs, retain_train, revoked)
     started = time.perf_counter()
     weight = model.item_embedding.weight
     device = weight.device
@@ -108,6 +105,24 @@ def replay_revocations(model: GraphRecommender, graphs: GraphBundle, retain_trai
     facts = {"steps": steps, "triples": triples, "seconds": time.perf_counter() - started}
     log.info("revocation replay: %d revoked items, %d steps, %d triples, %.2fs", len(revoked), steps, triples, facts["seconds"])
     return facts
+
+
+def _check_isolated(graphs: GraphBundle, retain_train: sp.csr_matrix, revoked: np.ndarray) -> None:
+    """Raise ``ValueError`` unless every ``revoked`` item has no retain interaction and, in every kNN graph, only a
+    self-loop and no place in another item's row: otherwise other embeddings depend on its row and a replay is not
+    exact (for example graphs built without the ``missing`` flags of :func:`~mmrecun_core.graphs.knn_graph`)."""
+    degree = np.asarray(retain_train[:, revoked].sum(axis=0)).ravel()
+    if degree.any():
+        raise ValueError(f"{int((degree > 0).sum())} revoked items still have retain interactions, e.g. item "
+                         f"{int(revoked[degree > 0][0])}: they are not isolated, a replay would not be exact")
+    for m, op in graphs.modality.items():
+        indptr, indices = op.a.indptr.cpu().numpy(), op.a.indices.cpu().numpy()
+        own = (indptr[revoked + 1] - indptr[revoked] == 1) & (indices[np.minimum(indptr[revoked], len(indices) - 1)] == revoked)
+        cited = np.isin(indices, revoked).sum()  # a revoked item may appear in its own row only
+        if not own.all() or cited != len(revoked):
+            bad = revoked[~own][0] if not own.all() else revoked[0]
+            raise ValueError(f"modality {m!r}: revoked items still have content neighbours or are neighbours of other "
+                             f"items (e.g. item {int(bad)}): the kNN graph was not built with their content missing")
 
 
 @contextmanager

@@ -72,6 +72,14 @@ def replay_schedule(manifest: dict) -> ReplaySchedule | None:
     return ReplaySchedule(int(manifest["best_epoch"]) + 1, int(train.get("batch_size", 2048)), float(train.get("lr", 1e-3)))
 
 
+def training_schedule(method: str, parent_manifest: dict, facts: dict) -> ReplaySchedule | None:
+    """The schedule a new model version carries for later replays: Gold's own fit for ``gold``, else the parent's."""
+    if method == "gold":
+        train = TrainConfig()
+        return ReplaySchedule(int(facts["best_epoch"]) + 1, train.batch_size, train.lr)
+    return replay_schedule(parent_manifest)
+
+
 def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, dev, *, alpha: float = 0.5,
                max_epochs: int = 50, seed: int = 0, gold_seed: int | None = None, replay: bool = True):
     """Produce the unlearned model with ``method``; return ``(model, graphs, facts)``; ``facts["wall_s"]`` is its own time.
@@ -151,7 +159,7 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
         "method": method, "unlearn": facts, "requests_applied": requests.request_ids,
         "forget_counts": requests.counts, "not_applicable": requests.not_applicable,
         "excluded_items": np.asarray(data.item_ids[requests.cumulative.items]).tolist(),
-        "training_schedule": dataclasses.asdict(schedule) if (schedule := replay_schedule(parent.manifest)) else None,
+        "training_schedule": dataclasses.asdict(schedule) if (schedule := training_schedule(method, parent.manifest, facts)) else None,
         "erased_users": len(requests.cumulative.users), "new_requests": requests.new_request_ids,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

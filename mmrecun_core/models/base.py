@@ -79,8 +79,8 @@ class GraphRecommender(nn.Module):
     def isolated_items(self, items: torch.Tensor) -> IsolatedMap:
         """The map from ID rows to final embeddings of ``items`` (int64 ``[k]``) that have no edge in any graph.
 
-        Differentiable in the ID rows, with every other parameter taken as it is now; equal to
-        ``propagate``'s rows of such items, without propagating anything else.
+        Differentiable in the ID rows; equal to ``propagate``'s rows of such items, without
+        propagating anything else.
         """
         raise NotImplementedError  # pragma: no cover - abstract
 

@@ -112,7 +112,8 @@ class MGCN(GraphRecommender):
         layer 0 of the mean is non-zero) and ``V_m = E^{id} ⊙ σ(W_{g,m} X̃_m + b)`` for any number of
         item-item layers, and the fuser works row by row: the map gives ``propagate``'s rows of
         these items (the tests check it) and reads no other item's or user's ID row. The purifier
-        gates are taken now, as constants: the map is differentiable in the ID rows only.
+        gates are taken now, as constants; a gradient reaches the ID rows and the fuser's layers
+        (the replay asks for the rows' alone).
         """
         with torch.no_grad():
             gates = torch.stack([self._purifier_gate(m, items) for m in self.modalities], dim=1)  # [k, M, d]
@@ -140,7 +141,7 @@ class MGCN(GraphRecommender):
         layers = [self.preference_gates[m][0] for m in self.modalities]
         weight = torch.cat([layer.weight for layer in layers])
         bias = torch.cat([layer.bias for layer in layers])
-        return torch.sigmoid(torch.nn.functional.linear(content, weight, bias)).view(len(content), len(layers), -1)
+        return torch.sigmoid(torch.nn.functional.linear(content, weight, bias)).view(len(content), len(layers), self.config.embedding_dim)
 
     def _purifier_gate(self, m: str, items: torch.Tensor | None = None) -> torch.Tensor:
         """``σ(W_g (W_p X_m + b_p) + b_g)`` ``[n_i, d]`` (eq. 1), computed as ``σ((W_g W_p) X_m + (W_g b_p + b_g))``;

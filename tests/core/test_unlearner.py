@@ -103,6 +103,19 @@ def test_revocation_replay_pushes_revoked_items_down_and_touches_nothing_else(sl
     assert float((after.users[u] * after.items[drawn]).sum(1).mean()) < float((before.users[u] * before.items[drawn]).sum(1).mean())
     with pytest.raises(ValueError, match="still have retain interactions"):
         replay_revocations(model, graphs, slice_data.train, revoked, ReplaySchedule(epochs=1), np.random.default_rng(0))
+    plain = build_graphs(retain.train, {m: knn_graph(torch.from_numpy(f.matrix), 10) for m, f in retain.features.items()}, "cpu")
+    with pytest.raises(ValueError, match="not built with their content missing"):
+        replay_revocations(model, plain, retain.train, revoked, ReplaySchedule(epochs=1), np.random.default_rng(0))
+
+
+def test_a_single_revoked_item_is_replayed_through_steps_that_draw_nothing(slice_data, parent):
+    retain = retain_data(slice_data, ForgetSet.of(items=[7]))
+    model = copy.deepcopy(parent)
+    before = model.item_embedding.weight[7].detach().clone()
+    facts = replay_revocations(model, graphs_of(retain), retain.train, np.array([7]), ReplaySchedule(epochs=2, batch_size=256),
+                               np.random.default_rng(0))
+    assert 0 < facts["triples"] < facts["steps"]  # most steps draw no revoked item at this size
+    assert not torch.equal(model.item_embedding.weight[7], before)
 
 
 def test_mmrecun_forgets_and_keeps_utility(parent, slice_data, scenario):
