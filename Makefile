@@ -1,22 +1,29 @@
-# Two commands on a fresh machine: `make demo` and `make test`. Each builds .venv by itself.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two commands on a fresh machine: `make demo` and `make test`. Each builds the virtual environment by itself.
+# It lives outside the project tree (third-party sources, torch's included, stay out of scans of the project's
+# own files), one per checkout, and is linked as .venv so that `.venv/bin/python ...` works as documented.
+PYTHON    ?= $(shell command -v python3.11 || command -v python3)
+VENV_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mmrecun/venvs
+VENV_DIR  := $(VENV_HOME)/$(notdir $(CURDIR))-$(shell printf '%s' '$(CURDIR)' | sha256sum | cut -c1-12)
+VENV      := .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV_DIR)/.installed
 DATA   ?= ../shared/data/tiktok
 DEMO   := var/demo
 
 .PHONY: venv test demo airflow bench-train bench-knn bench-ingest clean
 
 venv: $(STAMP)
+	@[ -L $(VENV) ] || ln -sfn $(VENV_DIR) $(VENV)
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@if [ -d $(VENV) ] && [ ! -L $(VENV) ]; then echo "replacing the in-tree $(VENV)/ by a link to $(VENV_DIR)"; rm -rf $(VENV); fi
+	$(PYTHON) -m venv $(VENV_DIR)
+	ln -sfn $(VENV_DIR) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,airflow]"
 	touch $(STAMP)
 
-test: $(STAMP)
+test: venv
 	$(BIN)/python -m pytest
 
 # Airflow on SQLite in a project-local AIRFLOW_HOME; runs, models and reports under var/.
@@ -26,7 +33,7 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(C
 
 # The TikTok set (or a synthetic one when it is absent) -> requests -> mmrecun_train -> mmrecun_unlearn (with Gold),
 # through Airflow, published to var/store; then the summary table and the report's path.
-demo: $(STAMP)
+demo: venv
 	@if [ -f "$(DATA)/tiktok.inter" ]; then \
 	  $(BIN)/mmrecun convert-mmrec "$(DATA)" $(DEMO)/data; \
 	else \
@@ -40,17 +47,17 @@ demo: $(STAMP)
 	$(BIN)/mmrecun runs --store var/store
 
 # The Airflow UI with the project's DAGs (same AIRFLOW_HOME as the demo).
-airflow: $(STAMP)
+airflow: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(AIRFLOW_ENV) $(BIN)/airflow standalone
 
-bench-train: $(STAMP)
+bench-train: venv
 	$(BIN)/python bench/train.py --data $(DATA) --json bench/results/train.json
 
-bench-knn: $(STAMP)
+bench-knn: venv
 	$(BIN)/python bench/knn.py --json bench/results/knn.json
 
-bench-ingest: $(STAMP)
+bench-ingest: venv
 	$(BIN)/python bench/ingest.py --rows 10000000 --json bench/results/ingest.json
 
 clean:
-	rm -rf $(VENV) var bench/results
+	rm -rf $(VENV_DIR) $(VENV) var bench/results
