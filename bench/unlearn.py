@@ -11,6 +11,14 @@ included, evidence excluded).
 prints how far those Golds sit from the parent-seeded Gold on each target measure: the spread that
 retraining itself shows, beside MMRecUN's distance (JSON ``gold_replicates``).
 
+For scenarios with erased users, ``--row-draws N`` (default 20) measures the user-centric evidence
+(membership AUC, forget Recall@20) again with the erased users' ID rows redrawn from the initialiser,
+the same ``N`` draws in Gold (its replicates too) and MMRecUN. In both an erased user's row is an
+initialiser draw that nothing trains and nothing else reads (the user has no edge), so each draw
+gives the pair of models the two methods would have produced had that row been drawn so. The paired
+differences measure what the rest of the model keeps of the erased users' interactions, without
+the noise of the row itself (JSON ``paired_row_draws``; :func:`paired_row_draws`).
+
 For scenarios with revocations a second table places the revoked items' scores among those of the
 cold pool (the criterion's reference items) and of uniformly drawn items, for users drawn by their
 retain interactions, with MGCN's two views apart (see :func:`score_profile`).
@@ -32,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import catalogue_dir, machine, print_table, write_json  # noqa: E402
 
 from mmrecun_core.criterion import cold_pool, paired_auc  # noqa: E402
+from mmrecun_core.evidence import forget_recall, membership_auc, membership_scores  # noqa: E402
+from mmrecun_core.unlearner import reset_own_rows  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
 from tasks.requests import make_requests  # noqa: E402
 from tasks.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
@@ -71,6 +81,47 @@ def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded
     return out
 
 
+PAIRED = {"mia_auc": (0.05, "absolute"), "forget_recall@20": (0.20, "relative")}  # measure: (target, how it is compared)
+
+
+@torch.no_grad()
+def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
+    """The user-centric measures (membership AUC, forget Recall@20) of every model in ``models`` (name -> ``(model,
+    graphs)``, ``"gold"`` among them) with the erased users' ID rows redrawn from the initialiser, the same draw
+    (seeds 0 .. ``draws`` - 1) in every model.
+
+    Only for models whose erased rows are untrained initialiser draws that nothing else reads (Gold, MMRecUN with its
+    reset): then each draw is a model the method itself could have produced. The membership pairs are the evidence's
+    (same sample, same seed). Returns ``{measure: {model: {"values", "mean", "sd", "diff_mean", "diff_sd", "within"}}}``:
+    the differences from Gold's value under the same draw are absolute for the AUC and relative for the recall (as the
+    targets state them, ``PAIRED``), ``within`` the share of draws inside the target.
+    """
+    forgotten = forget.forgotten_mask(data.train)
+    values = {m: {name: [] for name in models} for m in PAIRED}
+    for name, (model, graphs) in models.items():
+        model = copy.deepcopy(model)
+        model.eval()
+        for draw in range(draws):
+            reset_own_rows(model, forget.users, np.empty(0, np.int64), draw)
+            emb = model.propagate(graphs)
+            values["mia_auc"][name].append(membership_auc(*membership_scores(emb, forgotten, data.train)))
+            values["forget_recall@20"][name].append(forget_recall(emb, forgotten, retain.train))
+    def sd(x: np.ndarray) -> float:
+        return float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+    out: dict = {}
+    for measure, per_model in values.items():
+        target, how = PAIRED[measure]
+        gold = np.asarray(per_model["gold"])
+        out[measure] = {}
+        for name, v in per_model.items():
+            v = np.asarray(v)
+            diff = v - gold if how == "absolute" else (v - gold) / gold
+            out[measure][name] = {"values": v.tolist(), "mean": float(v.mean()), "sd": sd(v), "diff_mean": float(diff.mean()),
+                                  "diff_sd": sd(diff), "within": float((np.abs(diff) <= target + 1e-12).mean())}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="MMRec-layout folder or catalogue folder")
@@ -83,6 +134,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-replay", action="store_true", help="MMRecUN without the revocation replay")
     parser.add_argument("--gold-seeds", default="", help="comma-separated training seeds of extra Gold retrainings")
+    parser.add_argument("--row-draws", type=int, default=20, help="paired redraws of erased users' rows (0 = none)")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -101,7 +153,7 @@ def main() -> None:
         with torch.no_grad():
             parent.model.eval()
             parent_emb = parent.model.propagate(parent.graphs(dev))
-        results, replicates, gold_emb = {}, {}, None
+        results, replicates, gold_emb, redrawable = {}, {}, None, {}
         gold_seeds = [int(s) for s in args.gold_seeds.split(",") if s]
         if gold_seeds and "gold" not in args.methods.split(","):
             parser.error("--gold-seeds needs gold among --methods (the replicates are compared with it)")
@@ -115,6 +167,9 @@ def main() -> None:
                 emb = model.propagate(graphs)
             if method == "gold" and gold_seed is None:
                 gold_emb = emb
+            if len(requests.forget.users) and args.row_draws and (method == "gold" or facts.get("resets_own_rows")):
+                name = method if gold_seed is None else f"gold (seed {gold_seed})"
+                redrawable[name] = (copy.deepcopy(model), graphs)  # before measure_and_erase zeroes the erased rows
             profile = (score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, args.seed)
                        if len(requests.forget.items) else None)
             evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
@@ -126,6 +181,9 @@ def main() -> None:
                 results[method] = entry
             else:
                 replicates[str(gold_seed)] = {**entry, "best_epoch": facts["best_epoch"]}
+        paired = None
+        if "gold" in redrawable:
+            paired = paired_row_draws(redrawable, data, retain, requests.forget, args.row_draws)
     rows = [{"method": m, **r} for m, r in results.items()]
     print(f"\nscenario {args.scenario}, fraction {args.fraction}, seed {args.seed}: {requests.counts}")
     print_table(rows, [("method", "{}"), ("wall_s", "{:.1f}"), ("epochs_run", "{}"), ("retain_valid_recall@20", "{:.4f}"),
@@ -142,8 +200,16 @@ def main() -> None:
         print(f"\nMMRecUN / Gold wall time (same run): {results['mmrecun']['wall_s'] / results['gold']['wall_s']:.3f}")
     if replicates:
         print_gold_spread(results, replicates)
+    for measure, per_model in (paired or {}).items():
+        target, how = PAIRED[measure]
+        print(f"\n{measure} with the erased users' rows redrawn alike in every model ({args.row_draws} paired draws; "
+              f"difference from Gold under the same draw, {how}; within: share of draws within ±{target:g}):")
+        diff = "{:+.3f}" if how == "absolute" else "{:+.1%}"
+        print_table([{"model": m, **r} for m, r in per_model.items()],
+                    [("model", "{}"), ("mean", "{:.4f}"), ("sd", "{:.4f}"), ("diff_mean", diff), ("diff_sd", diff.replace("+", "")),
+                     ("within", "{:.0%}")])
     write_json(args.json, {"scenario": args.scenario, "fraction": args.fraction, "seed": args.seed, "methods": results,
-                           "gold_replicates": replicates, "requests": requests.counts, "machine": machine()})
+                           "gold_replicates": replicates, "paired_row_draws": paired, "requests": requests.counts, "machine": machine()})
 
 
 SPREAD_KEYS = ["retain_test_recall@20", "forget_recall@20", "item_recall@500", "mia_auc"]

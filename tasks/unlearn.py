@@ -111,7 +111,7 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
         result = unlearn(model, data, requests.forget, retain, graphs, config, excluded_items=requests.cumulative.items)
         facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion": config.criterion,
                  "criterion_auc": result.criterion_auc, "initial_criterion_auc": result.initial_auc, "replay": result.replay,
-                 "config": dataclasses.asdict(config)}
+                 "resets_own_rows": config.resets_own_rows, "config": dataclasses.asdict(config)}
     facts["wall_s"] = time.perf_counter() - started
     return model, graphs, facts
 

@@ -159,6 +159,30 @@ def test_whole_user_erasures_need_no_step(parent, slice_data, scenario):
     torch.testing.assert_close(model.state_dict(), fresh.state_dict(), rtol=0, atol=0)  # the reset, nothing else
 
 
+def test_retraining_never_reads_an_erased_users_row(slice_data, scenario):
+    """Retraining on the retain data leaves an erased user's initial row as drawn, and nothing else depends on it: a Gold
+    whose erased rows were drawn differently is the same model outside those rows (what ``bench/unlearn.py``'s paired
+    membership draws rest on)."""
+    forget, retain, graphs, _ = scenario
+    models = []
+    for redraw in (False, True):
+        seed_everything(3)
+        model = MGCN(retain.n_users, retain.n_items, {m: torch.from_numpy(f.matrix) for m, f in retain.features.items()})
+        if redraw:
+            reset_own_rows(model, forget.users, np.empty(0, np.int64), seed=11)
+        drawn = model.user_embedding.weight.detach()[torch.from_numpy(forget.users)].clone()
+        fit(model, graphs, retain, TrainConfig(max_epochs=2, patience=2, seed=3))
+        assert torch.equal(model.user_embedding.weight.detach()[torch.from_numpy(forget.users)], drawn)
+        models.append((model, drawn))
+    (a, drawn_a), (b, drawn_b) = models
+    assert not torch.equal(drawn_a, drawn_b)
+    kept = torch.from_numpy(np.setdiff1d(np.arange(retain.n_users), forget.users))
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        if name == "user_embedding.weight":
+            pa, pb = pa[kept], pb[kept]
+        assert torch.equal(pa, pb), name
+
+
 def test_revoked_items_are_pushed_to_the_cold_reference(parent, slice_data):
     degree = np.asarray(slice_data.train.sum(axis=0)).ravel()
     order = np.argsort(-degree, kind="stable")
