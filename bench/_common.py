@@ -1,13 +1,18 @@
-"""Helpers shared by the benchmarks: peak memory, table printing, JSON output."""
+"""Helpers shared by the benchmarks: peak memory, table printing, JSON output, paired redraws of erased users' rows."""
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import resource
 from pathlib import Path
 
+import numpy as np
 import torch
+
+from mmrecun_core.evidence import forget_recall, membership_auc, membership_scores
+from mmrecun_core.unlearner import reset_own_rows
 
 
 def peak_rss_mib() -> float:
@@ -49,3 +54,48 @@ def write_json(path: str | None, payload: dict) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(payload, indent=2))
         print(f"\nJSON written to {path}")
+
+
+PAIRED = {"mia_auc": (0.05, "absolute"), "forget_recall@20": (0.20, "relative")}  # measure: (target, how it is compared)
+
+
+@torch.no_grad()
+def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
+    """The user-centric measures (membership AUC, forget Recall@20) of every model in ``models`` (name -> ``(model,
+    graphs)``; ``"gold"`` among them for the differences) with the erased users' ID rows redrawn from the initialiser,
+    the same draw (seeds 0 .. ``draws`` - 1) in every model.
+
+    Only for models whose erased rows are untrained initialiser draws that nothing else reads (Gold, MMRecUN with its
+    reset): then each draw is a model the method itself could have produced. The membership pairs are the evidence's
+    (same sample, same seed). Returns ``{measure: {model: {"values", "mean", "sd", "diff_mean", "diff_sd", "within"}}}``:
+    the differences from Gold's value under the same draw are absolute for the AUC and relative for the recall (as the
+    targets state them, ``PAIRED``), ``within`` the share of draws inside the target. Without a ``"gold"`` model only
+    ``"values"``, ``"mean"`` and ``"sd"`` are given.
+    """
+    forgotten = forget.forgotten_mask(data.train)
+    values = {m: {name: [] for name in models} for m in PAIRED}
+    for name, (model, graphs) in models.items():
+        model = copy.deepcopy(model)
+        model.eval()
+        for draw in range(draws):
+            reset_own_rows(model, forget.users, np.empty(0, np.int64), draw)
+            emb = model.propagate(graphs)
+            values["mia_auc"][name].append(membership_auc(*membership_scores(emb, forgotten, data.train)))
+            values["forget_recall@20"][name].append(forget_recall(emb, forgotten, retain.train))
+
+    def sd(x: np.ndarray) -> float:
+        return float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+    out: dict = {}
+    for measure, per_model in values.items():
+        target, how = PAIRED[measure]
+        gold = np.asarray(per_model["gold"]) if "gold" in per_model else None
+        out[measure] = {}
+        for name, v in per_model.items():
+            v = np.asarray(v)
+            out[measure][name] = {"values": v.tolist(), "mean": float(v.mean()), "sd": sd(v)}
+            if gold is not None:
+                diff = v - gold if how == "absolute" else (v - gold) / gold
+                within = float((np.abs(diff) <= target + 1e-12).mean())
+                out[measure][name].update(diff_mean=float(diff.mean()), diff_sd=sd(diff), within=within)
+    return out

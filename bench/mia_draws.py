@@ -6,26 +6,23 @@ For each forget set (``make-requests --scenario users --fraction F --seed S``) t
 redrawn from the initialiser ``--draws`` times (unlearning seeds 0, 1, ...), which is all MMRecUN does for them, and
 the evidence's membership AUC (same 5,000 forgotten/never-seen pairs every time) is measured for each draw. Gold, too,
 scores an erased user through an untrained row drawn from the initialiser, so the spread printed here is the noise
-any comparison of the two carries for this scenario.
+any comparison of the two carries for this scenario. ``bench/unlearn.py --row-draws`` makes the same draws in Gold too
+and reports the paired differences.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, print_table, write_json  # noqa: E402
+from _common import catalogue_dir, machine, paired_row_draws, print_table, write_json  # noqa: E402
 
-from mmrecun_core.evidence import membership_auc, membership_scores  # noqa: E402
 from mmrecun_core.graphs import build_graphs  # noqa: E402
-from mmrecun_core.unlearner import reset_own_rows  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
 from tasks.requests import make_requests  # noqa: E402
 from tasks.unlearn import prepare  # noqa: E402
@@ -52,16 +49,8 @@ def main() -> None:
             make_requests(catalogue, "users", args.fraction, seed, forget_dir)
             parent, data, requests, retain, knn, dev = prepare(data_dir, args.parent, forget_dir, "cpu")
             graphs = build_graphs(retain.train, knn, dev)
-            forgotten = requests.forget.forgotten_mask(data.train)
-            aucs = []
-            for draw in range(args.draws):
-                model = copy.deepcopy(parent.model)
-                reset_own_rows(model, requests.forget.users, requests.forget.items, draw)
-                model.eval()
-                with torch.no_grad():
-                    emb = model.propagate(graphs)
-                aucs.append(membership_auc(*membership_scores(emb, forgotten, data.train)))
-            a = np.asarray(aucs)
+            draws = paired_row_draws({"parent + reset": (parent.model, graphs)}, data, retain, requests.forget, args.draws)
+            a = np.asarray(draws["mia_auc"]["parent + reset"]["values"])
             rows.append({"forget_seed": seed, "erased_users": len(requests.forget.users), "draws": args.draws,
                          "mean": float(a.mean()), "sd": float(a.std(ddof=1)), "min": float(a.min()), "max": float(a.max()),
                          "aucs": a.tolist()})

@@ -37,11 +37,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, print_table, write_json  # noqa: E402
+from _common import PAIRED, catalogue_dir, machine, paired_row_draws, print_table, write_json  # noqa: E402
 
 from mmrecun_core.criterion import cold_pool, paired_auc  # noqa: E402
-from mmrecun_core.evidence import forget_recall, membership_auc, membership_scores  # noqa: E402
-from mmrecun_core.unlearner import reset_own_rows  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
 from tasks.requests import make_requests  # noqa: E402
 from tasks.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
@@ -78,47 +76,6 @@ def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded
             out[f"{kind}_content"] = float((u * emb.content[n_users + index]).sum(1).mean())
     out["auc_revoked_vs_cold"] = paired_auc(scores["revoked"], scores["cold"])
     out["auc_revoked_vs_uniform"] = paired_auc(scores["revoked"], scores["uniform"])
-    return out
-
-
-PAIRED = {"mia_auc": (0.05, "absolute"), "forget_recall@20": (0.20, "relative")}  # measure: (target, how it is compared)
-
-
-@torch.no_grad()
-def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
-    """The user-centric measures (membership AUC, forget Recall@20) of every model in ``models`` (name -> ``(model,
-    graphs)``, ``"gold"`` among them) with the erased users' ID rows redrawn from the initialiser, the same draw
-    (seeds 0 .. ``draws`` - 1) in every model.
-
-    Only for models whose erased rows are untrained initialiser draws that nothing else reads (Gold, MMRecUN with its
-    reset): then each draw is a model the method itself could have produced. The membership pairs are the evidence's
-    (same sample, same seed). Returns ``{measure: {model: {"values", "mean", "sd", "diff_mean", "diff_sd", "within"}}}``:
-    the differences from Gold's value under the same draw are absolute for the AUC and relative for the recall (as the
-    targets state them, ``PAIRED``), ``within`` the share of draws inside the target.
-    """
-    forgotten = forget.forgotten_mask(data.train)
-    values = {m: {name: [] for name in models} for m in PAIRED}
-    for name, (model, graphs) in models.items():
-        model = copy.deepcopy(model)
-        model.eval()
-        for draw in range(draws):
-            reset_own_rows(model, forget.users, np.empty(0, np.int64), draw)
-            emb = model.propagate(graphs)
-            values["mia_auc"][name].append(membership_auc(*membership_scores(emb, forgotten, data.train)))
-            values["forget_recall@20"][name].append(forget_recall(emb, forgotten, retain.train))
-    def sd(x: np.ndarray) -> float:
-        return float(x.std(ddof=1)) if len(x) > 1 else 0.0
-
-    out: dict = {}
-    for measure, per_model in values.items():
-        target, how = PAIRED[measure]
-        gold = np.asarray(per_model["gold"])
-        out[measure] = {}
-        for name, v in per_model.items():
-            v = np.asarray(v)
-            diff = v - gold if how == "absolute" else (v - gold) / gold
-            out[measure][name] = {"values": v.tolist(), "mean": float(v.mean()), "sd": sd(v), "diff_mean": float(diff.mean()),
-                                  "diff_sd": sd(diff), "within": float((np.abs(diff) <= target + 1e-12).mean())}
     return out
 
 
