@@ -34,8 +34,10 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(C
   MMRECUN_DATA=$(CURDIR)/$(DEMO)/data MMRECUN_REQUESTS=$(CURDIR)/$(DEMO)/requests
 
 # Airflow logs every task-state call; the terminal shows the task boundaries, mmrecun's own progress (epochs,
-# validation, publication) and anything that looks like an error. Each DAG's whole log is kept in var/demo/<dag>.log.
-DEMO_LOG = 2>&1 | tee $(DEMO)/$(1).log | { grep --line-buffered -E '\[DAG TEST\] (starting|end task)|mmrecun\.|DagRun Finished|[Ee]rror|Traceback|FAILED|[Ff]ailed' || true; }
+# validation, publication) and anything that looks like an error. Each DAG's whole log is kept in var/demo/<dag>.log;
+# when the DAG run fails, its last 60 lines (the traceback) are printed and the demo stops.
+DEMO_LOG = 2>&1 | tee $(DEMO)/$(1).log | { grep --line-buffered -E '\[DAG TEST\] (starting|end task)|mmrecun\.|DagRun Finished|[Ee]rror|Traceback|FAILED|[Ff]ailed' || true; } \
+  || { echo "$(1) failed; the last lines of its whole log, $(DEMO)/$(1).log:"; tail -n 60 $(DEMO)/$(1).log; exit 1; }
 
 # The TikTok set (or a synthetic one when it is absent) -> requests -> mmrecun_train -> mmrecun_unlearn (with Gold),
 # through Airflow, published to var/store; then the summary table and the report's path.
@@ -48,10 +50,10 @@ demo: venv
 	fi
 	$(BIN)/mmrecun -q make-requests --data $(DEMO)/data --scenario both --fraction 0.05 --seed 0 --out $(DEMO)/requests
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+	@echo "Airflow's whole log of each DAG run goes to $(DEMO)/<dag>.log; the terminal shows the tasks and mmrecun's progress"
 	$(AIRFLOW_ENV) $(BIN)/airflow dags test mmrecun_train $(call DEMO_LOG,mmrecun_train)
 	$(AIRFLOW_ENV) $(BIN)/airflow dags test mmrecun_unlearn -c '{"run_gold": true}' $(call DEMO_LOG,mmrecun_unlearn)
 	$(BIN)/mmrecun runs --store var/store
-	@echo "Airflow's whole logs: $(DEMO)/mmrecun_train.log, $(DEMO)/mmrecun_unlearn.log"
 
 # The Airflow UI with the project's DAGs (same AIRFLOW_HOME as the demo).
 airflow: venv

@@ -69,8 +69,9 @@ def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
     reset): then each draw is a model the method itself could have produced. The membership pairs are the evidence's
     (same sample, same seed). Returns ``{measure: {model: {"values", "mean", "sd", "diff_mean", "diff_sd", "within"}}}``:
     the differences from Gold's value under the same draw are absolute for the AUC and relative for the recall (as the
-    targets state them, ``PAIRED``), ``within`` the share of draws inside the target. Without a ``"gold"`` model only
-    ``"values"``, ``"mean"`` and ``"sd"`` are given.
+    targets state them, ``PAIRED``), ``within`` the share of draws inside the target. A draw where Gold's recall is 0
+    has no relative difference: it is left out of the difference figures (``compared`` counts the draws kept; the
+    figures are None when none is). Without a ``"gold"`` model only ``"values"``, ``"mean"`` and ``"sd"`` are given.
     """
     forgotten = forget.forgotten_mask(data.train)
     values = {m: {name: [] for name in models} for m in PAIRED}
@@ -95,7 +96,9 @@ def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
             v = np.asarray(v)
             out[measure][name] = {"values": v.tolist(), "mean": float(v.mean()), "sd": sd(v)}
             if gold is not None:
-                diff = v - gold if how == "absolute" else (v - gold) / gold
-                within = float((np.abs(diff) <= target + 1e-12).mean())
-                out[measure][name].update(diff_mean=float(diff.mean()), diff_sd=sd(diff), within=within)
+                kept = np.ones(len(v), bool) if how == "absolute" else gold != 0
+                diff = v[kept] - gold[kept] if how == "absolute" else (v[kept] - gold[kept]) / gold[kept]
+                out[measure][name].update(compared=int(kept.sum()), **(
+                    {"diff_mean": float(diff.mean()), "diff_sd": sd(diff), "within": float((np.abs(diff) <= target + 1e-12).mean())}
+                    if len(diff) else {"diff_mean": None, "diff_sd": None, "within": None}))
     return out
