@@ -50,9 +50,10 @@ demo: venv
 	fi
 	$(BIN)/mmrecun -q make-requests --data $(DEMO)/data --scenario both --fraction 0.05 --seed 0 --out $(DEMO)/requests
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
-	@echo "Airflow's whole log of each DAG run goes to $(DEMO)/<dag>.log; the terminal shows the tasks and mmrecun's progress"
-	$(AIRFLOW_ENV) $(BIN)/airflow dags test mmrecun_train $(call DEMO_LOG,mmrecun_train)
-	$(AIRFLOW_ENV) $(BIN)/airflow dags test mmrecun_unlearn -c '{"run_gold": true}' $(call DEMO_LOG,mmrecun_unlearn)
+	@echo "airflow dags test mmrecun_train (whole log: $(DEMO)/mmrecun_train.log)"
+	@$(AIRFLOW_ENV) $(BIN)/airflow dags test mmrecun_train $(call DEMO_LOG,mmrecun_train)
+	@echo "airflow dags test mmrecun_unlearn -c '{\"run_gold\": true}' (whole log: $(DEMO)/mmrecun_unlearn.log)"
+	@$(AIRFLOW_ENV) $(BIN)/airflow dags test mmrecun_unlearn -c '{"run_gold": true}' $(call DEMO_LOG,mmrecun_unlearn)
 	$(BIN)/mmrecun runs --store var/store
 
 # The Airflow UI with the project's DAGs (same AIRFLOW_HOME as the demo).
