@@ -12,7 +12,7 @@ DEMO   := var/demo
 SHELL  := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: venv test demo airflow bench-train bench-knn bench-ingest clean
+.PHONY: venv test demo airflow bench-train bench-vs-mmrec bench-knn bench-ingest clean
 
 venv: $(STAMP)
 	@[ -L $(VENV) ] || ln -sfn $(VENV_DIR) $(VENV)
@@ -62,6 +62,11 @@ airflow: venv
 
 bench-train: venv
 	$(BIN)/python bench/train.py --data $(DATA) --json bench/results/train.json
+
+# mmrecun's MGCN beside MMRec's own, in one run; MMREC is a checkout of https://github.com/enoche/MMRec.
+bench-vs-mmrec: venv
+	@[ -n "$(MMREC)" ] || { echo "set MMREC to an MMRec checkout: git clone https://github.com/enoche/MMRec && make bench-vs-mmrec MMREC=MMRec"; exit 2; }
+	$(BIN)/python bench/vs_mmrec.py --mmrec $(MMREC) --data $(DATA) --epochs 1000 --rounds 2 --json bench/results/vs_mmrec.json
 
 bench-knn: venv
 	$(BIN)/python bench/knn.py --json bench/results/knn.json

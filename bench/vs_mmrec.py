@@ -1,0 +1,202 @@
+"""Benchmark: mmrecun's MGCN against MMRec's own MGCN, the two alternating on this machine in one run.
+
+    python bench/vs_mmrec.py --mmrec /path/to/MMRec --data ../shared/data/tiktok --epochs 1000 --rounds 2 --json bench/results/vs_mmrec.json
+
+Issue 2's speed target is a ratio to MMRec's MGCN (seconds per training epoch). Timings on a shared
+machine drift by tens of percent between hours, so a ratio is only worth reporting when both sides
+ran in the same run: each round trains MMRec's MGCN and then mmrecun's, each in its own process,
+for ``--epochs`` epochs (or to early stopping with ``--epochs 1000``), on the CPU, with the same
+seed and MGCN defaults (contrastive weight 0.01). A round's figure is the median training epoch
+of each side (evaluation excluded on both: MMRec's ``epoch N training [time: ...]`` lines and
+mmrecun's manifest), and its ratio mmrecun / MMRec.
+
+``--mmrec`` is a checkout of https://github.com/enoche/MMRec (its ``src/`` layout); it is not part
+of mmrecun and is run unmodified, from its own folder (MMRec reads ``src/configs`` from there and
+writes ``log/`` there). ``--data`` is an MMRec-layout folder (``<name>.inter`` with ``x_label``,
+``<modality>_feat.npy``); MMRec's MGCN takes exactly two modalities, ``--vision`` and ``--text``
+(TikTok has ``image`` and ``audio``, both 128-d). MMRec gets the data through a temporary folder of
+links, where it caches its kNN graphs. On a machine without CUDA, and with only what mmrecun's
+environment installs, three things stand in for what MMRec expects, none inside a timed epoch:
+``Tensor.cuda`` returns the tensor where it is (MGCN moves its kNN graphs with ``.cuda()``), an
+empty ``torchvision`` / ``lmdb`` where those are not installed (MMRec imports them for raw-image
+models; MGCN calls neither), and ``torch_scatter.scatter_add`` as PyTorch's own ``scatter_add``
+where that package is not installed (MGCN's kNN-graph normalisation calls it once, before training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import catalogue_dir, machine, peak_rss_mib, print_table, write_json  # noqa: E402
+
+EPOCH_LINE = re.compile(r"epoch (\d+) training \[time: ([0-9.]+)s")
+BEST_BLOCK = re.compile(r"BEST .*?Valid: (.*?)\nTest: (.*?)\n", re.S)  # MMRec's closing summary
+
+
+def _mmrec_quality(log: str) -> dict:
+    """MMRec's best epoch (0-based) and its valid/test Recall@20 and NDCG@20 at that epoch, read from MMRec's log.
+
+    The metric keys are absent when the log has no closing summary.
+    """
+    best_epoch = epoch = None
+    for line in log.splitlines():
+        if m := EPOCH_LINE.search(line):
+            epoch = int(m.group(1))
+        elif "Best validation results updated" in line:
+            best_epoch = epoch
+    quality = {"best_epoch": best_epoch}
+    if block := BEST_BLOCK.search(log):
+        for split, text in zip(["valid", "test"], block.groups()):
+            for metric in ["recall@20", "ndcg@20"]:
+                quality[f"{split}_{metric}"] = float(re.search(rf"{metric}: ([0-9.]+)", text).group(1))
+    return quality
+
+
+def _empty_modules(name: str, submodules: dict[str, dict]) -> None:
+    """Register an empty module ``name`` and its ``submodules`` (dotted suffix -> attributes) in ``sys.modules``."""
+    import types
+
+    sys.modules[name] = types.ModuleType(name)
+    for suffix, attributes in submodules.items():
+        full = f"{name}.{suffix}"
+        module = sys.modules[full] = types.ModuleType(full)
+        module.__dict__.update(attributes)
+        parent, _, leaf = full.rpartition(".")
+        setattr(sys.modules[parent], leaf, module)
+
+
+def _stand_ins() -> list[str]:
+    """Install the stand-ins described in the module docstring where needed; return their names."""
+    import importlib.util
+
+    import torch
+
+    used = []
+    if not torch.cuda.is_available():
+        torch.Tensor.cuda = lambda self, *args, **kwargs: self
+        used.append("Tensor.cuda")
+    for name, modules in {"torchvision": {"transforms": {}, "transforms.functional": {"pad": None, "resize": None}}, "lmdb": {}}.items():
+        if importlib.util.find_spec(name) is None:
+            _empty_modules(name, modules)
+            used.append(name)
+    if importlib.util.find_spec("torch_scatter") is None:
+        def scatter_add(src, index, dim=0, dim_size=None):
+            if src.dim() != 1 or dim != 0:
+                raise NotImplementedError("this stand-in covers MGCN's one call: 1-d values summed along dim 0")
+            size = dim_size if dim_size is not None else int(index.max()) + 1
+            return src.new_zeros(size).scatter_add_(0, index, src)
+
+        _empty_modules("torch_scatter", {})
+        sys.modules["torch_scatter"].scatter_add = scatter_add
+        used.append("torch_scatter")
+    return used
+
+
+def _child_mmrec(args) -> None:
+    """Run MMRec's MGCN in this process (from its checkout) and print the peak RSS as JSON on the last line."""
+    data = Path(args.data).resolve()
+    inter = next(data.glob("*.inter"))
+    name = inter.stem
+    with tempfile.TemporaryDirectory(prefix="mmrecun-vs-mmrec-") as tmp:
+        linked = Path(tmp) / name
+        linked.mkdir()
+        for f in [inter, data / f"{args.vision}_feat.npy", data / f"{args.text}_feat.npy"]:
+            if not f.exists():
+                raise SystemExit(f"{f} does not exist")
+            (linked / f.name).symlink_to(f)
+        print("stand-ins:", ", ".join(_stand_ins()) or "none", flush=True)
+        os.chdir(args.mmrec)
+        sys.path.insert(0, str(Path(args.mmrec).resolve() / "src"))
+        from utils.quick_start import quick_start  # MMRec's entry point (src/utils/quick_start.py)
+
+        config = {
+            "gpu_id": 0, "use_gpu": False, "seed": [args.seed], "cl_loss": [0.01], "epochs": args.epochs,
+            "data_path": tmp + "/", "inter_file_name": inter.name, "inter_splitting_label": "x_label",
+            "USER_ID_FIELD": "userID", "ITEM_ID_FIELD": "itemID", "TIME_FIELD": "timestamp", "field_separator": "\t",
+            "filter_out_cod_start_users": True,
+            "vision_feature_file": f"{args.vision}_feat.npy", "text_feature_file": f"{args.text}_feat.npy",
+        }
+        quick_start(model="MGCN", dataset=name, config_dict=config, save_model=False)
+    print(json.dumps({"peak_rss_mb": peak_rss_mib()}))
+
+
+def _run_mmrec(args) -> dict:
+    cmd = [sys.executable, "-u", __file__, "--mmrec", str(Path(args.mmrec).resolve()), "--data", str(Path(args.data).resolve()),
+           "--epochs", str(args.epochs), "--seed", str(args.seed), "--vision", args.vision, "--text", args.text, "--child-mmrec"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wall = time.perf_counter() - t0
+    out = proc.stdout
+    epochs = [float(s) for _, s in EPOCH_LINE.findall(out)]
+    if proc.returncode or not epochs:
+        raise SystemExit(f"MMRec's MGCN failed (exit {proc.returncode}) or timed no epoch; its output ends:\n{out[-3000:]}")
+    return {"epoch_seconds": epochs, "seconds_per_epoch": statistics.median(epochs), "epochs_run": len(epochs),
+            "wall_s": wall, "peak_rss_mb": json.loads(out.strip().splitlines()[-1])["peak_rss_mb"], **_mmrec_quality(out)}
+
+
+def _run_mmrecun(args, catalogue: Path, out_dir: Path) -> dict:
+    cmd = [sys.executable, str(HERE / "train.py"), "--data", str(catalogue), "--seed", str(args.seed), "--epochs", str(args.epochs),
+           "--device", "cpu", "--child-model", "mgcn", "--child-out", str(out_dir)]
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mmrec", required=True, help="an MMRec checkout (github.com/enoche/MMRec)")
+    parser.add_argument("--data", required=True, help="MMRec-layout folder")
+    parser.add_argument("--epochs", type=int, default=8, help="epoch cap of each training (1000: to early stopping)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=999)
+    parser.add_argument("--vision", default="image", help="modality in MMRec's vision slot")
+    parser.add_argument("--text", default="audio", help="modality in MMRec's text slot")
+    parser.add_argument("--json")
+    parser.add_argument("--child-mmrec", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not (Path(args.mmrec) / "src" / "utils" / "quick_start.py").is_file():
+        parser.error(f"--mmrec {args.mmrec}: not an MMRec checkout (no src/utils/quick_start.py)")
+    if not any(Path(args.data).glob("*.inter")):
+        parser.error(f"--data {args.data}: not an MMRec-layout folder (no <name>.inter)")
+    if args.child_mmrec:
+        return _child_mmrec(args)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mmrecun-bench-") as tmp:
+        catalogue = catalogue_dir(args.data, tmp)
+        for r in range(1, args.rounds + 1):
+            mmrec = _run_mmrec(args)
+            ours = _run_mmrecun(args, catalogue, Path(tmp) / f"mgcn_{r}")
+            rows.append({"round": r, "mmrec_s": mmrec["seconds_per_epoch"], "mmrecun_s": ours["seconds_per_epoch"],
+                         "ratio": ours["seconds_per_epoch"] / mmrec["seconds_per_epoch"],
+                         "mmrec_wall_s": mmrec["wall_s"], "mmrecun_wall_s": ours["wall_s"],
+                         "mmrec_epochs": mmrec["epochs_run"], "mmrecun_epochs": ours["epochs_run"],
+                         "mmrec_rss_mb": mmrec["peak_rss_mb"], "mmrecun_rss_mb": ours["peak_rss_mb"],
+                         "mmrec_best": mmrec["best_epoch"], "mmrecun_best": ours["best_epoch"],
+                         "mmrec_test_r20": mmrec.get("test_recall@20"), "mmrecun_test_r20": ours["test_recall@20"],
+                         "mmrec": mmrec, "mmrecun": ours})
+            print(f"round {r}: MMRec {mmrec['seconds_per_epoch']:.2f} s/epoch, mmrecun {ours['seconds_per_epoch']:.2f} s/epoch", flush=True)
+    print()
+    print_table(rows, [("round", "{}"), ("mmrec_s", "{:.2f}"), ("mmrecun_s", "{:.2f}"), ("ratio", "{:.3f}"),
+                       ("mmrec_epochs", "{}"), ("mmrecun_epochs", "{}"), ("mmrec_wall_s", "{:.0f}"), ("mmrecun_wall_s", "{:.0f}"),
+                       ("mmrec_rss_mb", "{:.0f}"), ("mmrecun_rss_mb", "{:.0f}"), ("mmrec_best", "{}"), ("mmrecun_best", "{}"),
+                       ("mmrec_test_r20", "{:.4f}"), ("mmrecun_test_r20", "{:.4f}")])
+    ratios = [r["ratio"] for r in rows]
+    print(f"\nmmrecun / MMRec seconds per training epoch: median {statistics.median(ratios):.3f} over {len(ratios)} rounds "
+          f"(range {min(ratios):.3f} to {max(ratios):.3f})")
+    write_json(args.json, {"epochs": args.epochs, "seed": args.seed, "data": str(args.data), "rounds": rows,
+                           "median_ratio": statistics.median(ratios), "machine": machine()})
+
+
+if __name__ == "__main__":
+    main()
