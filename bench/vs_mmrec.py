@@ -15,17 +15,22 @@ of mmrecun and is run unmodified, from its own folder (MMRec reads ``src/configs
 writes ``log/`` there). ``--data`` is an MMRec-layout folder (``<name>.inter`` with ``x_label``,
 ``<modality>_feat.npy``); MMRec's MGCN takes exactly two modalities, ``--vision`` and ``--text``
 (TikTok has ``image`` and ``audio``, both 128-d). MMRec gets the data through a temporary folder of
-links, where it caches its kNN graphs. On a machine without CUDA, and with only what mmrecun's
-environment installs, three things stand in for what MMRec expects, none inside a timed epoch:
+links, where it caches its kNN graphs. MMRec runs on the CPU here, and with only what mmrecun's
+environment installs; three things stand in for what it expects, none inside a timed epoch:
 ``Tensor.cuda`` returns the tensor where it is (MGCN moves its kNN graphs with ``.cuda()``), an
 empty ``torchvision`` / ``lmdb`` where those are not installed (MMRec imports them for raw-image
 models; MGCN calls neither), and ``torch_scatter.scatter_add`` as PyTorch's own ``scatter_add``
-where that package is not installed (MGCN's kNN-graph normalisation calls it once, before training).
+where that package is not installed (MGCN's kNN-graph normalisation calls it once per modality,
+before training). The JSON records the stand-ins used and a SHA-256 of the checkout's ``src/``.
+
+Both walls are timed inside the child process, around the whole fit (data, kNN graphs, training,
+evaluation). MMRec evaluates the test split after every epoch, mmrecun once at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -38,7 +43,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import catalogue_dir, machine, peak_rss_mib, print_table, write_json  # noqa: E402
 
 EPOCH_LINE = re.compile(r"epoch (\d+) training \[time: ([0-9.]+)s")
 BEST_BLOCK = re.compile(r"BEST .*?Valid: (.*?)\nTest: (.*?)\n", re.S)  # MMRec's closing summary
@@ -59,7 +63,8 @@ def _mmrec_quality(log: str) -> dict:
     if block := BEST_BLOCK.search(log):
         for split, text in zip(["valid", "test"], block.groups()):
             for metric in ["recall@20", "ndcg@20"]:
-                quality[f"{split}_{metric}"] = float(re.search(rf"{metric}: ([0-9.]+)", text).group(1))
+                if found := re.search(rf"{metric}: ([0-9.]+)", text):
+                    quality[f"{split}_{metric}"] = float(found.group(1))
     return quality
 
 
@@ -82,10 +87,8 @@ def _stand_ins() -> list[str]:
 
     import torch
 
-    used = []
-    if not torch.cuda.is_available():
-        torch.Tensor.cuda = lambda self, *args, **kwargs: self
-        used.append("Tensor.cuda")
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    used = ["Tensor.cuda"]
     for name, modules in {"torchvision": {"transforms": {}, "transforms.functional": {"pad": None, "resize": None}}, "lmdb": {}}.items():
         if importlib.util.find_spec(name) is None:
             _empty_modules(name, modules)
@@ -93,7 +96,7 @@ def _stand_ins() -> list[str]:
     if importlib.util.find_spec("torch_scatter") is None:
         def scatter_add(src, index, dim=0, dim_size=None):
             if src.dim() != 1 or dim != 0:
-                raise NotImplementedError("this stand-in covers MGCN's one call: 1-d values summed along dim 0")
+                raise NotImplementedError("this stand-in covers MGCN's use only: 1-d values summed along dim 0")
             size = dim_size if dim_size is not None else int(index.max()) + 1
             return src.new_zeros(size).scatter_add_(0, index, src)
 
@@ -104,7 +107,12 @@ def _stand_ins() -> list[str]:
 
 
 def _child_mmrec(args) -> None:
-    """Run MMRec's MGCN in this process (from its checkout) and print the peak RSS as JSON on the last line."""
+    """Run MMRec's MGCN in this process (from its checkout); print wall, peak RSS and stand-ins as JSON on the last line.
+
+    Imports nothing of mmrecun's, so that MMRec's memory and start-up are its own.
+    """
+    import resource
+
     data = Path(args.data).resolve()
     inter = next(data.glob("*.inter"))
     name = inter.stem
@@ -112,10 +120,8 @@ def _child_mmrec(args) -> None:
         linked = Path(tmp) / name
         linked.mkdir()
         for f in [inter, data / f"{args.vision}_feat.npy", data / f"{args.text}_feat.npy"]:
-            if not f.exists():
-                raise SystemExit(f"{f} does not exist")
             (linked / f.name).symlink_to(f)
-        print("stand-ins:", ", ".join(_stand_ins()) or "none", flush=True)
+        stand_ins = _stand_ins()
         os.chdir(args.mmrec)
         sys.path.insert(0, str(Path(args.mmrec).resolve() / "src"))
         from utils.quick_start import quick_start  # MMRec's entry point (src/utils/quick_start.py)
@@ -127,37 +133,56 @@ def _child_mmrec(args) -> None:
             "filter_out_cod_start_users": True,
             "vision_feature_file": f"{args.vision}_feat.npy", "text_feature_file": f"{args.text}_feat.npy",
         }
+        t0 = time.perf_counter()
         quick_start(model="MGCN", dataset=name, config_dict=config, save_model=False)
-    print(json.dumps({"peak_rss_mb": peak_rss_mib()}))
+        wall = time.perf_counter() - t0
+    print(json.dumps({"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "stand_ins": stand_ins}))
+
+
+def _run(cmd: list[str], what: str) -> str:
+    """Run a child process; return its output (stdout and stderr), or stop with its last lines if it failed."""
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{what} failed (exit {proc.returncode}); its output ends:\n{proc.stdout[-3000:]}")
+    return proc.stdout
+
+
+def _last_json(out: str) -> dict:
+    """The JSON object a child prints on its last JSON line."""
+    return json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
 
 
 def _run_mmrec(args) -> dict:
     cmd = [sys.executable, "-u", __file__, "--mmrec", str(Path(args.mmrec).resolve()), "--data", str(Path(args.data).resolve()),
            "--epochs", str(args.epochs), "--seed", str(args.seed), "--vision", args.vision, "--text", args.text, "--child-mmrec"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wall = time.perf_counter() - t0
-    out = proc.stdout
+    out = _run(cmd, "MMRec's MGCN")
     epochs = [float(s) for _, s in EPOCH_LINE.findall(out)]
-    if proc.returncode or not epochs:
-        raise SystemExit(f"MMRec's MGCN failed (exit {proc.returncode}) or timed no epoch; its output ends:\n{out[-3000:]}")
+    if not epochs:
+        raise SystemExit(f"MMRec printed no 'epoch N training [time: ...]' line; its output ends:\n{out[-3000:]}")
     return {"epoch_seconds": epochs, "seconds_per_epoch": statistics.median(epochs), "epochs_run": len(epochs),
-            "wall_s": wall, "peak_rss_mb": json.loads(out.strip().splitlines()[-1])["peak_rss_mb"], **_mmrec_quality(out)}
+            **_last_json(out), **_mmrec_quality(out)}
 
 
 def _run_mmrecun(args, catalogue: Path, out_dir: Path) -> dict:
     cmd = [sys.executable, str(HERE / "train.py"), "--data", str(catalogue), "--seed", str(args.seed), "--epochs", str(args.epochs),
            "--device", "cpu", "--child-model", "mgcn", "--child-out", str(out_dir)]
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return _last_json(_run(cmd, "mmrecun's MGCN"))
+
+
+def _source_sha256(checkout: Path) -> str:
+    """SHA-256 over the paths and bytes of the checkout's ``src/`` Python and YAML files (which MMRec was measured)."""
+    digest = hashlib.sha256()
+    for f in sorted(p for p in (checkout / "src").rglob("*") if p.suffix in {".py", ".yaml"}):
+        digest.update(str(f.relative_to(checkout)).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mmrec", required=True, help="an MMRec checkout (github.com/enoche/MMRec)")
     parser.add_argument("--data", required=True, help="MMRec-layout folder")
-    parser.add_argument("--epochs", type=int, default=8, help="epoch cap of each training (1000: to early stopping)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=1000, help="epoch cap of each training (1000: to early stopping)")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=999)
     parser.add_argument("--vision", default="image", help="modality in MMRec's vision slot")
     parser.add_argument("--text", default="audio", help="modality in MMRec's text slot")
@@ -168,8 +193,15 @@ def main() -> None:
         parser.error(f"--mmrec {args.mmrec}: not an MMRec checkout (no src/utils/quick_start.py)")
     if not any(Path(args.data).glob("*.inter")):
         parser.error(f"--data {args.data}: not an MMRec-layout folder (no <name>.inter)")
+    modalities = sorted(p.name.removesuffix("_feat.npy") for p in Path(args.data).glob("*_feat.npy"))
+    if modalities != sorted({args.vision, args.text}) or args.vision == args.text:
+        parser.error(f"--data has modalities {modalities}; MMRec's MGCN takes exactly two, here --vision {args.vision} and --text {args.text}")
     if args.child_mmrec:
         return _child_mmrec(args)
+    from _common import catalogue_dir, machine, print_table, write_json  # not in the MMRec child: it imports mmrecun
+
+    source = _source_sha256(Path(args.mmrec))
+    print(f"MMRec checkout {args.mmrec}: src/ SHA-256 {source}")
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="mmrecun-bench-") as tmp:
@@ -194,7 +226,8 @@ def main() -> None:
     ratios = [r["ratio"] for r in rows]
     print(f"\nmmrecun / MMRec seconds per training epoch: median {statistics.median(ratios):.3f} over {len(ratios)} rounds "
           f"(range {min(ratios):.3f} to {max(ratios):.3f})")
-    write_json(args.json, {"epochs": args.epochs, "seed": args.seed, "data": str(args.data), "rounds": rows,
+    write_json(args.json, {"epochs": args.epochs, "seed": args.seed, "data": str(args.data), "mmrec": str(args.mmrec),
+                           "mmrec_src_sha256": source, "rounds": rows,
                            "median_ratio": statistics.median(ratios), "machine": machine()})
 
 
