@@ -4,11 +4,12 @@
 
 Issue 2's speed target is a ratio to MMRec's MGCN (seconds per training epoch). Timings on a shared
 machine drift by tens of percent between hours, so a ratio is only worth reporting when both sides
-ran in the same run: each round trains MMRec's MGCN and then mmrecun's, each in its own process,
-for ``--epochs`` epochs (or to early stopping with ``--epochs 1000``), on the CPU, with the same
-seed and MGCN defaults (contrastive weight 0.01). A round's figure is the median training epoch
+ran in the same run: each round trains MMRec's MGCN and mmrecun's, each in its own process (odd
+rounds start with MMRec, even rounds with mmrecun), for ``--epochs`` epochs (or to early stopping
+with ``--epochs 1000``), on the CPU, with the same seed and MGCN defaults (contrastive weight 0.01). A round's figure is the median training epoch
 of each side (evaluation excluded on both: MMRec's ``epoch N training [time: ...]`` lines and
-mmrecun's manifest), and its ratio mmrecun / MMRec.
+mmrecun's manifest), and its ratio mmrecun / MMRec. The JSON is rewritten after every round, so a
+failure in a later round keeps the rounds before it.
 
 ``--mmrec`` is a checkout of https://github.com/enoche/MMRec (its ``src/`` layout); it is not part
 of mmrecun and is run unmodified, from its own folder (MMRec reads ``src/configs`` from there and
@@ -207,9 +208,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mmrecun-bench-") as tmp:
         catalogue = catalogue_dir(args.data, tmp)
         for r in range(1, args.rounds + 1):
-            mmrec = _run_mmrec(args)
-            ours = _run_mmrecun(args, catalogue, Path(tmp) / f"mgcn_{r}")
-            rows.append({"round": r, "mmrec_s": mmrec["seconds_per_epoch"], "mmrecun_s": ours["seconds_per_epoch"],
+            runs = {"MMRec": lambda: _run_mmrec(args), "mmrecun": lambda: _run_mmrecun(args, catalogue, Path(tmp) / f"mgcn_{r}")}
+            order = ["MMRec", "mmrecun"] if r % 2 else ["mmrecun", "MMRec"]  # odd rounds start with MMRec, even ones with mmrecun
+            got = {name: runs[name]() for name in order}
+            mmrec, ours, first = got["MMRec"], got["mmrecun"], order[0]
+            rows.append({"round": r, "first": first, "mmrec_s": mmrec["seconds_per_epoch"], "mmrecun_s": ours["seconds_per_epoch"],
                          "ratio": ours["seconds_per_epoch"] / mmrec["seconds_per_epoch"],
                          "mmrec_wall_s": mmrec["wall_s"], "mmrecun_wall_s": ours["wall_s"],
                          "mmrec_epochs": mmrec["epochs_run"], "mmrecun_epochs": ours["epochs_run"],
@@ -218,18 +221,17 @@ def main() -> None:
                          "mmrec_test_r20": mmrec.get("test_recall@20"), "mmrecun_test_r20": ours["test_recall@20"],
                          "mmrec": mmrec, "mmrecun": ours})
             print(f"round {r}: MMRec {mmrec['seconds_per_epoch']:.2f} s/epoch, mmrecun {ours['seconds_per_epoch']:.2f} s/epoch", flush=True)
+            ratios = [row["ratio"] for row in rows]
+            write_json(args.json, {"epochs": args.epochs, "seed": args.seed, "data": str(args.data), "mmrec": str(args.mmrec),
+                                   "mmrec_src_sha256": source, "rounds_planned": args.rounds, "rounds": rows,
+                                   "median_ratio": statistics.median(ratios), "machine": machine()})
     print()
-    print_table(rows, [("round", "{}"), ("mmrec_s", "{:.2f}"), ("mmrecun_s", "{:.2f}"), ("ratio", "{:.3f}"),
+    print_table(rows, [("round", "{}"), ("first", "{}"), ("mmrec_s", "{:.2f}"), ("mmrecun_s", "{:.2f}"), ("ratio", "{:.3f}"),
                        ("mmrec_epochs", "{}"), ("mmrecun_epochs", "{}"), ("mmrec_wall_s", "{:.0f}"), ("mmrecun_wall_s", "{:.0f}"),
                        ("mmrec_rss_mb", "{:.0f}"), ("mmrecun_rss_mb", "{:.0f}"), ("mmrec_best", "{}"), ("mmrecun_best", "{}"),
                        ("mmrec_test_r20", "{:.4f}"), ("mmrecun_test_r20", "{:.4f}")])
-    ratios = [r["ratio"] for r in rows]
     print(f"\nmmrecun / MMRec seconds per training epoch: median {statistics.median(ratios):.3f} over {len(ratios)} rounds "
           f"(range {min(ratios):.3f} to {max(ratios):.3f})")
-    write_json(args.json, {"epochs": args.epochs, "seed": args.seed, "data": str(args.data), "mmrec": str(args.mmrec),
-                           "mmrec_src_sha256": source, "rounds": rows,
-                           "median_ratio": statistics.median(ratios), "machine": machine()})
-
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from mmrecun_core.data import ModalityFeatures
 from mmrecun_core.sparse import SparseOperator
 
 
@@ -148,6 +149,11 @@ def knn_graph(features: torch.Tensor, k: int = 10, missing: np.ndarray | None = 
     sim[:, 0] = 1.0
     index[known], sim[known] = known[found.index], found.sim
     return KnnGraph(index, sim)
+
+
+def modality_knn(features: ModalityFeatures, k: int = 10, device: torch.device | str = "cpu") -> KnnGraph:
+    """:func:`knn_graph` of one modality's table: its ``matrix`` ``[n_items, d]`` on ``device``, its ``missing`` rows flagged."""
+    return knn_graph(torch.from_numpy(features.matrix).to(device), k, features.missing)
 
 
 def knn_search(features: torch.Tensor, k: int = 10, block: int = 2048, group: int = 16, margin: int = 6) -> KnnGraph:

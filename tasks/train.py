@@ -13,7 +13,7 @@ import torch
 from mmrecun_core.checkpoint import ModelBundle, save_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.evaluation import evaluate
-from mmrecun_core.graphs import KnnGraph, build_graphs, knn_graph
+from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
 from tasks.catalogue import load_catalogue, replacing_folder
@@ -51,7 +51,7 @@ def train_model(
 
     knn = {}
     if model_name == "mgcn":
-        knn = {m: knn_graph(torch.from_numpy(f.matrix).to(dev), model_config.knn_k, f.missing) for m, f in data.features.items()}
+        knn = {m: modality_knn(f, model_config.knn_k, dev) for m, f in data.features.items()}
     graphs = build_graphs(data.train, knn, dev)
     seed_everything(seed)
     features = {m: torch.from_numpy(f.matrix) for m, f in data.features.items()} if model_name == "mgcn" else {}
@@ -82,8 +82,7 @@ def train_model(
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "history": result.history,
     }
-    bundle = ModelBundle(model.cpu(), data.train, {m: KnnGraph(g.index.cpu(), g.sim.cpu()) for m, g in knn.items()},
-                         data.user_ids, data.item_ids, manifest)
+    bundle = ModelBundle(model, data.train, knn, data.user_ids, data.item_ids, manifest)
     with replacing_folder(out_dir) as tmp:
         shas = save_model(bundle, tmp)
     return {"model_dir": str(out_dir), "manifest_sha256": shas["manifest.json"], "best_epoch": result.best_epoch,

@@ -20,7 +20,7 @@ from mmrecun_core.checkpoint import ModelBundle, load_model, save_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.evidence import collect_evidence
 from mmrecun_core.forget import retain_data
-from mmrecun_core.graphs import KnnGraph, build_graphs, knn_graph
+from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
 from mmrecun_core.replay import ReplaySchedule
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
@@ -52,8 +52,7 @@ def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.da
     knn = {}
     for m, graph in parent.knn.items():
         changed = len(requests.cumulative.deleted_content(m)) > 0
-        features = retain.features[m]
-        knn[m] = knn_graph(torch.from_numpy(features.matrix).to(dev), graph.index.shape[1], features.missing) if changed else graph
+        knn[m] = modality_knn(retain.features[m], graph.index.shape[1], dev) if changed else graph
     return parent, data, requests, retain, knn, dev
 
 
@@ -163,8 +162,7 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
         "erased_users": len(requests.cumulative.users), "new_requests": requests.new_request_ids,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    bundle = ModelBundle(model.cpu(), retain.train, {m: KnnGraph(g.index.cpu(), g.sim.cpu()) for m, g in knn.items()},
-                         data.user_ids, data.item_ids, manifest)
+    bundle = ModelBundle(model, retain.train, knn, data.user_ids, data.item_ids, manifest)
     with replacing_folder(out_dir) as tmp:
         save_model(bundle, tmp)
         (tmp / "evidence.json").write_text(json.dumps(evidence, indent=2))

@@ -6,7 +6,7 @@ import torch
 
 from mmrecun_core.data import build_interaction_data
 from mmrecun_core.forget import ForgetSet, delete_content, retain_data
-from mmrecun_core.graphs import knn_graph
+from mmrecun_core.graphs import knn_graph, modality_knn
 
 
 def small():
@@ -58,7 +58,7 @@ def test_rebuilt_knn_graph_no_longer_sees_the_deleted_content():
     before = knn_graph(torch.from_numpy(d.features["image"].matrix), 3)
     assert 3 in before.index[7].tolist() and 7 in before.index[3].tolist()
     r = retain_data(d, ForgetSet.of(modality_items={"image": [7]}))
-    after = knn_graph(torch.from_numpy(r.features["image"].matrix), 3, r.features["image"].missing)
+    after = modality_knn(r.features["image"], 3)
     assert after.index[7].tolist() == [7, 7, 7] and after.sim[7].tolist() == [1, 0, 0]  # no content, no content neighbours
     assert not (after.index[np.arange(40) != 7] == 7).any()
     mean = base[np.arange(40) != 7].mean(axis=0)

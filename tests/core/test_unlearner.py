@@ -8,7 +8,7 @@ import torch
 
 from mmrecun_core.evidence import forget_recall
 from mmrecun_core.forget import ForgetSet, retain_data
-from mmrecun_core.graphs import build_graphs, knn_graph
+from mmrecun_core.graphs import build_graphs, knn_graph, modality_knn
 from mmrecun_core.models import MGCN, LightGCN
 from mmrecun_core.replay import ReplaySchedule, replay_revocations
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
@@ -19,7 +19,7 @@ from mmrecun_core.unlearner import UnlearnConfig, erase_user_rows, frozen_rows, 
 
 
 def graphs_of(data):
-    return build_graphs(data.train, {m: knn_graph(torch.from_numpy(f.matrix), 10, f.missing) for m, f in data.features.items()}, "cpu")
+    return build_graphs(data.train, {m: modality_knn(f) for m, f in data.features.items()}, "cpu")
 
 
 @pytest.fixture(scope="module")
