@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import platform
 import resource
 from pathlib import Path
@@ -51,8 +52,11 @@ def catalogue_dir(data: str | Path, tmp: str | Path) -> Path:
 
 def write_json(path: str | None, payload: dict) -> None:
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2))
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, out)  # a run killed while writing keeps the previous file whole
         print(f"\nJSON written to {path}")
 
 

@@ -197,6 +197,8 @@ def main() -> None:
     modalities = sorted(p.name.removesuffix("_feat.npy") for p in Path(args.data).glob("*_feat.npy"))
     if modalities != sorted({args.vision, args.text}) or args.vision == args.text:
         parser.error(f"--data has modalities {modalities}; MMRec's MGCN takes exactly two, here --vision {args.vision} and --text {args.text}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.child_mmrec:
         return _child_mmrec(args)
     from _common import catalogue_dir, machine, print_table, write_json  # not in the MMRec child: it imports mmrecun
@@ -208,9 +210,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mmrecun-bench-") as tmp:
         catalogue = catalogue_dir(args.data, tmp)
         for r in range(1, args.rounds + 1):
-            runs = {"MMRec": lambda: _run_mmrec(args), "mmrecun": lambda: _run_mmrecun(args, catalogue, Path(tmp) / f"mgcn_{r}")}
-            order = ["MMRec", "mmrecun"] if r % 2 else ["mmrecun", "MMRec"]  # odd rounds start with MMRec, even ones with mmrecun
-            got = {name: runs[name]() for name in order}
+            order = ("MMRec", "mmrecun") if r % 2 else ("mmrecun", "MMRec")  # odd rounds start with MMRec, even ones with mmrecun
+            got = {}
+            for side in order:
+                got[side] = _run_mmrec(args) if side == "MMRec" else _run_mmrecun(args, catalogue, Path(tmp) / f"mgcn_{r}")
             mmrec, ours, first = got["MMRec"], got["mmrecun"], order[0]
             rows.append({"round": r, "first": first, "mmrec_s": mmrec["seconds_per_epoch"], "mmrecun_s": ours["seconds_per_epoch"],
                          "ratio": ours["seconds_per_epoch"] / mmrec["seconds_per_epoch"],
@@ -232,6 +235,7 @@ def main() -> None:
                        ("mmrec_test_r20", "{:.4f}"), ("mmrecun_test_r20", "{:.4f}")])
     print(f"\nmmrecun / MMRec seconds per training epoch: median {statistics.median(ratios):.3f} over {len(ratios)} rounds "
           f"(range {min(ratios):.3f} to {max(ratios):.3f})")
+
 
 if __name__ == "__main__":
     main()
