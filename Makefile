@@ -65,7 +65,7 @@ bench-train: venv
 
 # mmrecun's MGCN beside MMRec's own, in one run; MMREC is a checkout of https://github.com/enoche/MMRec.
 bench-vs-mmrec: venv
-	@[ -n "$(MMREC)" ] || { echo "set MMREC to an MMRec checkout: git clone https://github.com/enoche/MMRec && make bench-vs-mmrec MMREC=MMRec"; exit 2; }
+	@[ -n "$(MMREC)" ] || { echo "set MMREC to an MMRec checkout outside this repository: git clone https://github.com/enoche/MMRec ../MMRec && make bench-vs-mmrec MMREC=../MMRec"; exit 2; }
 	$(BIN)/python bench/vs_mmrec.py --mmrec $(MMREC) --data $(DATA) --epochs 1000 --rounds 2 --json bench/results/vs_mmrec.json
 
 bench-knn: venv
