@@ -12,7 +12,8 @@ Environment (read when the DAG file is parsed, so the UI shows them as defaults)
 locations), ``MMRECUN_S3_ENDPOINT`` (S3 endpoint; unset: boto3's environment), ``MMRECUN_S3_CONN_ID``
 (an Airflow connection of type ``aws`` whose login, password, ``region_name`` and ``endpoint_url``
 extras are handed to boto3 inside each task; default ``mmrecun_s3``, ignored when undefined).
-Only the standard library and ``airflow.sdk`` are imported here: DAG files must parse fast.
+Only the standard library, ``airflow.sdk`` and the standard provider's approval operator are imported here:
+DAG files must parse fast.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import datetime as dt
 import functools
 import os
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import Asset, Param, task
 
 WORKSPACE = os.environ.get("MMRECUN_WORKSPACE", "var/runs")
@@ -34,7 +36,11 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 # I/O steps retry with exponential backoff; validation, unlearning and gates do not.
 IO_RETRIES = {"retries": 3, "retry_delay": dt.timedelta(seconds=20), "retry_exponential_backoff": True,
               "max_retry_delay": dt.timedelta(minutes=5)}
-GPU_STEP = {"queue": "gpu", "retries": 0, "execution_timeout": dt.timedelta(hours=4)}
+# Runs of the nightly and on-demand DAGs that touch one registry queue in this pool (one slot: `airflow pools set
+# mmrecun_registry 1 ...`); later steps outrank earlier ones, so a started run drains before another fetches its
+# parent. Correctness does not rest on it: CURRENT moves only by compare-and-swap (tasks/registry.py).
+REGISTRY_POOL = {"pool": os.environ.get("MMRECUN_REGISTRY_POOL", "mmrecun_registry"), "weight_rule": "upstream"}
+GPU_STEP = {"queue": "gpu", "retries": 0, "execution_timeout": dt.timedelta(hours=4), **REGISTRY_POOL}
 NO_RETRY = {"retries": 0}
 MODELS = Asset("mmrecun://registry/models")
 REPORTS = Asset("mmrecun://registry/reports")
@@ -60,6 +66,8 @@ def common_params() -> dict:
                                    description="gate: retain test Recall@20 >= this share of the original model's"),
         "gate_forget_recall_max": Param(None, type=["null", "number"], minimum=0, maximum=1,
                                         description="gate: ceiling on forget Recall@20 (empty: the forgetting criterion decides)"),
+        "deadline_days": Param(30, type="integer", minimum=1, maximum=366,
+                               description="an effective request waiting longer than this is overdue (GDPR Art. 12(3): one month)"),
     }
 
 
@@ -72,6 +80,8 @@ def unlearn_params() -> dict:
         "alpha": Param(0.5, type="number", minimum=0, maximum=1, description="MMRecUN weight of reverse BPR vs retain BPR"),
         "max_epochs": Param(50, type="integer", minimum=1, maximum=1000),
         "run_gold": Param(False, type="boolean", description="also retrain from scratch (Gold) and compare"),
+        "require_approval": Param(False, type="boolean",
+                                  description="wait for a person to approve the report in the UI before CURRENT moves"),
     }
 
 
@@ -84,9 +94,11 @@ def user_errors(step):
 
         from schemas.contracts import ContractError
 
+        from schemas.errors import UserError
+
         try:
             return step(*args, **kwargs)
-        except (ContractError, ValueError) as exc:
+        except (UserError, ContractError, ValueError) as exc:
             raise AirflowFailException(str(exc)) from exc
 
     return run
@@ -130,6 +142,8 @@ def _after(name: str, outcome: dict) -> None:
 
     if name == "publish" and outcome["status"] == "FAILED":
         raise AirflowFailException("quality gates failed: the FAILED report is published and CURRENT did not move")
+    if name == "publish" and outcome["status"] == "SUPERSEDED":  # a retry of a run that lost the race
+        raise AirflowFailException("another run promoted first: the SUPERSEDED report is published; rerun to apply the requests")
 
 
 def step(name: str, needs_forgetting: bool = False, **task_kwargs):
@@ -145,12 +159,48 @@ def step(name: str, needs_forgetting: bool = False, **task_kwargs):
         from tasks import steps
 
         run_dir = str(steps.run_dir_for(WORKSPACE, run_id))
+        if name != "publish" and steps.already_published(run_dir):
+            raise AirflowSkipException("this run is already published: a rerun makes nothing again")
         if needs_forgetting and steps.nothing_to_forget(run_dir):
             raise AirflowSkipException("nothing to forget: no request new since the parent model applies at the cutoff")
         use_s3_connection()
         _after(name, user_errors(getattr(steps, name))(run_dir))
 
     return run
+
+
+class ReportApproval(ApprovalOperator):
+    """Sign-off before ``CURRENT`` moves, when the run's ``require_approval`` is set (otherwise it passes at once).
+
+    The decision, the approver and the time go into the run (``tasks.steps.record_approval``); publish then
+    promotes an approved version, or publishes the report as REJECTED and leaves ``CURRENT``. Unlike the plain
+    operator a rejection skips nothing: publishing the REJECTED report is part of the run.
+    """
+
+    def execute(self, context):
+        from tasks import steps
+
+        run_dir = steps.run_dir_for(WORKSPACE, context["run_id"])
+        if not context["params"]["require_approval"] or steps.already_published(str(run_dir)) \
+                or steps.nothing_to_forget(str(run_dir)):
+            return None
+        self.body = steps.approval_summary(str(run_dir))
+        return super().execute(context)
+
+    def execute_complete(self, context, event):
+        from tasks import steps
+
+        answer = HITLOperator.execute_complete(self, context, event)
+        user = answer["responded_by_user"] or {}
+        steps.record_approval(str(steps.run_dir_for(WORKSPACE, context["run_id"])), answer["chosen_options"] == [self.APPROVE],
+                              user.get("name") or user.get("id"), answer["responded_at"].isoformat(timespec="seconds"))
+        return answer
+
+
+def approval() -> ReportApproval:
+    """The sign-off task between report and publish."""
+    return ReportApproval(task_id="approve", subject="mmrecun: approve the unlearning report of run {{ run_id }}",
+                          trigger_rule="none_failed", **NO_RETRY)
 
 
 def begin(kind: str, keys: tuple[str, ...]):
@@ -165,24 +215,51 @@ def begin(kind: str, keys: tuple[str, ...]):
     return run
 
 
-def chain_steps(kind: str, params: dict, steps: list) -> None:
+def chain_steps(kind: str, params: dict, steps: list, alarm_after: str | None = None) -> None:
     """Wire ``begin`` then ``steps`` one after the other inside a ``@dag`` function (a plain chain: each step
-    finds the run directory from its run id, so a skipped step hands nothing on that the next one needs)."""
+    finds the run directory from its run id, so a skipped step hands nothing on that the next one needs), then
+    ``cleanup`` as the run's teardown: it runs whatever happened before and does not decide the run's state.
+
+    ``alarm_after``: a step after which ``check_deadlines`` branches off as a leaf: overdue requests fail the
+    run loudly while the chain goes on to apply and publish them.
+    """
     previous = begin(kind, tuple(params))()
+    leaves = []
     for make in steps:
         current = make()
+        current = getattr(current, "operator", current)
         previous >> current
+        if current.task_id == alarm_after:
+            alarm = step("check_deadlines", **NO_RETRY)()
+            current >> alarm
+            leaves.append(alarm)
         previous = current
+    [previous, *leaves] >> cleanup()().as_teardown()
+
+
+def cleanup():
+    """Teardown: remove the run's personal parts from the workspace (now, or after the kept days)."""
+
+    @task(task_id="cleanup", trigger_rule="all_done", **IO_RETRIES)
+    def run(run_id=None) -> None:
+        from tasks import steps
+
+        run_dir = steps.run_dir_for(WORKSPACE, run_id)
+        if (run_dir / "run.json").is_file():  # begin failed: nothing was written
+            steps.cleanup(str(run_dir))
+
+    return run
 
 
 def train_steps() -> list:
     return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("train", queue="gpu", **NO_RETRY),
-            step("evaluate", **NO_RETRY), step("report", **NO_RETRY), step("publish", outlets=[MODELS, REPORTS], **IO_RETRIES)]
+            step("evaluate", **NO_RETRY), step("report", **NO_RETRY),
+            step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL)]
 
 
 def unlearn_steps() -> list:
-    return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("fetch_parent", **IO_RETRIES),
-            step("forget_set", **NO_RETRY), step("unlearn", needs_forgetting=True, **GPU_STEP),
-            step("evaluate", needs_forgetting=True, **NO_RETRY),
-            step("report", trigger_rule="none_failed", **NO_RETRY),  # also after a skipped evaluate: "nothing to forget"
-            step("publish", outlets=[MODELS, REPORTS], **IO_RETRIES)]
+    return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("fetch_parent", **IO_RETRIES, **REGISTRY_POOL),
+            step("forget_set", **NO_RETRY, **REGISTRY_POOL), step("unlearn", needs_forgetting=True, **GPU_STEP),
+            step("evaluate", needs_forgetting=True, **NO_RETRY, **REGISTRY_POOL),
+            step("report", trigger_rule="none_failed", **NO_RETRY, **REGISTRY_POOL),  # also after a skipped evaluate
+            approval, step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL)]

@@ -2,7 +2,8 @@
 
 The same steps as ``mmrecun_unlearn``; with nothing new since the CURRENT version the run skips
 unlearning and evaluation, publishes a report "nothing to forget" with its ledger entry, and ends
-cleanly.
+cleanly. Requests that waited past the deadline fail the run (task ``check_deadlines``) once it has
+applied and published them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ PARAMS = unlearn_params()
 @dag(**dag_settings(PARAMS, "0 2 * * *"))
 def mmrecun_nightly():
     """The nightly batch of requests that took effect since the CURRENT version."""
-    chain_steps("unlearn", PARAMS, unlearn_steps())
+    chain_steps("unlearn", PARAMS, unlearn_steps(), alarm_after="forget_set")
 
 
 mmrecun_nightly()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ def _json_ids(ids: np.ndarray) -> list:
 def save_model(bundle: ModelBundle, out_dir: str | Path) -> dict[str, str]:
     """Write ``bundle`` to ``out_dir`` (created); return ``{file name: sha256}`` of the written files.
 
-    The manifest is written last and lists the other files' checksums under ``files``.
+    The manifest is written last and lists the checksum of every other file in ``out_dir`` under
+    ``files`` (files written there before, such as ``evidence.json``, included).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,7 @@ def save_model(bundle: ModelBundle, out_dir: str | Path) -> dict[str, str]:
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
     (out / "id_maps.json").write_text(json.dumps({"user_ids": _json_ids(bundle.user_ids), "item_ids": _json_ids(bundle.item_ids)}))
-    files = {name: sha256_file(out / name) for name in FILES[:-1]}
+    files = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != "manifest.json"}
     manifest = {**bundle.manifest, "files": files}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return {**files, "manifest.json": sha256_file(out / "manifest.json")}
@@ -95,27 +97,49 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def verify_files(model_dir: str | Path, manifest: dict) -> None:
+    """Check that ``manifest["files"]`` lists every required file and that each listed file has its sha256.
+
+    Raises :class:`CheckpointError`: a manifest without its file list cannot switch the check off.
+    """
+    path = Path(model_dir)
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{path}/manifest.json has no 'files' list: the model cannot be verified")
+    unlisted = [f for f in FILES[:-1] if f not in files]
+    if unlisted:
+        raise CheckpointError(f"{path}/manifest.json does not list {', '.join(unlisted)}: the model cannot be verified")
+    for name, expected in files.items():
+        if Path(name).name != name or not (path / name).is_file():
+            raise CheckpointError(f"{path}/manifest.json lists {name!r}, which is not a file of the model directory")
+        actual = sha256_file(path / name)
+        if actual != expected:
+            raise CheckpointError(f"{path / name}: sha256 {actual[:12]}... does not match the manifest ({str(expected)[:12]}...)")
+
+
 def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> ModelBundle:
     """Read a model directory written by :func:`save_model`; the model is on ``device`` in eval mode.
 
     Raises :class:`CheckpointError` naming the problem (missing file, checksum mismatch, unknown model).
     """
     path = Path(model_dir)
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"model directory {path} is a file, not a folder")
     if not path.is_dir():
         raise CheckpointError(f"model directory {path} does not exist")
     missing = [f for f in FILES if not (path / f).is_file()]
     if missing:
         raise CheckpointError(f"model directory {path} is incomplete: missing {', '.join(missing)}")
     manifest = json.loads((path / "manifest.json").read_text())
-    for name, expected in manifest.get("files", {}).items():
-        actual = sha256_file(path / name)
-        if actual != expected:
-            raise CheckpointError(f"{path / name}: sha256 {actual[:12]}... does not match the manifest ({expected[:12]}...)")
+    verify_files(path, manifest)
     config = json.loads((path / "config.json").read_text())
     if config.get("model") not in MODEL_TYPES:
         raise CheckpointError(f"{path}/config.json names unknown model {config.get('model')!r}; known: {sorted(MODEL_TYPES)}")
     model_cls, config_cls = MODEL_TYPES[config["model"]]
-    state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:  # a pickle with code, or not a torch file at all
+        raise CheckpointError(f"{path / 'model.pt'} is not a plain-tensor checkpoint ({str(exc).splitlines()[0]})") from None
     n_users, n_items = config["n_users"], config["n_items"]
     placeholders = {m: torch.zeros(n_items, d) for m, d in config["modality_dims"].items()}
     model = model_cls(n_users, n_items, placeholders, config_cls(**config["hyperparameters"]))

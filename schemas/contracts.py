@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pyarrow as pa
+
+from schemas.errors import BadModalityName, ContractError, NonFiniteValues
 
 INTERACTIONS_FILE = "interactions.parquet"
 FEATURES_DIR = "item_features"
@@ -29,10 +32,21 @@ SPLIT_VALUES = ("train", "valid", "test")
 ID_TYPES = (pa.int64(), pa.string())
 TS_TYPE = pa.timestamp("us", tz="UTC")
 MODALITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+RESERVED_MODALITIES = ("item",)  # revocation scopes that are not modalities
 
 
-class ContractError(ValueError):
-    """A table that does not meet its contract; the message names table, column and examples."""
+def check_modality_name(modality: str) -> str:
+    """Return ``modality`` if it can name a feature table; raise :class:`BadModalityName` otherwise.
+
+    A name is a lower-case identifier (it becomes a file name and a revocation ``scope``), and not ``item``.
+    """
+    if not isinstance(modality, str) or not MODALITY_NAME.match(modality):
+        raise BadModalityName(f"item_features/{modality}: modality names are lower-case letters, digits and '_' "
+                              f"starting with a letter, got {modality!r}")
+    if modality in RESERVED_MODALITIES:
+        raise BadModalityName(f"item_features/{modality}: the modality name {modality!r} is reserved "
+                              f"(scope {modality!r} revokes a whole item)")
+    return modality
 
 
 def interactions_schema(id_type: pa.DataType = pa.int64(), weight: bool = False, split: bool = True) -> pa.Schema:
@@ -76,6 +90,13 @@ def _require(table: pa.Table, name: str, column: str, allowed: tuple[pa.DataType
     return typ
 
 
+def _require_finite(table: pa.Table, name: str, column: str) -> None:
+    values = table.column(column).to_numpy()
+    bad = int((~np.isfinite(values)).sum())
+    if bad:
+        raise NonFiniteValues(f"{name}: column {column!r} holds {bad} NaN or inf values of {table.num_rows} rows")
+
+
 def check_interactions(table: pa.Table) -> pa.DataType:
     """Check ``table`` against the ``interactions`` contract; return its id type. Raises :class:`ContractError`."""
     name = "interactions"
@@ -86,6 +107,7 @@ def check_interactions(table: pa.Table) -> pa.DataType:
     _require(table, name, "ts", (TS_TYPE,))
     if "weight" in table.column_names:
         _require(table, name, "weight", (pa.float32(),))
+        _require_finite(table, name, "weight")
     if "split" in table.column_names:
         _require(table, name, "split", (pa.string(), pa.large_string()))
         values = set(table.column("split").unique().to_pylist())
@@ -99,9 +121,7 @@ def check_interactions(table: pa.Table) -> pa.DataType:
 
 def check_item_features(table: pa.Table, modality: str, id_type: pa.DataType) -> int:
     """Check one ``item_features/<modality>`` table; return its embedding dimension. Raises :class:`ContractError`."""
-    name = f"item_features/{modality}"
-    if not MODALITY_NAME.match(modality):
-        raise ContractError(f"{name}: modality names are lower-case letters, digits and '_' starting with a letter, got {modality!r}")
+    name = f"item_features/{check_modality_name(modality)}"
     if table.num_rows == 0:
         raise ContractError(f"{name}: the table has no rows")
     _require(table, name, "item_id", (id_type,))

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +12,9 @@ import pyarrow.parquet as pq
 
 from mmrecun_core.checkpoint import sha256_file
 from mmrecun_core.data import InteractionData, build_interaction_data, chronological_split
-from schemas.contracts import FEATURES_DIR, INTERACTIONS_FILE, SPLIT_VALUES, ContractError, check_interactions, check_item_features
+from schemas.contracts import (FEATURES_DIR, INTERACTIONS_FILE, SPLIT_VALUES, ContractError, check_interactions,
+                               check_item_features, check_modality_name)
+from tasks.paths import confined, existing_file, existing_folder
 
 
 @dataclass(frozen=True)
@@ -31,8 +29,7 @@ class Catalogue:
 
 
 def _read_table(path: Path, name: str) -> pa.Table:
-    if not path.is_file():
-        raise ContractError(f"{name}: file {path} does not exist")
+    existing_file(path, f"{name}: file")
     try:
         return pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
@@ -40,17 +37,24 @@ def _read_table(path: Path, name: str) -> pa.Table:
 
 
 def catalogue_files(root: Path) -> dict[str, Path]:
-    """Map table name (``interactions``, ``item_features/<m>``) -> file path for the folder ``root``."""
-    if not root.is_dir():
-        raise ContractError(f"catalogue folder {root} does not exist")
-    files = {"interactions": root / INTERACTIONS_FILE}
+    """Map table name (``interactions``, ``item_features/<m>``) -> file path for the folder ``root``.
+
+    Raises :class:`~schemas.errors.PathError` for a missing folder or a file (or symlink) resolving outside
+    it, :class:`~schemas.errors.BadModalityName` for a feature file that cannot name a modality.
+    """
+    existing_folder(root, "catalogue folder")
+    files = {"interactions": confined(root, INTERACTIONS_FILE)}
     for f in sorted((root / FEATURES_DIR).glob("*.parquet")):
-        files[f"{FEATURES_DIR}/{f.stem}"] = f
+        files[f"{FEATURES_DIR}/{check_modality_name(f.stem)}"] = confined(root, FEATURES_DIR, f.name)
     return files
 
 
 def load_catalogue(root: str | Path) -> Catalogue:
-    """Read the catalogue at ``root`` into :class:`Catalogue`; raise :class:`ContractError` naming any broken table."""
+    """Read the catalogue at ``root`` into :class:`Catalogue`.
+
+    Raises :class:`ContractError` naming any broken table, :class:`~schemas.errors.PathError` for a path
+    that is missing, of the wrong kind or leaving the folder.
+    """
     root = Path(root)
     files = catalogue_files(root)
     inter = _read_table(files["interactions"], "interactions")
@@ -90,37 +94,16 @@ def _split_codes(column: pa.ChunkedArray) -> np.ndarray:
     return lookup[encoded.indices.to_numpy()]
 
 
-@contextmanager
-def replacing_folder(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``out_dir`` that replaces ``out_dir`` only if the block succeeds.
-
-    On an exception nothing at ``out_dir`` changes and the temporary folder is removed.
-    """
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
-
-
 def write_catalogue(out_dir: Path, interactions: pa.Table, features: dict[str, pa.Table]) -> None:
-    """Write the contract tables into the (empty) folder ``out_dir``."""
+    """Write the contract tables into the (empty) folder ``out_dir``; a bad modality name writes nothing.
+
+    Raises :class:`~schemas.errors.BadModalityName` for a modality that cannot name a feature table.
+    """
+    paths = {m: confined(out_dir, FEATURES_DIR, f"{check_modality_name(m)}.parquet") for m in features}
     pq.write_table(interactions, out_dir / INTERACTIONS_FILE)
     (out_dir / FEATURES_DIR).mkdir(exist_ok=True)
     for modality, table in features.items():
-        pq.write_table(table, out_dir / FEATURES_DIR / f"{modality}.parquet")
+        pq.write_table(table, paths[modality])
 
 
 def embedding_column(matrix: np.ndarray) -> pa.FixedSizeListArray:

@@ -6,11 +6,26 @@ import argparse
 import datetime as dt
 import logging
 import sys
+from pathlib import Path
 
 from mmrecun_core.checkpoint import CheckpointError
 from mmrecun_core.trainer import TrainConfig
+from schemas.errors import UserError
+from tasks.paths import check_output
+from tasks.synthetic import MIN_ITEMS
 
-USER_ERRORS = (ValueError, FileNotFoundError, CheckpointError, RuntimeError)
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """What a command raises about its inputs, arguments or store: printed as one line, exit status 2.
+
+    Anything else (a torch ``RuntimeError``, a ``KeyError``, ...) is a defect and keeps its traceback.
+    """
+    from tasks.publish import PublishError
+    from tasks.s3 import StorageError
+    from tasks.store import ChecksumMismatch, Conflict
+
+    return (UserError, ValueError, FileNotFoundError, CheckpointError,
+            StorageError, ChecksumMismatch, Conflict, PublishError)
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -56,6 +71,7 @@ def _make_requests(args) -> None:
     from tasks.catalogue import load_catalogue
     from tasks.requests import make_requests
 
+    check_output(args.out, [args.data])
     out = make_requests(load_catalogue(args.data).data, args.scenario, args.fraction, args.seed, args.out)
     print(f"wrote {out['out']}: {out['erasures']} erasure requests, {out['revocations']} licence revocations")
 
@@ -63,6 +79,7 @@ def _make_requests(args) -> None:
 def _unlearn(args) -> None:
     from tasks.unlearn import unlearn_model
 
+    check_output(args.out, [args.data, args.model, args.forget])
     ref = unlearn_model(args.data, args.model, args.forget, args.out, method=args.method, alpha=args.alpha,
                         max_epochs=args.max_epochs, seed=args.seed, device=args.device, run_gold=args.with_gold)
     e = ref["evidence"]
@@ -70,6 +87,50 @@ def _unlearn(args) -> None:
     for key in ("retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20", "item_recall@500", "exposure@20", "bpr_div_parent", "mia_auc"):
         value = e.get(key)
         print(f"  {key:<22} {'-' if value is None else f'{value:.4f}' if isinstance(value, float) else value}")
+
+
+def _at_least(minimum: int):
+    """An argparse type: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _float_in(interval: str):
+    """An argparse type: a finite float inside ``interval``, written ``(0, 1]``, ``[0, 1)``, ..."""
+    low, high = (float(x) for x in interval[1:-1].split(","))
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        above = value > low if interval[0] == "(" else value >= low
+        below = value < high if interval[-1] == ")" else value <= high
+        if not (above and below):
+            raise argparse.ArgumentTypeError(f"must be a number in {interval}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _device(text: str) -> str:
+    """An argparse type: ``auto``, ``cpu`` or ``cuda[:N]``, available on this machine."""
+    from mmrecun_core.device import resolve_device
+
+    try:
+        resolve_device(text)
+    except (ValueError, RuntimeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _cutoff(text: str) -> dt.datetime:
@@ -86,6 +147,7 @@ def _validate(args) -> None:
     from tasks.validate import validate
 
     workspace = args.workspace or f"var/runs/validate-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+    check_output(workspace, [args.data, args.requests])
     ingest(args.data, workspace, args.requests, endpoint_url=args.endpoint_url)
     summary = validate(workspace, cutoff=args.cutoff, duplicate_threshold=args.duplicate_threshold)
     for table, s in summary["tables"].items():
@@ -120,9 +182,16 @@ def _retention(args):
     return None if args.no_retention else Retention(args.lock_mode, args.lock_days)
 
 
+def _run_records(run: str) -> list[Path]:
+    """What a report reads: every entry of the run directory but its ``report`` folder (the run itself if absent)."""
+    root = Path(run)
+    return [p for p in root.iterdir() if p.name != "report"] if root.is_dir() else [root]
+
+
 def _report(args) -> None:
     from tasks.report import Gates, build_report
 
+    check_output(args.out or Path(args.run) / "report", _run_records(args.run))
     report = build_report(args.run, args.out, Gates(retain_ratio=args.retain_ratio, forget_recall_max=args.forget_recall_max))
     print(f"{report['status']}: " + ", ".join(f"{g['name']} {'PASS' if g['passed'] else 'FAIL'}" for g in report["gates"]))
     print(f"report written to {args.out or f'{args.run}/report'} (report.html, report.pdf, report.json)")
@@ -145,7 +214,7 @@ def _verify_ledger(args) -> None:
     from tasks import ledger
     from tasks.store import ChecksumMismatch, open_store
 
-    result = ledger.verify(open_store(args.store, args.endpoint_url))
+    result = ledger.verify(open_store(args.store, args.endpoint_url, create=False))
     if not result.ok:
         raise ChecksumMismatch(f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else ""))
     print(f"ledger intact: {result.entries} entries, {result.artifacts} artifacts checked")
@@ -158,8 +227,8 @@ def _runs(args) -> None:
     from tasks.registry import current_version
     from tasks.store import open_store
 
-    store = open_store(args.store, args.endpoint_url)
-    entries = sorted(ledger.entries(store), key=lambda e: e["seq"], reverse=True)
+    store = open_store(args.store, args.endpoint_url, create=False)
+    entries = sorted((e for e in ledger.entries(store) if e.get("kind") in ("train", "unlearn")), key=lambda e: e["seq"], reverse=True)
     if not entries:
         print(f"no published run in {store.uri()}")
         return
@@ -178,6 +247,30 @@ def _runs(args) -> None:
     print(f"* = CURRENT. Newest report: {store.uri(entries[0]['report'])}; all runs: {store.uri('reports/index.html')}")
 
 
+def _rollback(args) -> None:
+    from tasks.registry import rollback
+    from tasks.store import open_store
+
+    entry = rollback(open_store(args.store, args.endpoint_url, create=False), args.model, args.to, _retention(args))
+    print(f"CURRENT of {args.model} moved back from {entry['replaced_version']} to {entry['version']}; ledger entry {entry['seq']}")
+
+
+def _gc(args) -> None:
+    from tasks.run import collect_garbage
+
+    cleaned = collect_garbage(args.workspace, abandoned_days=args.abandoned_days)
+    print(f"removed the personal parts of {len(cleaned)} run(s) in {args.workspace}" + (f": {', '.join(cleaned)}" if cleaned else ""))
+
+
+def _store_arguments(p: argparse.ArgumentParser, retained: str) -> None:
+    """``--store``, ``--endpoint-url`` and the Object Lock options of a command that writes ``retained``."""
+    p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
+    p.add_argument("--lock-mode", choices=["GOVERNANCE", "COMPLIANCE"], default="GOVERNANCE", help=f"Object Lock mode for {retained}")
+    p.add_argument("--lock-days", type=_at_least(1), default=365, help="Object Lock retention in days")
+    p.add_argument("--no-retention", action="store_true", help=f"write {retained} without Object Lock retention")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrecun", description="Make multi-modal recommenders forget, with evidence.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
@@ -190,27 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-synthetic", help="write a realistic synthetic catalogue (when no real data is at hand)")
     p.add_argument("out_dir")
-    p.add_argument("--users", type=int, default=3000)
-    p.add_argument("--items", type=int, default=2000)
+    p.add_argument("--users", type=_at_least(1), default=3000)
+    p.add_argument("--items", type=_at_least(MIN_ITEMS), default=2000)
     p.add_argument("--modalities", default="image,audio", help="comma-separated modality names")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_at_least(0), default=0)
     p.set_defaults(func=_synthetic)
 
     p = sub.add_parser("train", help="train a recommender on a catalogue and write a model directory")
     p.add_argument("--data", required=True, help="catalogue folder (Parquet contract)")
     p.add_argument("--model", choices=["mgcn", "lightgcn"], default="mgcn")
     p.add_argument("--out", required=True, help="model directory to write (replaced on success)")
-    p.add_argument("--epochs", type=int, default=TrainConfig.max_epochs, help="epoch cap (default %(default)s)")
-    p.add_argument("--patience", type=int, default=TrainConfig.patience, help="epochs without validation gain before stopping")
-    p.add_argument("--seed", type=int, default=TrainConfig.seed)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--epochs", type=_at_least(1), default=TrainConfig.max_epochs,
+                   help="epoch cap (default %(default)s)")
+    p.add_argument("--patience", type=_at_least(1), default=TrainConfig.patience,
+                   help="epochs without validation gain before stopping")
+    p.add_argument("--seed", type=_at_least(0), default=TrainConfig.seed)
+    p.add_argument("--device", type=_device, default="auto", help="auto, cpu or cuda[:N]")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("make-requests", help="write realistic licence revocations / erasure requests for a catalogue")
     p.add_argument("--data", required=True)
     p.add_argument("--scenario", required=True, choices=["users", "items", "both", "interactions", "modality"])
-    p.add_argument("--fraction", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fraction", type=_float_in("(0, 1]"), default=0.05)
+    p.add_argument("--seed", type=_at_least(0), default=0)
     p.add_argument("--out", required=True, help="FORGET_DIR to write")
     p.set_defaults(func=_make_requests)
 
@@ -220,11 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forget", required=True, help="FORGET_DIR with licence_revocations.parquet / erasure_requests.parquet")
     p.add_argument("--out", required=True, help="new model directory (replaced on success)")
     p.add_argument("--method", choices=["mmrecun", "finetune", "neggrad", "gold"], default="mmrecun")
-    p.add_argument("--alpha", type=float, default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
-    p.add_argument("--max-epochs", type=int, default=50)
+    p.add_argument("--alpha", type=_float_in("[0, 1]"), default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
+    p.add_argument("--max-epochs", type=_at_least(1), default=50)
     p.add_argument("--with-gold", action="store_true", help="also retrain Gold from scratch and compare with it in evidence.json")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--device", type=_device, default="auto")
     p.set_defaults(func=_unlearn)
 
     p = sub.add_parser("validate", help="ingest the tables (folder or s3://) and validate them with the Great Expectations suites")
@@ -233,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutoff", type=_cutoff, help="the run's logical date, ISO 8601, UTC unless a zone is given (default now)")
     p.add_argument("--workspace", help="run workspace to snapshot into (default var/runs/validate-<UTC time>)")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS)")
-    p.add_argument("--duplicate-threshold", type=float, default=0.01, help="largest tolerated fraction of repeated interactions")
+    p.add_argument("--duplicate-threshold", type=_float_in("[0, 1)"), default=0.01,
+                   help="largest tolerated fraction of repeated interactions")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("forget-set", help="resolve the requests effective at a cutoff into the forget set, minus what the parent applied")
@@ -247,17 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the compliance report (HTML, PDF, JSON) of a run directory")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--out", help="output folder (default RUN/report)")
-    p.add_argument("--retain-ratio", type=float, default=0.95, help="gate: retain test Recall@20 >= this share of the original's")
-    p.add_argument("--forget-recall-max", type=float, help="gate: absolute ceiling on forget Recall@20 (default: the forgetting criterion decides)")
+    p.add_argument("--retain-ratio", type=_float_in("(0, 1]"), default=0.95,
+                   help="gate: retain test Recall@20 >= this share of the original's")
+    p.add_argument("--forget-recall-max", type=_float_in("[0, 1]"),
+                   help="gate: absolute ceiling on forget Recall@20 (default: the forgetting criterion decides)")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("publish", help="publish a run's model version and report to a store; move CURRENT if its gates passed")
     p.add_argument("--run", required=True, help="run directory (with model/ and report/)")
-    p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
-    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
-    p.add_argument("--lock-mode", choices=["GOVERNANCE", "COMPLIANCE"], default="GOVERNANCE", help="Object Lock mode for reports and ledger entries")
-    p.add_argument("--lock-days", type=int, default=365, help="Object Lock retention in days")
-    p.add_argument("--no-retention", action="store_true", help="write reports and ledger entries without Object Lock retention")
+    _store_arguments(p, "reports and ledger entries")
     p.set_defaults(func=_publish)
 
     p = sub.add_parser("verify-ledger", help="check the audit ledger's hash chain and every artifact it references")
@@ -270,11 +364,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
     p.set_defaults(func=_runs)
 
+    p = sub.add_parser("rollback", help="move a model's CURRENT back to a version that applied every request CURRENT applied")
+    p.add_argument("--model", required=True, help="registry name of the model")
+    p.add_argument("--to", required=True, help="the version to serve again")
+    _store_arguments(p, "the ledger entry")
+    p.set_defaults(func=_rollback)
+
+    p = sub.add_parser("gc", help="remove the personal parts of finished runs whose kept days are over (MMRECUN_WORKSPACE_KEEP_DAYS)")
+    p.add_argument("--workspace", required=True, help="the run workspace (MMRECUN_WORKSPACE)")
+    p.add_argument("--abandoned-days", type=_at_least(0), default=7,
+                   help="also clean runs that never ended (no cleanup.json) started this many days ago")
+    p.set_defaults(func=_gc)
+
     p = sub.add_parser("evaluate", help="full-ranking metrics of a model directory on valid and test")
     p.add_argument("--data", required=True)
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--json", help="also write the metrics to this JSON file")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", type=_device, default="auto")
     p.set_defaults(func=_evaluate)
     return parser
 
@@ -285,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         args.func(args)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         print(f"mmrecun {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -16,18 +16,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
-from schemas.contracts import MODALITY_NAME, SPLIT_VALUES, TS_TYPE, ContractError, interactions_schema, item_features_schema
-from tasks.catalogue import embedding_column, replacing_folder, write_catalogue
+from schemas.contracts import (SPLIT_VALUES, TS_TYPE, ContractError, check_modality_name, interactions_schema,
+                               item_features_schema)
+from tasks.catalogue import embedding_column, write_catalogue
+from tasks.paths import check_output, existing_file, existing_folder, replacing_folder
 
 log = logging.getLogger("mmrecun.convert")
 REQUIRED = ("userID", "itemID", "x_label")
 
 
 def _read_inter(path: Path) -> pa.Table:
+    existing_file(path, "MMRec interaction file")
     try:
         table = csv.read_csv(path, parse_options=csv.ParseOptions(delimiter="\t"), convert_options=csv.ConvertOptions(
             column_types={"userID": pa.int64(), "itemID": pa.int64(), "x_label": pa.int64(), "rating": pa.float64(), "timestamp": pa.float64()}))
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise ContractError(f"{path.name}: malformed MMRec interaction file ({exc})") from exc
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
@@ -67,7 +70,8 @@ def _interactions(table: pa.Table) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=interactions_schema(pa.int64(), weight=has_weight))
 
 
-def _features(path: Path, modality: str, n_items: int) -> pa.Table:
+def _features(path: Path, n_items: int) -> pa.Table:
+    existing_file(path, "MMRec feature file")
     try:
         matrix = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -89,11 +93,12 @@ def convert_mmrec(src_dir: str | Path, out_dir: str | Path) -> dict:
 
     Returns ``{"out": path, "rows": {table: rows}, "modalities": {name: dim}}``. Raises
     :class:`~schemas.contracts.ContractError` for a missing folder, a malformed ``.inter``, a feature file
-    whose row count does not match the items, or non-finite features; nothing is written then.
+    whose row count does not match the items, or non-finite features, and
+    :class:`~schemas.errors.PathError` for an ``out_dir`` that is, holds or lies inside ``src_dir``;
+    nothing is written then.
     """
-    src = Path(src_dir)
-    if not src.is_dir():
-        raise ContractError(f"MMRec folder {src} does not exist")
+    src = existing_folder(src_dir, "MMRec folder")
+    check_output(out_dir, [src])
     inter_files = sorted(src.glob("*.inter"))
     if len(inter_files) != 1:
         raise ContractError(f"{src}: expected exactly one <name>.inter file, found {[f.name for f in inter_files] or 'none'}")
@@ -101,10 +106,7 @@ def convert_mmrec(src_dir: str | Path, out_dir: str | Path) -> dict:
     n_items = int(pc.max(raw.column("itemID")).as_py()) + 1
     features = {}
     for path in sorted(src.glob("*_feat.npy")):
-        modality = path.name[: -len("_feat.npy")]
-        if not MODALITY_NAME.match(modality):
-            raise ContractError(f"{path.name}: modality name {modality!r} must be lower-case letters, digits and '_'")
-        features[modality] = _features(path, modality, n_items)
+        features[check_modality_name(path.name[: -len("_feat.npy")])] = _features(path, n_items)
     if not features:
         log.warning("%s: no <modality>_feat.npy file; the catalogue has no content features (LightGCN only)", src)
     interactions = _interactions(raw)

@@ -11,25 +11,40 @@ import numpy as np
 from mmrecun_core.checkpoint import load_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.evaluation import evaluate
+from schemas.personal import scrub
 from tasks.catalogue import load_catalogue
+from tasks.paths import check_output
 
 log = logging.getLogger("mmrecun.evaluate")
+ID_COLUMNS = {"users": "user_id", "items": "item_id"}
 
 
 def check_same_ids(kind: str, model_ids: np.ndarray, data_ids: np.ndarray) -> None:
+    """Raise ValueError unless the model's external ids are the catalogue's, index by index.
+
+    A ``None`` in the model's ids is a tombstone (an erased user's id left the model) and matches whatever
+    the catalogue still holds at that index.
+    """
+    known = np.array([x is not None for x in model_ids], dtype=bool) if model_ids.dtype == object else np.ones(len(model_ids), bool)
+    if len(model_ids) == len(data_ids):
+        model_ids = np.where(known, model_ids, data_ids)
     if len(model_ids) != len(data_ids) or not np.array_equal(model_ids.astype(str), data_ids.astype(str)):
-        only_model = np.setdiff1d(model_ids.astype(str), data_ids.astype(str))
-        only_data = np.setdiff1d(data_ids.astype(str), model_ids.astype(str))
+        column = ID_COLUMNS[kind]  # user ids appear only as hashes
+        only_model = scrub(column, np.setdiff1d(model_ids.astype(str), data_ids.astype(str))[:5].tolist())
+        only_data = scrub(column, np.setdiff1d(data_ids.astype(str), model_ids.astype(str))[:5].tolist())
         raise ValueError(f"the catalogue's {kind} differ from the model's: {len(data_ids)} vs {len(model_ids)}; "
-                         f"only in the data e.g. {only_data[:5].tolist()}, only in the model e.g. {only_model[:5].tolist()}")
+                         f"only in the data e.g. {only_data}, only in the model e.g. {only_model}")
 
 
 def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | Path | None = None, device: str = "auto") -> dict:
     """Evaluate the model at ``model_dir`` on ``data_dir``; return (and optionally write) ``{"valid", "test", ...}``.
 
     The model scores over its own training graph (it ships with the model); the catalogue supplies
-    the held-out positives and must have the same users and items.
+    the held-out positives and must have the same users and items. A ``json_out`` that is a folder, or
+    lies inside (or contains) ``data_dir`` or ``model_dir``, is refused before anything is read.
     """
+    if json_out is not None:
+        check_output(json_out, [data_dir, model_dir], kind="file")
     dev = resolve_device(device)
     bundle = load_model(model_dir, dev)
     catalogue = load_catalogue(data_dir)

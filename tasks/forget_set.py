@@ -2,18 +2,22 @@
 
 DESIGN.md "From requests to a forget set": requests effective at the cutoff (the run's logical
 date, or now), minus those already applied to the parent model (its manifest's
-``requests_applied``), resolve to users, items, interactions and (item, modality) content
-deletions. Requests are cumulative: the *new* forget set is what this run unlearns; the
-*cumulative* one (parent's + new) is what the retain data excludes and what evaluation covers, so
-nothing once forgotten creeps back. Requests naming users, items or modalities absent from the
-data are reported as not applicable; requests effective after the cutoff are deferred to a later
-run. An empty new forget set is a clean outcome ("nothing to forget").
+``requests_applied``, which names each request by table, id and content: :func:`request_key`),
+resolve to users, items, interactions and (item, modality) content deletions. Requests are
+cumulative: the *new* forget set is what this run unlearns; the *cumulative* one (parent's + new)
+is what the retain data excludes and what evaluation covers, so nothing once forgotten creeps
+back. Requests naming users, items or modalities absent from the data are reported as not
+applicable; requests effective after the cutoff are deferred to a later run. An empty new forget
+set is a clean outcome ("nothing to forget"). Request ids must be unique across both tables, and
+requests that would leave no training interaction are refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,10 +28,51 @@ import pyarrow.parquet as pq
 
 from mmrecun_core.data import InteractionData
 from mmrecun_core.forget import ForgetSet
-from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, ContractError
+from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, erasure_requests_schema, licence_revocations_schema
+from schemas.errors import ContractError, IdTypeMismatch, NothingRetained, RequestIdConflict
+from schemas.personal import is_personal
+from tasks.paths import check_output, confined, existing_file, existing_folder, replacing_folder
 
 log = logging.getLogger("mmrecun.forget_set")
 KINDS = ("user_erasures", "interaction_erasures", "item_revocations", "modality_revocations")
+
+
+@dataclass(frozen=True)
+class RequestTable:
+    """One request table: its file, its id column, the columns a plan needs, and those a request's content spans."""
+
+    file: str
+    id_column: str
+    required: tuple[str, ...]
+    content: tuple[str, ...]
+
+
+ERASURES, REVOCATIONS = "erasure_requests", "licence_revocations"
+REQUEST_TABLES = {
+    ERASURES: RequestTable(ERASURES_FILE, "request_id", ("request_id", "user_id", "effective_at"),
+                           tuple(erasure_requests_schema().names)),
+    REVOCATIONS: RequestTable(REVOCATIONS_FILE, "revocation_id", ("revocation_id", "item_id", "scope", "effective_at"),
+                              tuple(licence_revocations_schema().names)),
+}
+
+
+def request_key(table: str, row: dict, user_index: int | None = None) -> str:
+    """``"<table>:<request id>:<content hash>"``: what a model records as an applied request.
+
+    The hash is the first 16 hex digits of the sha256 of the row's contract columns (canonical JSON; an
+    absent column counts as null), with a personal column replaced by ``user_index``, the user's row in the
+    model: an id reused for another request (another user, item, scope or date) is a request of its own,
+    while the key links to no person without the catalogue (the published id maps hold no erased user's id).
+    """
+    spec = REQUEST_TABLES[table]
+    content = {c: (user_index if is_personal(c) else row.get(c)) for c in spec.content}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
+    return f"{table}:{row[spec.id_column]}:{digest[:16]}"
+
+
+def request_id_of(key: str) -> str:
+    """The request id inside a :func:`request_key` (what a report lists)."""
+    return key.split(":", 1)[1].rsplit(":", 1)[0]
 
 
 @dataclass
@@ -35,9 +80,10 @@ class ForgetPlan:
     """The forget sets of one run and the request lineage behind them.
 
     ``forget``: what is new since the parent (this run unlearns it); ``cumulative``: parent's + new.
-    ``request_ids``: every applied request (the new model's ``requests_applied``); ``new_request_ids``:
-    those this run adds. ``not_applicable``: reason -> request ids; ``deferred``: effective after the cutoff.
-    ``counts``: new requests per kind, and ``already_applied`` / ``deferred`` / ``not_applicable`` totals.
+    ``request_ids``: the :func:`request_key` of every applied request (the new model's ``requests_applied``),
+    sorted; ``new_request_ids``: those this run adds. ``not_applicable``: reason -> request ids;
+    ``deferred``: ids of requests effective after the cutoff. ``counts``: new requests per kind, and
+    ``already_applied`` / ``deferred`` / ``not_applicable`` totals.
     """
 
     forget: ForgetSet
@@ -55,20 +101,28 @@ class ForgetPlan:
 
 @dataclass
 class _Resolved:
-    """Requests resolved to indices, before splitting new from already applied."""
+    """Requests resolved to indices, by request key, before splitting new from already applied."""
 
     users: dict[str, int] = field(default_factory=dict)
     pairs: dict[str, tuple[int, int]] = field(default_factory=dict)
     items: dict[str, int] = field(default_factory=dict)
     modality_items: dict[str, tuple[str, int]] = field(default_factory=dict)
+    not_applicable: dict[str, list[str]] = field(
+        default_factory=lambda: {"unknown_user": [], "unknown_item": [], "unknown_modality": []})
+
+    @property
+    def groups(self) -> tuple[dict, ...]:
+        """The resolved requests of each of :data:`KINDS`, in that order."""
+        return self.users, self.pairs, self.items, self.modality_items
 
     def forget_set(self, keep) -> ForgetSet:
         modality: dict[str, list[int]] = {}
-        for rid, (m, item) in self.modality_items.items():
-            if keep(rid):
+        for key, (m, item) in self.modality_items.items():
+            if keep(key):
                 modality.setdefault(m, []).append(item)
-        return ForgetSet.of(users=[v for r, v in self.users.items() if keep(r)], items=[v for r, v in self.items.items() if keep(r)],
-                            pairs=[v for r, v in self.pairs.items() if keep(r)], modality_items=modality)
+        return ForgetSet.of(users=[v for k, v in self.users.items() if keep(k)],
+                            items=[v for k, v in self.items.items() if keep(k)],
+                            pairs=[v for k, v in self.pairs.items() if keep(k)], modality_items=modality)
 
 
 def _lookup(ids: np.ndarray, values: list) -> np.ndarray:
@@ -80,21 +134,48 @@ def _lookup(ids: np.ndarray, values: list) -> np.ndarray:
     return np.where(ids[pos] == values, pos, -1)
 
 
-def _read(root: Path, file: str, required: tuple[str, ...]) -> pa.Table | None:
-    path = root / file
-    if not path.is_file():
+def _read(root: Path, name: str) -> pa.Table | None:
+    """The request table ``name`` of the folder ``root`` (None when its file is absent), its columns checked."""
+    spec = REQUEST_TABLES[name]
+    path = confined(root, spec.file)
+    if not (path.exists() or path.is_symlink()):
         return None
-    name = file.removesuffix(".parquet")
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(existing_file(path, f"{name}: file"))
     except (pa.ArrowException, OSError) as exc:
         raise ContractError(f"{name}: {path} is not a readable Parquet file ({exc})") from exc
-    missing = [c for c in required if c not in table.column_names]
+    missing = [c for c in spec.required if c not in table.column_names]
     if missing:
         raise ContractError(f"{name}: missing column(s) {missing} (columns present: {table.column_names})")
-    if table.column("effective_at").null_count:
-        raise ContractError(f"{name}: {table.column('effective_at').null_count} requests have no effective_at")
+    for column in spec.required:
+        if nulls := table.column(column).null_count:
+            raise ContractError(f"{name}: column {column!r} has {nulls} null values of {table.num_rows} rows")
     return table
+
+
+def check_unique_request_ids(tables: dict[str, pa.Table]) -> None:
+    """Raise :class:`RequestIdConflict` when an id names two requests, in one request table or across both."""
+    where: dict[str, Counter] = {}
+    for name, table in tables.items():
+        for rid in table.column(REQUEST_TABLES[name].id_column).to_pylist():
+            where.setdefault(str(rid), Counter())[name] += 1
+    repeated = {rid: rows for rid, rows in sorted(where.items()) if rows.total() > 1}
+    if repeated:
+        columns = " / ".join(f"{name}.{REQUEST_TABLES[name].id_column}" for name in tables)
+        examples = "; ".join(f"{rid!r} ({', '.join(f'{n} rows of {t}' for t, n in rows.items())})"
+                             for rid, rows in list(repeated.items())[:5])
+        raise RequestIdConflict(f"{columns}: {len(repeated)} request id(s) name more than one request "
+                                f"(ids must be unique across the request tables), e.g. {examples}")
+
+
+def _check_id_type(table: pa.Table, name: str, column: str, ids: np.ndarray) -> None:
+    """Raise :class:`IdTypeMismatch` unless ``column`` has the type of the interactions' ids (``ids``)."""
+    typ = table.schema.field(column).type
+    as_strings = ids.dtype.kind in "OUS"
+    is_string = pa.types.is_string(typ) or pa.types.is_large_string(typ)
+    if not (pa.types.is_null(typ) or (is_string if as_strings else pa.types.is_integer(typ))):
+        raise IdTypeMismatch(f"{name}: column {column!r} has type {typ}, but the interactions' {column} values are "
+                             f"{'strings' if as_strings else 'int64'}")
 
 
 def _effective(table: pa.Table, id_column: str, cutoff: datetime) -> tuple[pa.Table, list[str]]:
@@ -105,62 +186,93 @@ def _effective(table: pa.Table, id_column: str, cutoff: datetime) -> tuple[pa.Ta
     return table.filter(pa.array(now)), later
 
 
+def _resolve_erasures(table: pa.Table, data: InteractionData, resolved: _Resolved) -> None:
+    """Add each erasure to ``resolved``: a whole user, one interaction, or not applicable."""
+    _check_id_type(table, ERASURES, "user_id", data.user_ids)
+    if "item_id" in table.column_names:
+        _check_id_type(table, ERASURES, "item_id", data.item_ids)
+    rows = table.to_pylist()
+    users = _lookup(data.user_ids, [r["user_id"] for r in rows])
+    for row, user in zip(rows, users):
+        item = row.get("item_id")
+        index = -1 if item is None else _lookup(data.item_ids, [item])[0]
+        if user < 0:
+            resolved.not_applicable["unknown_user"].append(row["request_id"])
+        elif item is None:
+            resolved.users[request_key(ERASURES, row, int(user))] = int(user)
+        elif index < 0:
+            resolved.not_applicable["unknown_item"].append(row["request_id"])
+        else:
+            resolved.pairs[request_key(ERASURES, row, int(user))] = (int(user), int(index))
+
+
+def _resolve_revocations(table: pa.Table, data: InteractionData, resolved: _Resolved) -> None:
+    """Add each revocation to ``resolved``: a whole item, one modality of it, or not applicable."""
+    _check_id_type(table, REVOCATIONS, "item_id", data.item_ids)
+    rows = table.to_pylist()
+    items = _lookup(data.item_ids, [r["item_id"] for r in rows])
+    for row, item in zip(rows, items):
+        if item < 0:
+            resolved.not_applicable["unknown_item"].append(row["revocation_id"])
+        elif row["scope"] == "item":
+            resolved.items[request_key(REVOCATIONS, row)] = int(item)
+        elif row["scope"] in data.features:
+            resolved.modality_items[request_key(REVOCATIONS, row)] = (row["scope"], int(item))
+        else:
+            resolved.not_applicable["unknown_modality"].append(row["revocation_id"])
+
+
+def _check_something_retained(cumulative: ForgetSet, data: InteractionData, cutoff: datetime) -> None:
+    """Raise :class:`NothingRetained` when ``cumulative`` forgets every training interaction."""
+    if data.train.nnz and cumulative.forgotten_mask(data.train).nnz == data.train.nnz:
+        users, items, pairs = len(cumulative.users), len(cumulative.items), len(cumulative.pairs)
+        tables = [t for t, n in ((ERASURES, users + pairs), (REVOCATIONS, items)) if n]
+        raise NothingRetained(
+            f"{' / '.join(tables)}: the requests effective at {cutoff.isoformat(timespec='seconds')} forget all "
+            f"{data.train.nnz} training interactions ({users} users erased, {items} items revoked, {pairs} "
+            f"interactions erased): no user with a training interaction would be left")
+
+
 def plan_forget(requests_dir: str | Path, data: InteractionData, cutoff: datetime | None = None,
                 applied: list[str] | tuple[str, ...] = ()) -> ForgetPlan:
     """Resolve the requests in ``requests_dir`` effective at ``cutoff`` (default now) against ``data``.
 
-    ``applied``: request ids the parent model already applied (its manifest's ``requests_applied``).
-    Raises :class:`ContractError` for a missing folder, an unreadable table, a missing column or a
-    request without ``effective_at``.
+    ``applied``: the :func:`request_key` of each request the parent model already applied (its manifest's
+    ``requests_applied``); a request whose id was applied with other content is new. Raises
+    :class:`~schemas.errors.PathError` for a missing folder, :class:`ContractError` for an unreadable table,
+    a missing column or a null id, scope or ``effective_at``, :class:`RequestIdConflict` for an id naming
+    two requests, :class:`IdTypeMismatch` for ids typed unlike the interactions', and
+    :class:`NothingRetained` when the requests would forget every training interaction.
     """
-    root = Path(requests_dir)
-    if not root.is_dir():
-        raise ContractError(f"requests folder {root} does not exist")
-    erasures = _read(root, ERASURES_FILE, ("request_id", "user_id", "effective_at"))
-    revocations = _read(root, REVOCATIONS_FILE, ("revocation_id", "item_id", "scope", "effective_at"))
-    if erasures is None and revocations is None:
+    root = existing_folder(requests_dir, "requests folder")
+    tables = {name: table for name in REQUEST_TABLES if (table := _read(root, name)) is not None}
+    if not tables:
         raise ContractError(f"requests folder {root} holds neither {REVOCATIONS_FILE} nor {ERASURES_FILE}")
+    check_unique_request_ids(tables)
     cutoff = cutoff or datetime.now(timezone.utc)
     resolved, deferred = _Resolved(), []
-    not_applicable: dict[str, list[str]] = {"unknown_user": [], "unknown_item": [], "unknown_modality": []}
-    if erasures is not None:
-        erasures, later = _effective(erasures, "request_id", cutoff)
-        deferred += later
-        items = erasures.column("item_id").to_pylist() if "item_id" in erasures.column_names else [None] * erasures.num_rows
-        users = _lookup(data.user_ids, erasures.column("user_id").to_pylist())
-        for rid, user, item in zip(erasures.column("request_id").to_pylist(), users, items):
-            index = -1 if item is None else _lookup(data.item_ids, [item])[0]
-            if user < 0:
-                not_applicable["unknown_user"].append(rid)
-            elif item is None:
-                resolved.users[rid] = int(user)
-            elif index < 0:
-                not_applicable["unknown_item"].append(rid)
-            else:
-                resolved.pairs[rid] = (int(user), int(index))
-    if revocations is not None:
-        revocations, later = _effective(revocations, "revocation_id", cutoff)
-        deferred += later
-        items = _lookup(data.item_ids, revocations.column("item_id").to_pylist())
-        for rid, item, scope in zip(revocations.column("revocation_id").to_pylist(), items, revocations.column("scope").to_pylist()):
-            if item < 0:
-                not_applicable["unknown_item"].append(rid)
-            elif scope == "item":
-                resolved.items[rid] = int(item)
-            elif scope in data.features:
-                resolved.modality_items[rid] = (scope, int(item))
-            else:
-                not_applicable["unknown_modality"].append(rid)
+    for name, resolve in ((ERASURES, _resolve_erasures), (REVOCATIONS, _resolve_revocations)):
+        if name in tables:
+            effective, later = _effective(tables[name], REQUEST_TABLES[name].id_column, cutoff)
+            deferred += later
+            resolve(effective, data, resolved)
     done = set(applied)
-    every = [*resolved.users, *resolved.pairs, *resolved.items, *resolved.modality_items]
-    new_ids = [r for r in every if r not in done]
-    counts = {kind: sum(r not in done for r in group) for kind, group in
-              zip(KINDS, (resolved.users, resolved.pairs, resolved.items, resolved.modality_items))}
-    counts |= {"already_applied": len(every) - len(new_ids), "deferred": len(deferred),
-               "not_applicable": sum(len(v) for v in not_applicable.values())}
-    plan = ForgetPlan(forget=resolved.forget_set(lambda r: r not in done), cumulative=resolved.forget_set(lambda r: True),
-                      request_ids=sorted(done | set(every)), new_request_ids=sorted(new_ids),
-                      not_applicable={k: v for k, v in not_applicable.items() if v}, deferred=sorted(deferred), counts=counts)
+    every = [key for group in resolved.groups for key in group]
+    gone = sorted(k for k in done - set(every) if k.startswith(tuple(f"{t}:" for t in REQUEST_TABLES)))  # plain ids: applied again
+    if gone:
+        raise ContractError(f"requests: {len(gone)} request(s) the parent model applied are not effective in these tables "
+                            f"(e.g. {[request_id_of(k) for k in gone[:3]]}): the tables must be cumulative and the cutoff no "
+                            "earlier than the parent's, or what those requests forgot would come back")
+    new_keys = [key for key in every if key not in done]
+    counts = {kind: sum(key not in done for key in group) for kind, group in zip(KINDS, resolved.groups)}
+    counts |= {"already_applied": len(every) - len(new_keys), "deferred": len(deferred),
+               "not_applicable": sum(len(v) for v in resolved.not_applicable.values())}
+    plan = ForgetPlan(forget=resolved.forget_set(lambda key: key not in done),
+                      cumulative=resolved.forget_set(lambda key: True),
+                      request_ids=sorted(done | set(every)), new_request_ids=sorted(new_keys),
+                      not_applicable={k: v for k, v in resolved.not_applicable.items() if v}, deferred=sorted(deferred),
+                      counts=counts)
+    _check_something_retained(plan.cumulative, data, cutoff)
     log.info("requests at %s: %s", cutoff.isoformat(timespec="seconds"), counts)
     return plan
 
@@ -182,7 +294,7 @@ def summarise(plan: ForgetPlan, data: InteractionData) -> dict:
 
 
 def applied_requests(parent_dir: str | Path | None) -> list[str]:
-    """The request ids a parent model already applied (``requests_applied`` in its manifest; none for a base model)."""
+    """The request keys a parent model already applied (``requests_applied`` in its manifest; none for a base model)."""
     if parent_dir is None:
         return []
     path = Path(parent_dir) / "manifest.json"
@@ -207,10 +319,13 @@ def build_forget_set(data_dir: str | Path, requests_dir: str | Path, cutoff: dat
     """Plan the forget set of a catalogue folder and a requests folder; return its summary.
 
     With ``out_dir`` also writes ``summary.json`` and ``forget_set.npz`` (new and cumulative index
-    arrays, read back by :func:`load_plan`), replacing what was there only on success.
+    arrays, read back by :func:`load_plan`), replacing what was there only on success; an ``out_dir``
+    that is, holds or lies inside an input is refused (:class:`~schemas.errors.OutputOverlapsInput`).
     """
-    from tasks.catalogue import load_catalogue, replacing_folder
+    from tasks.catalogue import load_catalogue
 
+    if out_dir is not None:
+        check_output(out_dir, [data_dir, requests_dir, parent_dir])
     catalogue = load_catalogue(data_dir)
     plan = plan_forget(requests_dir, catalogue.data, cutoff, applied_requests(parent_dir))
     summary = {"cutoff": (cutoff or datetime.now(timezone.utc)).isoformat(), "data_sha256": catalogue.sha256,

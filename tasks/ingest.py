@@ -19,8 +19,10 @@ from typing import BinaryIO, Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.contracts import ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, MODALITY_NAME, REVOCATIONS_FILE, ContractError
-from tasks.catalogue import fingerprint, replacing_folder
+from schemas.contracts import (ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, ContractError,
+                               check_modality_name)
+from tasks.catalogue import fingerprint
+from tasks.paths import check_output, confined, existing_file, existing_folder, replacing_folder
 from tasks.s3 import is_s3_uri, list_keys, s3_client, split_s3_uri, storage_errors
 
 log = logging.getLogger("mmrecun.ingest")
@@ -29,7 +31,11 @@ REQUEST_FILES = {"licence_revocations": REVOCATIONS_FILE, "erasure_requests": ER
 
 
 class Source:
-    """The Parquet files under a local folder or an ``s3://`` prefix, addressed by relative path."""
+    """The Parquet files under a local folder or an ``s3://`` prefix, addressed by relative path.
+
+    A local file is read only if it is a regular file that stays inside the folder (a symlink leaving it
+    is refused with :class:`~schemas.errors.PathEscape`).
+    """
 
     def __init__(self, uri: str | Path, endpoint_url: str | None = None):
         self.uri = str(uri)
@@ -40,19 +46,18 @@ class Source:
             with storage_errors(f"listing {self.uri}"):
                 self.paths = {key[start:] for key in list_keys(self.client, self.bucket, self.prefix) if key.endswith(".parquet")}
         else:
-            root = Path(uri)
-            if not root.is_dir():
-                raise ContractError(f"input folder {root} does not exist")
+            root = existing_folder(uri, "input folder")
             self.paths = {p.relative_to(root).as_posix() for p in root.rglob("*.parquet")}
 
     def location(self, path: str) -> str:
         return f"{self.uri.rstrip('/')}/{path}"
 
-    def open(self, path: str) -> BinaryIO:
+    def open(self, path: str, table: str) -> BinaryIO:
+        """A binary stream of ``path``; ``table`` names it in errors."""
         if is_s3_uri(self.uri):
             key = f"{self.prefix}/{path}" if self.prefix else path
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        return open(Path(self.uri) / path, "rb")
+        return open(existing_file(confined(self.uri, path), f"{table}: file"), "rb")
 
 
 def _copy_hashing(read: Callable[[int], bytes], dest: Path) -> tuple[str, int]:
@@ -68,7 +73,7 @@ def _copy_hashing(read: Callable[[int], bytes], dest: Path) -> tuple[str, int]:
 def _snapshot(source: Source, path: str, table: str, dest: Path) -> dict:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with storage_errors(f"reading {source.location(path)}"):
-        stream = source.open(path)
+        stream = source.open(path, table)
         try:
             sha, size = _copy_hashing(stream.read, dest)
         finally:
@@ -87,10 +92,7 @@ def _data_tables(source: Source) -> dict[str, str]:
         raise ContractError(f"interactions: {source.location(INTERACTIONS_FILE)} does not exist")
     tables = {"interactions": INTERACTIONS_FILE}
     for path in sorted(p for p in source.paths if p.startswith(f"{FEATURES_DIR}/") and p.count("/") == 1):
-        modality = path[len(FEATURES_DIR) + 1 : -len(".parquet")]
-        if not MODALITY_NAME.match(modality):
-            raise ContractError(f"{FEATURES_DIR}/{modality}: modality names are lower-case letters, digits and '_' starting with a letter")
-        tables[f"{FEATURES_DIR}/{modality}"] = path
+        tables[f"{FEATURES_DIR}/{check_modality_name(path[len(FEATURES_DIR) + 1 : -len('.parquet')])}"] = path
     return tables
 
 
@@ -108,9 +110,10 @@ def ingest(data_uri: str | Path, workspace: str | Path, requests_uri: str | Path
     The reference: ``{"data": {"uri", "path", "sha256"}, "requests": {...} | None, "tables": {name: {"uri",
     "path", "sha256", "bytes", "rows", "schema_sha256", "columns"}}}``; ``data.sha256`` equals the
     catalogue fingerprint that trained models record as ``data_sha256``.
-    Raises :class:`ContractError` naming a missing or unreadable table.
+    Raises :class:`ContractError` naming a missing or unreadable table, :class:`~schemas.errors.PathError`
+    for a local file leaving its folder or a ``workspace/inputs`` that overlaps the sources.
     """
-    inputs = Path(workspace) / "inputs"
+    inputs = check_output(Path(workspace) / "inputs", [data_uri, requests_uri])
     sources = {"data": (Source(data_uri, endpoint_url), _data_tables)}
     if requests_uri is not None:
         sources["requests"] = (Source(requests_uri, endpoint_url), _request_tables)
@@ -119,7 +122,7 @@ def ingest(data_uri: str | Path, workspace: str | Path, requests_uri: str | Path
         for group, (source, tables_of) in sources.items():
             shas = {}
             for table, path in tables_of(source).items():
-                facts = _snapshot(source, path, table, tmp / group / path)
+                facts = _snapshot(source, path, table, confined(tmp, group, path))
                 facts["path"] = str(inputs / group / path)
                 ref["tables"][table] = facts
                 shas[table] = facts["sha256"]

@@ -6,30 +6,29 @@ and ``model/`` (``manifest.json``, ``evidence.json``) of a run directory and wri
 data URIs) and ``report.pdf`` (fpdf2), plus ``figures/*.png``. Every rendering is made from
 ``report.json``'s dict, so the three say the same thing.
 
-User ids never appear: erased users are listed as keyed hashes (HMAC-SHA256 with the salt from
-``MMRECUN_ID_SALT``; without it a random per-run salt that is not stored, so the hashes cannot be
-linked across runs) and validation examples of user columns are hashed the same way.
+No user id appears, raw or hashed: requests are counted and named by request id. Validation
+examples from user columns arrive as keyed hashes (:mod:`schemas.personal`, applied before GX sees a table).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
 import os
 import platform
-import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE
-from tasks.catalogue import replacing_folder
-from tasks.run import load_run
+from schemas.contracts import REVOCATIONS_FILE
+from schemas.personal import SALT_VARIABLE
+from tasks.forget_set import request_id_of
+from tasks.lifecycle import DEADLINE_DAYS, lifecycle
+from tasks.paths import replacing_folder
+from tasks.run import PERSONAL_PARTS, keep_days, load_run
 
 SCHEMA = "mmrecun.report/1"
 NOTHING_TO_FORGET = "NOTHING TO FORGET"  # the status of a run whose forget set held nothing new
@@ -54,11 +53,6 @@ class Gates:
     retain_ratio: float = 0.95
     forget_recall_max: float | None = None
     max_exposure: int = 0
-
-
-def _hasher(salt: str | None):
-    key = (salt or os.environ.get("MMRECUN_ID_SALT") or secrets.token_hex(16)).encode()
-    return lambda value: hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def _read_json(path: Path) -> dict | None:
@@ -92,36 +86,44 @@ def _gates(run: dict, evidence: dict | None, manifest: dict, validation: dict | 
     return gates
 
 
-def _forgotten(run_dir: Path, forget: dict | None, hash_id) -> dict | None:
-    """Counts per request type, licence ids, request ids and erased users as hashes (never raw ids)."""
+def _forgotten(run_dir: Path, forget: dict | None) -> dict | None:
+    """Counts per request type, licence ids and request ids: never a user id, raw or hashed (a keyed hash of an
+    erased user's id, kept under Object Lock, would itself be personal data held for the lock's lifetime)."""
     if forget is None:
         return None
-    new = set(forget["new_request_ids"])
+    new = {request_id_of(k) for k in forget["new_request_ids"]}
     requests = run_dir / "inputs" / "requests"
-    licences, users = set(), []
+    licences = set()
     if (requests / REVOCATIONS_FILE).is_file():
         t = pq.read_table(requests / REVOCATIONS_FILE, columns=["revocation_id", "licence_id"]).to_pylist()
         licences = {r["licence_id"] for r in t if r["revocation_id"] in new}
-    if (requests / ERASURES_FILE).is_file():
-        t = pq.read_table(requests / ERASURES_FILE).to_pylist()
-        users = sorted({hash_id(r["user_id"]) for r in t if r["request_id"] in new and r.get("item_id") is None})
     return {"counts": forget["counts"], "new": forget["new"], "cumulative": forget["cumulative"],
             "retained_interactions": forget["retained_interactions"], "licence_ids": sorted(licences),
-            "new_request_ids": forget["new_request_ids"], "requests_applied_total": len(forget["request_ids"]),
-            "erased_users_hashed": users, "not_applicable": forget["not_applicable"], "deferred": len(forget["deferred"])}
+            "new_request_ids": sorted(new), "requests_applied_total": len(forget["request_ids"]),
+            "not_applicable": forget["not_applicable"], "deferred": len(forget["deferred"])}
 
 
-def _validation(summary: dict | None, hash_id) -> dict | None:
+def _workspace_policy() -> dict:
+    """What the run's workspace keeps after it ends, and for how long (:func:`tasks.run.clean_run`)."""
+    days = keep_days()
+    return {"removed": list(PERSONAL_PARTS), "kept": ["run.json", "report", "evaluation.json", "cleanup.json"],
+            "when": "when the run ends" if days == 0 else f"{days} day(s) after the run ends (mmrecun gc)"}
+
+
+VERDICTS = {
+    "PASSED": "The version may be promoted to serve.",
+    "FAILED": "The version must not be promoted; the published model pointer stays where it was.",
+    NOTHING_TO_FORGET: "There was nothing new to forget.",
+}
+
+
+def _validation(summary: dict | None) -> dict | None:
+    """The validation outcome as the report shows it (examples from user columns are already hashes)."""
     if summary is None:
         return None
-    tables = {}
-    for name, t in summary["tables"].items():
-        def scrub(entry):  # examples from user columns become hashes
-            personal = "user" in str(entry.get("column") or "")
-            return {**entry, "examples": [hash_id(v) for v in entry["examples"]] if personal else entry["examples"]}
-        tables[name] = {"rows": t["rows"], "expectations": t["expectations"], "success": t["success"], "sha256": t["sha256"],
-                        "failed": [scrub(f) for f in t["failed"]], "warnings": [scrub(w) for w in t["warnings"]]}
-    return {"success": summary["success"], "cutoff": summary["cutoff"], "tables": tables}
+    keep = ("rows", "expectations", "success", "sha256", "failed", "warnings")
+    return {"success": summary["success"], "cutoff": summary["cutoff"],
+            "tables": {name: {k: t[k] for k in keep} for name, t in summary["tables"].items()}}
 
 
 def _evidence_rows(evidence: dict | None) -> list[dict]:
@@ -197,11 +199,16 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
     return figures
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: Gates = Gates(), salt: str | None = None) -> dict:
-    """Write the report of the run in ``run_dir`` into ``out_dir`` (default ``run_dir/report``); return report.json's dict."""
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: Gates = Gates(),
+                 outcome: tuple[str, str] | None = None, deadline_days: int = DEADLINE_DAYS) -> dict:
+    """Write the report of the run in ``run_dir`` into ``out_dir`` (default ``run_dir/report``); return report.json's dict.
+
+    ``outcome``: ``(status, verdict)`` decided after the gates, by publication (``SUPERSEDED``: another run
+    promoted first); it replaces the gates' status and the verdict sentence. ``deadline_days``: how long a
+    request may wait before the report flags it overdue (:mod:`tasks.lifecycle`).
+    """
     root = Path(run_dir)
     run = load_run(root)
-    hash_id = _hasher(salt)
     manifest = _read_json(root / "model" / "manifest.json") or {}
     evidence = _read_json(root / "model" / "evidence.json")
     validation = _read_json(root / "validation" / "summary.json")
@@ -213,12 +220,16 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: 
     if not made:
         status = NOTHING_TO_FORGET  # no model was made: the run records that the requests were checked
     version = run["version"] if made else None
+    status, verdict = outcome or (status, VERDICTS[status])
     report = {
-        "schema": SCHEMA, "status": status, "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "schema": SCHEMA, "status": status, "verdict": verdict,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "run": {**{k: run.get(k) for k in ("run_id", "kind", "model_name", "started_at", "parent")}, "version": version},
         "gates": gate_rows, "gate_config": asdict(gates),
-        "requests": _forgotten(root, forget, hash_id),
-        "validation": _validation(validation, hash_id),
+        "requests": _forgotten(root, forget),
+        "lifecycle": lifecycle(root, deadline_days),
+        "workspace": _workspace_policy(),
+        "validation": _validation(validation),
         "evidence": _evidence_rows(evidence),
         "model": {k: manifest.get(k) for k in ("model", "method", "seed", "best_epoch", "epochs_run", "valid", "test", "unlearn")
                   if manifest.get(k) is not None},
@@ -227,7 +238,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: 
                     "inputs": {t: {"sha256": f["sha256"], "rows": f["rows"], "uri": f["uri"]} for t, f in (ingest or {}).get("tables", {}).items()},
                     "model_files": manifest.get("files", {}), "requests_applied_total": len(manifest.get("requests_applied", []))},
         "reproducibility": {"code_version": run.get("code_version"), "params": run.get("params"), "seed": manifest.get("seed"),
-                            "python": platform.python_version(), "salt": "MMRECUN_ID_SALT" if (salt or os.environ.get("MMRECUN_ID_SALT")) else "random, per run, not stored"},
+                            "python": platform.python_version(), "salt": "MMRECUN_ID_SALT" if os.environ.get(SALT_VARIABLE) else "random, per process, not stored"},
         "wall_times": {k: v for k, v in {"unlearn_s": (evidence or {}).get("wall_s"), "gold_s": ((evidence or {}).get("gold") or {}).get("wall_s"),
                                          "train_s": manifest.get("train_seconds")}.items() if v is not None},
     }

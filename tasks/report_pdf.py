@@ -64,10 +64,13 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
     parent = run["parent"]["version"] if run.get("parent") else None
     made = (f"new version {run['version']}" + (f", made from version {parent}" if parent else "") if run["version"] else
             f"no new version: version {parent or 'none'} already applies every request effective at the cutoff")
-    doc.text(f"Model {run['model_name']}, {made}. {passed} of {len(r['gates'])} quality gates passed."
-             + (" The version may be promoted to serve." if r["status"] == "PASSED" else
-                " The version must not be promoted; the published model pointer stays where it was." if r["status"] == "FAILED" else
-                " There was nothing new to forget."))
+    doc.text(f"Model {run['model_name']}, {made}. {passed} of {len(r['gates'])} quality gates passed. {r['verdict']}")
+    life = r.get("lifecycle")
+    if life and life["overdue"]:
+        doc.pdf.set_text_color(162, 35, 27)
+        doc.text(f"{life['overdue']} request(s) waited more than {life['deadline_days']} days (the deadline) before this run: "
+                 "see Requests and deadlines.", 10, "B")
+        doc.pdf.set_text_color(29, 35, 41)
     doc.heading("Quality gates")
     doc.table(["Gate", "Requirement", "Measured", "Threshold", "Result"],
               [[g["name"], g["description"], fmt(g["value"]), fmt(g["threshold"]), "PASS" if g["passed"] else "FAIL"] for g in r["gates"]],
@@ -83,8 +86,21 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
             ["Not applicable", fmt(c["not_applicable"])]], (140, 40))
         f = q["new"]["forgotten_interactions"]
         doc.text(f"Interactions forgotten: train {fmt(f['train'])}, valid {fmt(f['valid'])}, test {fmt(f['test'])}; retained {fmt(q['retained_interactions'])}.")
-        doc.text(f"{len(q['licence_ids'])} licence ids, {len(q['new_request_ids'])} request ids and "
-                 f"{len(q['erased_users_hashed'])} erased users (as keyed hashes) are listed in the appendix.")
+        doc.text(f"{len(q['licence_ids'])} licence ids and {len(q['new_request_ids'])} request ids are listed in the appendix; "
+                 "no user id appears in this report, in any form.")
+    if life:
+        c = life["counts"]
+        doc.heading("Requests and deadlines")
+        doc.text(f"At the cutoff {life['cutoff']}: {c['applied']} applied by this run, {c['already applied']} by earlier versions, "
+                 f"{c['not yet effective']} not yet effective, {c['not applicable']} not applicable; {life['overdue']} overdue "
+                 f"(effective and waiting more than {life['deadline_days']} days). The longest waits:")
+        doc.table(["Request", "Kind", "State", "Days waiting", "Basis"],
+                  [[q["request_id"], q["kind"], q["state"] + (" (OVERDUE)" if q["overdue"] else ""), fmt(q["days_waiting"], 1),
+                    q["basis"] or "-"] for q in life["requests"][:40]], (36, 34, 44, 24, 42))
+    w = r["workspace"]
+    doc.heading("Workspace")
+    doc.text(f"The run's workspace keeps no personal data after the run: {', '.join(w['removed'])} are removed {w['when']}; "
+             f"only {', '.join(w['kept'])} stay. The published store and this report are the record.")
     if r.get("validation"):
         doc.heading("Data validation")
         rows = []
@@ -117,8 +133,7 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
         q = r["requests"]
         doc.heading("Appendix: identifiers")
         for title, ids in ((f"Licence ids ({len(q['licence_ids'])})", q["licence_ids"]),
-                           (f"Request ids applied by this run ({len(q['new_request_ids'])})", q["new_request_ids"]),
-                           (f"Erased users as keyed hashes ({len(q['erased_users_hashed'])}; salt: {rep['salt']})", q["erased_users_hashed"])):
+                           (f"Request ids applied by this run ({len(q['new_request_ids'])})", q["new_request_ids"])):
             doc.text(title, 9, "B")
             doc.pdf.set_font("Courier", "", 7)
             doc.pdf.multi_cell(0, 3.5, _latin1("  ".join(ids) or "-"), new_x="LMARGIN", new_y="NEXT")

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from mmrecun_core.data import InteractionData
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, TS_TYPE
-from tasks.catalogue import replacing_folder
+from tasks.paths import replacing_folder
 
 SCENARIOS = ("users", "items", "both", "interactions", "modality")
 BASE_TIME = np.datetime64("2026-01-01T00:00:00", "s")
@@ -38,8 +38,8 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {list(SCENARIOS)}")
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
     rng = np.random.default_rng(seed)
     trained_users = np.flatnonzero(np.diff(data.train.indptr) > 0)
     erasures: dict[str, list] = {"user_id": [], "item_id": []}

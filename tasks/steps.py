@@ -9,7 +9,9 @@ run directory; nothing but paths and counts passes between steps. Parameters:
 * ``cutoff``: ISO time the requests are taken at (None: the run's logical date);
 * ``model_name``, ``model`` (architecture for training runs), ``method``, ``alpha``, ``max_epochs``,
   ``run_gold``, ``dry_run`` (everything but publish), ``device``, ``seed``;
-* ``gate_retain_ratio``, ``gate_forget_recall_max``: the report's quality gates (:class:`tasks.report.Gates`).
+* ``gate_retain_ratio``, ``gate_forget_recall_max``: the report's quality gates (:class:`tasks.report.Gates`);
+* ``deadline_days``: how long an effective request may wait before it is overdue (:mod:`tasks.lifecycle`);
+* ``require_approval``: ``CURRENT`` moves only once a person approved the report (:func:`record_approval`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,21 @@ import json
 import logging
 from pathlib import Path
 
-from tasks.run import load_run, start_run
+from schemas.errors import UserError
+from tasks.registry import NoParent, Superseded
+from tasks.run import load_run, record, start_run
 
 log = logging.getLogger("mmrecun.steps")
+
+
+class DeadlineMissed(UserError):
+    """Effective requests waited longer than the deadline (GDPR Art. 12(3): one month) before a run applied them."""
+
+
 DEFAULTS = {"requests": None, "store": "var/store", "endpoint_url": None, "cutoff": None, "model_name": "mgcn", "model": "mgcn",
             "method": "mmrecun", "alpha": 0.5, "max_epochs": 50, "train_epochs": 1000, "run_gold": False, "dry_run": False,
-            "device": "auto", "seed": 999, "gate_retain_ratio": 0.95, "gate_forget_recall_max": None}
+            "device": "auto", "seed": 999, "gate_retain_ratio": 0.95, "gate_forget_recall_max": None, "deadline_days": 30,
+            "require_approval": False}
 
 
 def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_date: str | None = None) -> str:
@@ -88,14 +99,13 @@ def fetch_parent(run_dir: str) -> dict:
     """
     from tasks.registry import fetch_current, fetch_version
 
-    p, run_file = _params(run_dir), Path(run_dir) / "run.json"
-    run = json.loads(run_file.read_text())
+    p, run = _params(run_dir), load_run(run_dir)
     if run.get("parent"):
         return fetch_version(_store(p), p["model_name"], run["parent"]["version"], Path(run_dir) / "parent")
     parent = fetch_current(_store(p), p["model_name"], Path(run_dir) / "parent")
     if parent is None:
-        raise FileNotFoundError(f"no promoted version of model {p['model_name']!r} in {p['store']}: run mmrecun_train first")
-    run_file.write_text(json.dumps({**run, "parent": {"version": parent["version"], "run_id": parent["run_id"]}}, indent=2))
+        raise NoParent(f"no promoted version of model {p['model_name']!r} in {p['store']}: run mmrecun_train first")
+    record(run_dir, "parent", {"version": parent["version"], "run_id": parent["run_id"]})
     return {"version": parent["version"]}
 
 
@@ -107,6 +117,20 @@ def forget_set(run_dir: str) -> dict:
     summary = build_forget_set(root / "inputs" / "data", root / "inputs" / "requests", _cutoff(_params(run_dir)),
                                root / "parent", root / "forget_set")
     return {"nothing_to_forget": summary["nothing_to_forget"], "new_requests": len(summary["new_request_ids"]), "counts": summary["counts"]}
+
+
+def check_deadlines(run_dir: str) -> dict:
+    """Raise :class:`DeadlineMissed` naming the overdue requests (effective, not applied before this run, waiting
+    longer than ``deadline_days``); returns the counts otherwise. The run goes on either way: this is an alarm."""
+    from tasks.lifecycle import lifecycle
+
+    life = lifecycle(run_dir, _params(run_dir)["deadline_days"])
+    overdue = [q for q in (life or {}).get("requests", []) if q["overdue"]]
+    if overdue:
+        worst = overdue[0]
+        raise DeadlineMissed(f"{len(overdue)} effective request(s) waited more than {life['deadline_days']} days, the longest "
+                             f"{worst['request_id']} ({worst['kind']}, {worst['days_waiting']} days, {worst['state']})")
+    return {"overdue": 0, "counts": (life or {}).get("counts", {})}
 
 
 def nothing_to_forget(run_dir: str) -> bool:
@@ -147,7 +171,8 @@ def report(run_dir: str) -> dict:
     from tasks.report import Gates, build_report
 
     p = _params(run_dir)
-    out = build_report(run_dir, gates=Gates(retain_ratio=p["gate_retain_ratio"], forget_recall_max=p["gate_forget_recall_max"]))
+    out = build_report(run_dir, gates=Gates(retain_ratio=p["gate_retain_ratio"], forget_recall_max=p["gate_forget_recall_max"]),
+                       deadline_days=p["deadline_days"])
     return {"status": out["status"], "failed_gates": [g["name"] for g in out["gates"] if not g["passed"]]}
 
 
@@ -163,14 +188,53 @@ def publish(run_dir: str) -> dict:
     if p["dry_run"]:
         log.info("dry run: nothing published")
         return {"published": False, "status": json.loads((Path(run_dir) / "report" / "report.json").read_text())["status"]}
-    out = publish_run(run_dir, _store(p), Retention.from_env())
+    try:
+        out = publish_run(run_dir, _store(p), Retention.from_env())
+    except Superseded:
+        _mark_published(run_dir, "SUPERSEDED")
+        raise
+    _mark_published(run_dir, out["status"])
     return {"published": not out["already_published"], "status": out["status"], "version": out["version"],
             "current_moved": out["current_moved"], "ledger_seq": out["ledger_seq"]}
 
 
+def approval_summary(run_dir: str) -> str:
+    """What a person reads before approving a run's report: status, gates and where the report is (Markdown)."""
+    report = json.loads((Path(run_dir) / "report" / "report.json").read_text())
+    gates = "\n".join(f"- {'PASS' if g['passed'] else 'FAIL'}: {g['description']}" for g in report["gates"])
+    return (f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{Path(run_dir) / 'report' / 'report.html'}`. "
+            "Approve to let the new version become CURRENT; reject to publish the report as REJECTED.")
+
+
+def record_approval(run_dir: str, approved: bool, by: str | None, at: str) -> dict:
+    """Record a person's decision on the run's report (``run.json`` ``approval``), read by :func:`publish`."""
+    return record(run_dir, "approval", {"approved": approved, "by": by, "at": at})
+
+
+def _mark_published(run_dir: str, status: str) -> None:
+    record(run_dir, "published", {"status": status})
+
+
+def already_published(run_dir: str) -> bool:
+    """Whether this run's publication is on record (a rerun of it then has nothing to make again: its parent
+    may have been purged since, and its inputs were removed from the workspace)."""
+    return bool(json.loads((Path(run_dir) / "run.json").read_text()).get("published"))
+
+
+def cleanup(run_dir: str) -> dict:
+    """The end of every run, whatever its outcome: remove the workspace's personal parts (input snapshots, parent
+    copy, forget-set arrays, model files), now or after ``MMRECUN_WORKSPACE_KEEP_DAYS`` (then ``mmrecun gc``)."""
+    from tasks.run import clean_run, keep_days
+
+    record = clean_run(run_dir, keep_days())
+    log.info("workspace %s: %s", run_dir, f"removed {', '.join(record['removed']) or 'nothing'}" if record["removed_at"]
+             else f"kept until {record['expires_at']} (mmrecun gc removes it then)")
+    return record
+
+
 def record_failure(run_dir: str, task_id: str, error: str) -> None:
     """Record a failed run in the store (``reports/<run_id>/failure.json``) so the runs index shows it."""
-    from tasks.publish import record_failure as record
+    from tasks.publish import record_failure as record_in_store
 
     p = _params(run_dir)
-    record(_store(p), load_run(run_dir)["run_id"], task_id, error)
+    record_in_store(_store(p), load_run(run_dir)["run_id"], task_id, error)

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from schemas.contracts import TS_TYPE, interactions_schema, item_features_schema
-from tasks.catalogue import embedding_column, replacing_folder, write_catalogue
+from schemas.contracts import TS_TYPE, check_modality_name, interactions_schema, item_features_schema
+from tasks.catalogue import embedding_column, write_catalogue
+from tasks.paths import replacing_folder
 
 log = logging.getLogger("mmrecun.synthetic")
+MIN_ITEMS = 10  # every user interacts with 5 to n_items / 2 items
 
 
 def make_synthetic(
@@ -32,7 +34,16 @@ def make_synthetic(
     missing_share: float = 0.03,
     seed: int = 0,
 ) -> dict:
-    """Write a synthetic catalogue to ``out_dir``; return ``{"out", "rows", "modalities"}``."""
+    """Write a synthetic catalogue to ``out_dir``; return ``{"out", "rows", "modalities"}``.
+
+    Raises ``ValueError`` for fewer than one user or :data:`MIN_ITEMS` items, and
+    :class:`~schemas.errors.BadModalityName` for a modality that cannot name a feature table.
+    """
+    if n_users < 1 or n_items < MIN_ITEMS:
+        raise ValueError(f"a synthetic catalogue needs at least 1 user and {MIN_ITEMS} items, "
+                         f"got {n_users} and {n_items}")
+    for m in modalities:
+        check_modality_name(m)
     rng = np.random.default_rng(seed)
     latent = 16
     centers = rng.normal(size=(n_topics, latent))

@@ -16,7 +16,8 @@ from mmrecun_core.evaluation import evaluate
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
-from tasks.catalogue import load_catalogue, replacing_folder
+from tasks.catalogue import load_catalogue
+from tasks.paths import check_output, replacing_folder
 
 log = logging.getLogger("mmrecun.train")
 MANIFEST_METRICS = ("recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50", "precision@20", "hit@20")
@@ -34,11 +35,15 @@ def train_model(
 ) -> dict:
     """Train ``model_name`` on the catalogue at ``data_dir``; write the model directory ``out_dir``.
 
-    ``out_dir`` is replaced only when training succeeded. Returns a small reference:
+    ``out_dir`` is replaced only when training succeeded; one that is, holds or lies inside ``data_dir`` is
+    refused (:class:`~schemas.errors.OutputOverlapsInput`). Returns a small reference:
     ``{"model_dir", "manifest_sha256", "best_epoch", "valid", "test"}``.
     """
     if model_name not in MODEL_TYPES:
         raise ValueError(f"unknown model {model_name!r}; choose one of {sorted(MODEL_TYPES)}")
+    if max_epochs < 1 or patience < 1:
+        raise ValueError(f"max_epochs and patience must be at least 1, got {max_epochs} and {patience}")
+    check_output(out_dir, [data_dir])
     catalogue = load_catalogue(data_dir)
     data = catalogue.data
     dev = resolve_device(device)

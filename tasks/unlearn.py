@@ -26,9 +26,10 @@ from mmrecun_core.replay import ReplaySchedule
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
 from mmrecun_core.unlearner import UnlearnConfig, erase_user_rows, unlearn
 from mmrecun_core.unlearning import MMRecUNConfig
-from tasks.catalogue import load_catalogue, replacing_folder
+from tasks.catalogue import load_catalogue
 from tasks.evaluate import check_same_ids
 from tasks.forget_set import plan_forget
+from tasks.paths import replacing_folder
 
 log = logging.getLogger("mmrecun.unlearn")
 METHODS = ("mmrecun", "finetune", "neggrad", "gold")
@@ -126,6 +127,14 @@ def measure_and_erase(model, graphs, data, retain, forget, parent_emb, gold_emb=
     return evidence
 
 
+def tombstoned(user_ids: np.ndarray, erased: np.ndarray) -> np.ndarray:
+    """``user_ids`` with ``None`` at the erased users' indices: their external ids leave the model's id maps,
+    while every index keeps its meaning (object array ``[n_users]``)."""
+    out = np.asarray(user_ids, dtype=object).copy()
+    out[np.asarray(erased, dtype=np.int64)] = None
+    return out
+
+
 def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mmrecun", alpha: float = 0.5,
                   max_epochs: int = 50, seed: int = 0, device: str = "auto", cutoff: dt.datetime | None = None,
                   run_gold: bool = False) -> dict:
@@ -162,10 +171,10 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
         "erased_users": len(requests.cumulative.users), "new_requests": requests.new_request_ids,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    bundle = ModelBundle(model, retain.train, knn, data.user_ids, data.item_ids, manifest)
+    bundle = ModelBundle(model, retain.train, knn, tombstoned(data.user_ids, requests.cumulative.users), data.item_ids, manifest)
     with replacing_folder(out_dir) as tmp:
+        (tmp / "evidence.json").write_text(json.dumps(evidence, indent=2))  # listed in the manifest save_model writes
         save_model(bundle, tmp)
-        (tmp / "evidence.json").write_text(json.dumps(evidence, indent=2))
     log.info("%s: forget recall@20 %.4f, retain test recall@20 %.4f, membership AUC %s, %.1fs", method,
              evidence["forget_recall@20"], evidence["retain_test_recall@20"], evidence["mia_auc"], facts["wall_s"])
     return {"model_dir": str(out_dir), "method": method, "evidence": evidence}

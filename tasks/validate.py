@@ -4,7 +4,9 @@ Writes into ``<workspace>/validation``: one GX validation result per table and s
 (``<table>.<stage>.json``), the Data Docs site (``docs/index.html``) and ``summary.json`` (per table:
 expectations run, failures with counts and examples, warnings such as requests that are not
 applicable). When a critical expectation fails it raises :class:`ValidationFailed`, one error that
-names every failing table and expectation, so nothing downstream runs.
+names every failing table and expectation, so nothing downstream runs. Personal columns (user ids)
+are hashed before the suites see them (:func:`schemas.personal.pseudonymise`), so no result, Data
+Docs page or error message holds one.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from schemas.contracts import ContractError
+from schemas.personal import pseudonymise, scrub
 from schemas.suites import DEFAULT_DUPLICATE_THRESHOLD, SuiteContext, schema_frame
-from tasks.catalogue import replacing_folder
+from tasks.forget_set import REQUEST_TABLES
 from tasks.ingest import load_reference
+from tasks.paths import replacing_folder
 
 log = logging.getLogger("mmrecun.validate")
 EXAMPLES = 5
@@ -38,20 +42,41 @@ class ValidationFailed(ContractError):
 
 
 def _context(tables: dict, cutoff: datetime, duplicate_threshold: float) -> SuiteContext:
-    """What the suites must know, read from ``interactions`` (ids, id type) and the feature tables' names."""
+    """What the suites must know, read from ``interactions`` (ids, user ids hashed; id type), the feature tables'
+    names and the request tables' ids."""
     inter = pq.read_table(tables["interactions"]["path"], columns=[c for c in ("user_id", "item_id") if c in tables["interactions"]["columns"]])
-    ids = {c: pc.unique(inter.column(c)).to_numpy(zero_copy_only=False) for c in inter.column_names}
+    ids = {c: np.asarray(scrub(c, pc.unique(inter.column(c)).to_pylist()), dtype=object) for c in inter.column_names}
     id_type = str(inter.schema.field("user_id").type) if "user_id" in inter.column_names else "int64"
     modalities = tuple(name.split("/", 1)[1] for name in tables if name.startswith("item_features/"))
     return SuiteContext(cutoff=cutoff, id_type=id_type, user_ids=ids.get("user_id", np.empty(0)),
-                        item_ids=ids.get("item_id", np.empty(0)), modalities=modalities, duplicate_threshold=duplicate_threshold)
+                        item_ids=ids.get("item_id", np.empty(0)), modalities=modalities,
+                        duplicate_threshold=duplicate_threshold, request_ids=_request_ids(tables))
 
 
-def _examples(result: dict) -> list:
-    """A few distinct offending values (GX's partial lists), JSON-able."""
+def _request_ids(tables: dict) -> dict[str, np.ndarray]:
+    """Request table name -> its ids (the tables and columns that are present)."""
+    out = {}
+    for table, spec in REQUEST_TABLES.items():
+        if table in tables and spec.id_column in tables[table]["columns"]:
+            ids = pq.read_table(tables[table]["path"], columns=[spec.id_column]).column(spec.id_column)
+            out[table] = ids.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _plain(value):
+    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+
+
+def _examples(result: dict, columns: list[str] | None) -> list:
+    """A few distinct offending values (GX's partial lists), JSON-able.
+
+    ``columns``: a compound expectation's columns; its offending rows (tuples) become ``{column: value}`` dicts.
+    Personal values are hashes already: the suites validate :func:`~schemas.personal.pseudonymise`'d tables.
+    """
     counts = result.get("partial_unexpected_counts")
     values = [c["value"] for c in counts] if counts else result.get("partial_unexpected_list") or result.get("partial_missing_list") or []
-    return [v if isinstance(v, (int, float, str, bool, dict)) or v is None else str(v) for v in values[:EXAMPLES]]
+    rows = [dict(zip(columns, v)) if columns and isinstance(v, (tuple, list)) else v for v in values[:EXAMPLES]]
+    return [{k: _plain(x) for k, x in v.items()} if isinstance(v, dict) else _plain(v) for v in rows]
 
 
 def _outcome(table: str, stage: str, result) -> dict:
@@ -63,7 +88,8 @@ def _outcome(table: str, stage: str, result) -> dict:
         cfg, res = r.expectation_config, r.result or {}
         entry = {"expectation": cfg.type, "description": cfg.description or cfg.type,
                  "column": cfg.kwargs.get("column"), "unexpected": res.get("unexpected_count", res.get("missing_count")),
-                 "rows": res.get("element_count"), "observed": res.get("observed_value"), "examples": _examples(res)}
+                 "rows": res.get("element_count"), "observed": res.get("observed_value"),
+                 "examples": _examples(res, cfg.kwargs.get("column_list"))}
         if r.exception_info and r.exception_info.get("raised_exception"):
             entry["error"] = r.exception_info.get("exception_message")
         out["warnings" if str(cfg.severity).lower().endswith("warning") else "failed"].append(entry)
@@ -130,7 +156,7 @@ def validate(workspace: str | Path, cutoff: datetime | None = None,
             stages = [_outcome(table, "schema", result)]
             (out / f"{stem}.schema.json").write_text(json.dumps(result.to_json_dict(), indent=1, default=str))
             if not stages[0]["failed"]:
-                frame = suite.frame(arrow, ctx)
+                frame = suite.frame(pseudonymise(arrow), ctx)
                 del arrow
                 result = runner.run(stem, suite.data(ctx, frame), frame)
                 stages.append(_outcome(table, "data", result))

@@ -9,6 +9,8 @@ Each table is validated in two stages, both recorded by GX:
 
 An expectation of severity ``warning`` is reported but does not stop the run: it marks requests
 that name users or items absent from the data ("not applicable") and feature rows of unknown items.
+Request ids are unique across both request tables (``request_id`` and ``revocation_id``): a request
+is known by its table, id and content, and a shared id would let one request hide another.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class SuiteContext:
     Arrow type name of ``interactions.user_id`` (the other tables must use it). ``user_ids`` and
     ``item_ids``: the ids present in ``interactions``; ``modalities``: the feature tables' names.
     ``duplicate_threshold``: the largest tolerated fraction of repeated (user, item, ts) rows.
+    ``request_ids``: request table name (``erasure_requests``, ``licence_revocations``) -> its ids.
     """
 
     cutoff: datetime
@@ -49,6 +52,12 @@ class SuiteContext:
     modalities: tuple[str, ...] = ()
     min_ts: datetime = DEFAULT_MIN_TS
     duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+    request_ids: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def other_request_ids(self, table: str) -> np.ndarray:
+        """The ids of the request tables other than ``table`` (an id must not appear in two of them)."""
+        others = [ids for name, ids in self.request_ids.items() if name != table]
+        return np.concatenate(others) if others else np.empty(0, object)
 
     def __post_init__(self) -> None:
         if self.cutoff.tzinfo is None:
@@ -104,8 +113,21 @@ def only_known(column: str, what: str) -> gxe.Expectation:
                                           description=f"{column} names a {what} of the interactions (rows that do not are not applicable)")
 
 
+def not_in_other_request_table(column: str) -> gxe.Expectation:
+    """No ``column`` value is also an id of the other request table (checks :func:`mark_shared`'s column)."""
+    description = f"{column} is not also the id of a request in the other request table"
+    return gxe.ExpectColumnValuesToBeNull(column=f"shared_{column}", description=description)
+
+
 def mark_unknown(frame: pd.DataFrame, column: str, ids: np.ndarray) -> pd.DataFrame:
     """Add ``unknown_<column>``: the value where it is not among ``ids``, null elsewhere (and where the value is null)."""
     values = frame[column]
     frame[f"unknown_{column}"] = values.where(values.isna() | ~values.isin(ids))
+    return frame
+
+
+def mark_shared(frame: pd.DataFrame, column: str, ids: np.ndarray) -> pd.DataFrame:
+    """Add ``shared_<column>``: the value where it is among ``ids``, null elsewhere."""
+    values = frame[column]
+    frame[f"shared_{column}"] = values.where(values.notna() & values.isin(ids))
     return frame

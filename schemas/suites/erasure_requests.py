@@ -9,8 +9,10 @@ import pandas as pd
 import pyarrow as pa
 
 import great_expectations.expectations as gxe
-from schemas.suites import (STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns, mark_unknown,
-                            not_null, only_known, unique)
+from schemas.suites import (STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns,
+                            mark_shared, mark_unknown, not_in_other_request_table, not_null, only_known, unique)
+
+TABLE = "erasure_requests"
 
 
 def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
@@ -27,7 +29,8 @@ def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
 
 def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
     checks = [
-        not_null("request_id"), unique("request_id"), not_null("user_id"), not_null("effective_at"), not_null("legal_basis"),
+        not_null("request_id"), unique("request_id"), not_in_other_request_table("request_id"),
+        not_null("user_id"), not_null("effective_at"), not_null("legal_basis"),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="effective_at", column_B="received_at", or_equal=True, ignore_row_if="either_value_is_missing",
             description="a request takes effect no earlier than it was received"),
@@ -39,7 +42,8 @@ def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
 
 
 def frame(table: pa.Table, ctx: SuiteContext) -> pd.DataFrame:
-    out = mark_unknown(table.to_pandas(), "user_id", ctx.user_ids)
+    out = mark_shared(table.to_pandas(), "request_id", ctx.other_request_ids(TABLE))
+    out = mark_unknown(out, "user_id", ctx.user_ids)
     return mark_unknown(out, "item_id", ctx.item_ids) if "item_id" in out.columns else out
 
 

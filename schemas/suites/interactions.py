@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -9,6 +10,8 @@ import great_expectations.expectations as gxe
 from schemas.contracts import SPLIT_VALUES
 from schemas.suites import (ID_TYPES, STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns,
                             non_empty, not_null)
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
@@ -34,10 +37,16 @@ def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
             description=f"ts lies between {ctx.min_ts:%Y-%m-%d} and the run's cutoff {ctx.cutoff.isoformat(timespec='seconds')}"),
     ]
     if "weight" in columns:
-        checks.append(gxe.ExpectColumnValuesToBeBetween(column="weight", min_value=0, description="weight is not negative"))
+        checks += [
+            gxe.ExpectColumnValuesToNotBeNull(column="weight", description="weight is a number (never null or NaN)"),
+            gxe.ExpectColumnValuesToBeBetween(column="weight", min_value=0, description="weight is not negative"),
+            gxe.ExpectColumnValuesToBeBetween(column="weight", max_value=FLOAT32_MAX, description="weight is finite"),
+        ]
     if "split" in columns:
         checks += [not_null("split"), gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLIT_VALUES),
-                                                                      description="split is train, valid or test")]
+                                                                      description="split is train, valid or test"),
+                   gxe.ExpectColumnDistinctValuesToContainSet(column="split", value_set=["train"],
+                                                              description="the train split is not empty")]
     else:
         checks.append(not_null("ts"))  # the default chronological split needs every time
     return checks

@@ -39,6 +39,9 @@ def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
                                         description=f"every embedding has the same dimension (most rows: {dim})"),
         gxe.ExpectColumnValuesToBeInSet(column="embedding_finite", value_set=[True], description="embeddings hold no NaN or inf"),
         only_known("item_id", "item"),
+        gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+            column="unknown_item_id", max_value=1, strict_max=True,
+            description="some rows name an item of the interactions (else the modality has no content to learn from)"),
     ]
 
 

@@ -6,8 +6,10 @@ import pandas as pd
 import pyarrow as pa
 
 import great_expectations.expectations as gxe
-from schemas.suites import (STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns, mark_unknown,
-                            not_null, only_known, unique)
+from schemas.suites import (STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns,
+                            mark_shared, mark_unknown, not_in_other_request_table, not_null, only_known, unique)
+
+TABLE = "licence_revocations"
 
 
 def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
@@ -25,7 +27,8 @@ def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
 def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
     scopes = ["item", *ctx.modalities]
     return [
-        not_null("revocation_id"), unique("revocation_id"), not_null("item_id"), not_null("licence_id"),
+        not_null("revocation_id"), unique("revocation_id"), not_in_other_request_table("revocation_id"),
+        not_null("item_id"), not_null("licence_id"),
         gxe.ExpectColumnValuesToBeInSet(column="scope", value_set=scopes,
                                         description=f"scope is 'item' or a modality of the data ({', '.join(scopes[1:]) or 'none'})"),
         not_null("effective_at"),
@@ -34,7 +37,8 @@ def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
 
 
 def frame(table: pa.Table, ctx: SuiteContext) -> pd.DataFrame:
-    return mark_unknown(table.to_pandas(), "item_id", ctx.item_ids)
+    out = mark_shared(table.to_pandas(), "revocation_id", ctx.other_request_ids(TABLE))
+    return mark_unknown(out, "item_id", ctx.item_ids)
 
 
 SUITE = TableSuite(schema, data, frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import shutil
@@ -27,7 +28,8 @@ def test_every_dag_loads_without_import_errors(dagbag):
     assert unlearn.get_task("unlearn").queue == "gpu" and unlearn.get_task("unlearn").execution_timeout
     assert unlearn.get_task("validate").retries == 0 and unlearn.get_task("ingest").retries == 3
     assert [t.task_id for t in unlearn.topological_sort()] == ["begin", "ingest", "validate", "fetch_parent", "forget_set", "unlearn",
-                                                               "evaluate", "report", "publish"]
+                                                               "evaluate", "report", "approve", "publish", "cleanup"]
+    assert unlearn.get_task("cleanup").is_teardown and unlearn.get_task("publish").pool == "mmrecun_registry"
     assert all(len(t.upstream_task_ids) == (t.task_id != "begin") for t in unlearn.tasks)  # a plain chain in the graph view
 
 
@@ -49,6 +51,13 @@ def test_invalid_params_are_rejected_at_trigger_time(dagbag, conf, word):
 
     with pytest.raises(ParamValidationError, match=word):
         dagbag.get_dag("mmrecun_unlearn").test(run_conf=conf)
+
+
+def runs(store) -> list[dict]:
+    """The ledger's entries of published runs (not purges or rollbacks)."""
+    from tasks import ledger
+
+    return [e for e in ledger.entries(store) if e["kind"] in ("train", "unlearn")]
 
 
 def states(run) -> dict[str, str]:
@@ -95,20 +104,25 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     monkeypatch.setenv("AIRFLOW_CONN_MMRECUN_S3", json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
                                                                "extra": {"endpoint_url": io["endpoint_url"], "region_name": "us-east-1"}}))
     when = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)
-    unlearned = dagbag.get_dag("mmrecun_unlearn").test(run_conf=conf, logical_date=when, run_after=when)
+    with answering("mmrecun_unlearn", "approve", "Approve", "compliance.officer"):  # a person signs the report off in the UI
+        unlearned = dagbag.get_dag("mmrecun_unlearn").test(run_conf={**conf, "require_approval": True}, logical_date=when,
+                                                           run_after=when)
     run_states = states(unlearned)
     assert str(unlearned.state) == "success", run_states
-    entries = ledger.entries(store)
+    every = ledger.entries(store)
+    assert [(e["kind"], e.get("version")) for e in every[2:]] == [("purge", base)]  # the base version held the erased data
+    assert store.list(f"models/mgcn/{base}") == [f"models/mgcn/{base}/TOMBSTONE.json"]
+    entries = runs(store)
     assert len(entries) == 2 and entries[1]["kind"] == "unlearn" and entries[1]["parent_version"] == base
     assert entries[1]["status"] == "PASSED" and current_version(store, "mgcn") == entries[1]["version"] != base
-    assert entries[1]["requests_applied"]
+    assert entries[1]["requests_new"] and entries[1]["approval"]["approved"] and entries[1]["approval"]["by"] == "compliance.officer"
     assert f"reports/{entries[1]['run_id']}/report.pdf" in store.list("reports")
     assert ledger.verify(store).ok
 
     # rerunning the same run (same run id: its tasks cleared and run again) publishes nothing twice
-    again = dagbag.get_dag("mmrecun_unlearn").test(run_conf=conf, logical_date=when, run_after=when)
+    again = dagbag.get_dag("mmrecun_unlearn").test(run_conf={**conf, "require_approval": True}, logical_date=when, run_after=when)
     assert again.run_id == unlearned.run_id
-    assert len(ledger.entries(store)) == 2 and states(again)["publish"] == run_states["publish"]
+    assert len(ledger.entries(store)) == 3 and states(again)["publish"] == run_states["publish"]
     assert len(store.list(f"models/mgcn/{entries[1]['version']}")) == 5
 
     # the nightly run with nothing new since CURRENT ends cleanly: no model, a report that says so, a ledger entry
@@ -118,9 +132,9 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     s = states(nightly)
     assert str(nightly.state) == "success", s
     assert s["forget_set"] == "success" and s["unlearn"] == s["evaluate"] == "skipped" and s["report"] == s["publish"] == "success"
-    entries = ledger.entries(store)
+    entries = runs(store)
     assert len(entries) == 3 and entries[2]["status"] == "NOTHING TO FORGET" and entries[2]["version"] is None
-    assert entries[2]["parent_version"] == current == current_version(store, "mgcn") and not entries[2]["requests_applied"]
+    assert entries[2]["parent_version"] == current == current_version(store, "mgcn") and not entries[2]["requests_new"]
     report = json.loads(store.get_bytes(f"reports/{nightly.run_id}/report.json"))
     assert report["status"] == "NOTHING TO FORGET" and report["run"]["version"] is None
     assert report["requests"]["counts"]["already_applied"] > 0 and report["run"]["parent"]["version"] == current
@@ -129,8 +143,82 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     main(["runs", "--store", io["store"], "--endpoint-url", io["endpoint_url"]])
     out = capsys.readouterr().out.splitlines()
     listed = out[next(i for i, line in enumerate(out) if line.split()[:2] == ["#", "status"]) + 1:]
-    assert listed[0].split()[:5] == ["3", "NOTHING", "TO", "FORGET", "unlearn"] and "no new version" in listed[0]
+    assert listed[0].split()[:5] == ["4", "NOTHING", "TO", "FORGET", "unlearn"]  # entry 3 is the purge and "no new version" in listed[0]
     assert listed[1].split()[:3] == ["2*", "PASSED", "unlearn"]
+
+    # a request received long ago reaches the nightly batch: the run applies and publishes it, then fails loudly
+    late = add_late_erasure(pipeline_inputs, "requests-late")
+    nightly = dagbag.get_dag("mmrecun_nightly").test(run_conf={**conf, "cutoff": None, "requests": late},
+                                                     logical_date=dt.datetime(2026, 3, 4, 2, tzinfo=dt.timezone.utc))
+    s = states(nightly)
+    assert str(nightly.state) == "failed" and s["check_deadlines"] == "failed", s
+    assert s["publish"] == s["cleanup"] == "success" and current_version(store, "mgcn") != current
+    report = json.loads(store.get_bytes(f"reports/{nightly.run_id}/report.json"))
+    assert report["lifecycle"]["overdue"] == 1 and report["lifecycle"]["requests"][0]["request_id"] == "ER-LATE-1"
+    assert "1 request(s) waited more than 30 days" in store.get_bytes(f"reports/{nightly.run_id}/report.html").decode()
+
+
+@contextlib.contextmanager
+def answering(dag_id: str, task_id: str, option: str, user: str):
+    """Answer the human-in-the-loop task ``task_id`` of ``dag_id`` once it waits, as the HITL API of an api-server
+    sharing the metadata DB would (the same model updates and resume call), from a thread beside ``dag.test()``."""
+    import threading
+    import time
+
+    from airflow._shared.timezones import timezone
+    from airflow.models.hitl import HITLDetail, HITLUser
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.trigger import handle_event_submit
+    from airflow.triggers.base import TriggerEvent
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    done = threading.Event()
+
+    def respond() -> None:
+        while not done.is_set():
+            with create_session() as session:
+                ti = session.query(TaskInstance).filter_by(dag_id=dag_id, task_id=task_id,
+                                                           state=TaskInstanceState.AWAITING_INPUT).one_or_none()
+                if ti is not None:
+                    detail = session.query(HITLDetail).filter_by(ti_id=ti.id).one()
+                    detail.responded_by = HITLUser(id=user, name=user)
+                    detail.responded_at = timezone.utcnow()
+                    detail.chosen_options = [option]
+                    detail.params_input = {}
+                    handle_event_submit(TriggerEvent(detail.as_resume_event_payload()), task_instance=ti, session=session)
+                    return
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=respond, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(10)
+
+
+def add_late_erasure(inputs: dict, prefix: str) -> str:
+    """The request tables of ``inputs`` plus one erasure received on 2025-11-01, under ``s3://dag-inputs/<prefix>``."""
+    import io
+
+    client = inputs["client"]
+    for key in ("licence_revocations.parquet", "erasure_requests.parquet"):
+        data = client.get_object(Bucket="dag-inputs", Key=f"requests/{key}")["Body"].read()
+        table = pq.read_table(io.BytesIO(data))
+        if key == "erasure_requests.parquet":
+            used = set(table.column("user_id").to_pylist())
+            user = next(u for u in pq.read_table(inputs["local_data"] / "interactions.parquet").column("user_id").to_pylist()
+                        if u not in used)
+            row = {**table.slice(0, 1).to_pylist()[0], "request_id": "ER-LATE-1", "user_id": user,
+                   "received_at": dt.datetime(2025, 11, 1, tzinfo=dt.timezone.utc),
+                   "effective_at": dt.datetime(2025, 11, 2, tzinfo=dt.timezone.utc)}
+            table = pa.concat_tables([table, pa.Table.from_pylist([row], schema=table.schema)])
+        out = io.BytesIO()
+        pq.write_table(table, out)
+        client.put_object(Bucket="dag-inputs", Key=f"{prefix}/{key}", Body=out.getvalue())
+    return f"s3://dag-inputs/{prefix}"
 
 
 def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inputs, tmp_path):

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.contracts import ContractError
+from schemas.personal import hash_id
 from tasks.forget_set import build_forget_set
 from tasks.ingest import ingest
 from tasks.requests import make_requests
@@ -183,6 +184,7 @@ def test_requests_for_unknown_users_and_items_are_warnings_reported_as_not_appli
     summary = run_steps(inputs)
     assert summary["success"]
     warned = {t: [(w["column"], w["examples"]) for w in s["warnings"]] for t, s in summary["tables"].items() if s["warnings"]}
-    assert warned == {"erasure_requests": [("unknown_user_id", [10**9])], "licence_revocations": [("unknown_item_id", [-7])]}
+    assert warned == {"erasure_requests": [("unknown_user_id", [hash_id(10**9)])],
+                      "licence_revocations": [("unknown_item_id", [-7])]}
     forget = (inputs / "workspace" / "forget_set" / "summary.json").read_text()
     assert '"unknown_user"' in forget and '"unknown_item"' in forget

@@ -68,7 +68,7 @@ def unlearn_run(member_catalogue, member_parent, tmp_path_factory) -> Path:
     validate(run, cutoff=CUTOFF)
     build_forget_set(run / "inputs" / "data", run / "inputs" / "requests", CUTOFF, member_parent, run / "forget_set")
     unlearn_model(run / "inputs" / "data", member_parent, run / "inputs" / "requests", run / "model", max_epochs=2, device="cpu", cutoff=CUTOFF)
-    build_report(run, salt="test-salt")
+    build_report(run)
     return run
 
 

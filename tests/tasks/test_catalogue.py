@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.contracts import ContractError
+from schemas.errors import PathError
 from tasks.catalogue import load_catalogue
 from tasks.synthetic import make_synthetic
 
@@ -58,5 +59,5 @@ def test_corrupt_parquet_is_named(synthetic, tmp_path):
 
 def test_missing_interactions_file_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ContractError, match="interactions: file .* does not exist"):
+    with pytest.raises(PathError, match="interactions: file .* does not exist"):
         load_catalogue(tmp_path / "empty")

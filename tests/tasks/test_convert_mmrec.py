@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.contracts import ContractError
+from schemas.errors import UserError
 from tasks.catalogue import load_catalogue
 from tasks.convert_mmrec import convert_mmrec
 
@@ -36,7 +37,7 @@ def _copy(src, tmp_path):
 
 def _expect_refused(src, tmp_path, match):
     out = tmp_path / "out"
-    with pytest.raises(ContractError, match=match):
+    with pytest.raises(UserError, match=match):
         convert_mmrec(src, out)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []

@@ -12,12 +12,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, ContractError, erasure_requests_schema, licence_revocations_schema
+from schemas.errors import PathError
 from tasks.cli import main
-from tasks.forget_set import build_forget_set, load_plan, plan_forget
+from tasks.forget_set import build_forget_set, load_plan, plan_forget, request_id_of
 
 
 def utc(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+
+
+def ids(keys: list[str]) -> list[str]:
+    """The request ids of applied-request keys."""
+    return [request_id_of(k) for k in keys]
 
 
 @pytest.fixture
@@ -49,7 +55,7 @@ def requests_dir(slice_data, tmp_path) -> Path:
 
 def test_cutoff_takes_what_is_effective_and_defers_the_rest(requests_dir, slice_data):
     plan = plan_forget(requests_dir, slice_data, utc("2026-01-03"))
-    assert plan.new_request_ids == ["ER-1", "ER-2", "ER-3", "RV-1"]
+    assert ids(plan.new_request_ids) == ["ER-1", "ER-2", "ER-3", "RV-1"]
     assert plan.deferred == ["ER-5", "RV-2", "RV-3", "RV-4"]
     assert plan.not_applicable == {"unknown_user": ["ER-4"]}
     assert plan.forget.users.tolist() == [0, 1] and plan.forget.items.tolist() == [5] and len(plan.forget.pairs) == 1
@@ -60,11 +66,12 @@ def test_cutoff_takes_what_is_effective_and_defers_the_rest(requests_dir, slice_
 def test_requests_applied_by_the_parent_are_not_applied_again_but_stay_in_the_cumulative_set(requests_dir, slice_data):
     first = plan_forget(requests_dir, slice_data, utc("2026-01-03"))
     second = plan_forget(requests_dir, slice_data, utc("2026-01-10"), applied=first.request_ids)
-    assert second.new_request_ids == ["ER-5", "RV-2", "RV-3"]
+    assert ids(second.new_request_ids) == ["ER-5", "RV-2", "RV-3"]
     assert second.forget.users.tolist() == [2] and second.forget.items.tolist() == [6]
     assert {m: v.tolist() for m, v in second.forget.modality_items.items()} == {"audio": [7]}
     assert second.cumulative.users.tolist() == [0, 1, 2] and second.cumulative.items.tolist() == [5, 6]
-    assert second.request_ids == sorted(first.request_ids + ["ER-5", "RV-2", "RV-3"])
+    assert second.request_ids == sorted(first.request_ids + second.new_request_ids)
+    assert ids(second.request_ids) == ["ER-1", "ER-2", "ER-3", "ER-5", "RV-1", "RV-2", "RV-3"]
     assert second.counts["already_applied"] == 4
     assert second.not_applicable == {"unknown_user": ["ER-4"], "unknown_modality": ["RV-4"]}
     third = plan_forget(requests_dir, slice_data, utc("2026-01-10"), applied=second.request_ids)
@@ -81,9 +88,11 @@ def test_nothing_effective_yet_is_a_clean_empty_outcome(requests_dir, catalogue_
 def test_build_reads_the_parent_manifest_and_round_trips(requests_dir, catalogue_dir, slice_data, tmp_path):
     parent = tmp_path / "parent"
     parent.mkdir()
-    (parent / "manifest.json").write_text(json.dumps({"model": "mgcn", "requests_applied": ["ER-1", "RV-1"]}))
+    applied = plan_forget(requests_dir, slice_data, utc("2026-01-02")).request_ids
+    assert ids(applied) == ["ER-1", "RV-1"]
+    (parent / "manifest.json").write_text(json.dumps({"model": "mgcn", "requests_applied": applied}))
     summary = build_forget_set(catalogue_dir, requests_dir, cutoff=utc("2026-01-03"), parent_dir=parent, out_dir=tmp_path / "fs")
-    assert summary["new_request_ids"] == ["ER-2", "ER-3"] and summary["counts"]["already_applied"] == 2
+    assert ids(summary["new_request_ids"]) == ["ER-2", "ER-3"] and summary["counts"]["already_applied"] == 2
     user0 = int(np.diff(slice_data.train.indptr)[0] + np.diff(slice_data.valid.indptr)[0] + np.diff(slice_data.test.indptr)[0])
     assert summary["cumulative"]["users"] == 2 and sum(summary["cumulative"]["forgotten_interactions"].values()) > user0
     plan = load_plan(tmp_path / "fs")
@@ -95,7 +104,7 @@ def test_missing_effective_at_column_and_missing_folder_are_named(requests_dir, 
     pq.write_table(table.drop_columns(["effective_at"]), requests_dir / ERASURES_FILE)
     with pytest.raises(ContractError, match=r"erasure_requests: missing column\(s\) \['effective_at'\]"):
         plan_forget(requests_dir, slice_data)
-    with pytest.raises(ContractError, match="requests folder .*nowhere does not exist"):
+    with pytest.raises(PathError, match="requests folder .*nowhere does not exist"):
         plan_forget(tmp_path / "nowhere", slice_data)
 
 

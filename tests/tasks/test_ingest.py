@@ -12,6 +12,7 @@ import pytest
 
 from mmrecun_core.checkpoint import sha256_file
 from schemas.contracts import ContractError
+from schemas.errors import UserError
 from tasks.catalogue import load_catalogue
 from tasks.ingest import ingest, load_reference
 from tasks.requests import make_requests
@@ -100,6 +101,6 @@ def test_s3_prefix_without_interactions_names_the_missing_table(s3_endpoint, s3_
 def test_rerun_replaces_the_snapshot_and_a_failed_rerun_keeps_the_old_one(catalogue_dir, tmp_path):
     ingest(catalogue_dir, tmp_path / "ws")
     before = load_reference(tmp_path / "ws")
-    with pytest.raises(ContractError):
+    with pytest.raises(UserError):
         ingest(tmp_path / "missing", tmp_path / "ws")
     assert load_reference(tmp_path / "ws") == before

@@ -41,24 +41,40 @@ def test_an_edited_newest_entry_is_named(chain):
     assert ledger.verify(chain).broken.startswith("ledger/00000003.json: its content does not match")
 
 
-def test_an_edit_that_recomputes_the_self_hash_breaks_the_next_link(chain):
+def remove(store, key: str) -> None:
+    if isinstance(store, LocalStore):
+        (store.root / key).unlink()
+    else:
+        store.client.delete_object(Bucket=store.bucket, Key=store._key(key))
+
+
+def test_an_edit_that_recomputes_the_self_hash_breaks_the_next_link(chain, store):
+    remove(store, ledger.anchor_key(1))  # even without its anchor, the next entry's link names the edit
     rewrite(chain, "ledger/00000001.json", lambda e: json.loads(ledger._sealed({**e, "version": "v1-forged"})))
     assert ledger.verify(chain).broken.startswith("ledger/00000002.json: prev_sha256")
 
 
+def test_a_rewritten_newest_entry_with_its_own_hash_and_head_recomputed_is_caught_by_its_anchor(chain):
+    rewrite(chain, "ledger/00000003.json", lambda e: json.loads(ledger._sealed({**e, "status": "PASSED"})))
+    data = chain.get_bytes("ledger/00000003.json")
+    chain.put_bytes(ledger.HEAD, json.dumps({"seq": 3, "sha256": ledger.sha256_bytes(data)}).encode())
+    assert ledger.verify(chain).broken == ("ledger/00000003.json: its bytes differ from the hash anchored in "
+                                           "ledger/heads/00000003.json (entry rewritten)")
+
+
+def test_removed_newest_entries_with_head_rewritten_are_caught_by_the_anchors(chain, store):
+    remove(store, "ledger/00000003.json")
+    chain.put_bytes(ledger.HEAD, json.dumps({"seq": 2, "sha256": ledger.sha256_bytes(chain.get_bytes("ledger/00000002.json"))}).encode())
+    assert ledger.verify(chain).broken.startswith("ledger/heads/00000003.json: anchors an entry the ledger no longer holds")
+
+
 def test_a_removed_entry_is_named(chain, store):
-    if isinstance(store, LocalStore):
-        (store.root / "ledger/00000002.json").unlink()
-    else:
-        store.client.delete_object(Bucket=store.bucket, Key=store._key("ledger/00000002.json"))
+    remove(store, "ledger/00000002.json")
     assert ledger.verify(chain).broken == "ledger/00000002.json: missing (the ledger jumps from 1 to 3)"
 
 
 def test_a_removed_newest_entry_is_named_through_head(chain, store):
-    if isinstance(store, LocalStore):
-        (store.root / "ledger/00000003.json").unlink()
-    else:
-        store.client.delete_object(Bucket=store.bucket, Key=store._key("ledger/00000003.json"))
+    remove(store, "ledger/00000003.json")
     assert ledger.verify(chain).broken.startswith("ledger/HEAD: names {'seq': 3")
 
 

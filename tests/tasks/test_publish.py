@@ -30,7 +30,7 @@ def s3_store(s3_endpoint, request):
 
 def passed(run_dir) -> dict:
     """Report with gates every run here meets (an absolute forget-recall ceiling instead of the criterion)."""
-    report = build_report(run_dir, gates=Gates(retain_ratio=0.0, forget_recall_max=1.0), salt="s")
+    report = build_report(run_dir, gates=Gates(retain_ratio=0.0, forget_recall_max=1.0))
     assert report["status"] == "PASSED", report["gates"]
     return report
 
@@ -49,7 +49,7 @@ def test_a_passed_run_publishes_moves_current_and_appends_the_ledger(run_copy, s
                                                        ("model.pt", "config.json", "id_maps.json", "manifest.json", "evidence.json")}
     assert f"reports/{run['run_id']}/report.pdf" in s3_store.list("reports")
     entry = ledger.find_run(s3_store, run["run_id"])
-    assert entry["status"] == "PASSED" and entry["parent_version"] == "base" and entry["requests_applied"]
+    assert entry["status"] == "PASSED" and entry["parent_version"] == "base" and entry["requests_new"]
     assert ledger.verify(s3_store).ok
     fetched = fetch_current(s3_store, "mgcn", run_copy / "fetched")
     assert fetched["version"] == run["version"]
@@ -59,7 +59,7 @@ def test_a_passed_run_publishes_moves_current_and_appends_the_ledger(run_copy, s
 
 
 def test_a_failed_gate_publishes_the_failed_report_but_not_current(run_copy, s3_store):
-    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    build_report(run_copy, gates=Gates(retain_ratio=10.0))
     out = publish(run_copy, s3_store)
     assert out["status"] == "FAILED" and not out["current_moved"] and current_version(s3_store, "mgcn") is None
     run = load_run(run_copy)
@@ -68,7 +68,7 @@ def test_a_failed_gate_publishes_the_failed_report_but_not_current(run_copy, s3_
 
 
 def test_rerunning_the_same_run_publishes_nothing_twice(run_copy, s3_store):
-    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    build_report(run_copy, gates=Gates(retain_ratio=10.0))
     first = publish(run_copy, s3_store)
     before = {k: s3_store.sha256_of(k) for k in s3_store.list("")}
     again = publish(run_copy, s3_store)
@@ -78,16 +78,16 @@ def test_rerunning_the_same_run_publishes_nothing_twice(run_copy, s3_store):
 
 
 def test_the_endpoint_failing_mid_publish_leaves_current_and_a_rerun_completes(run_copy, unlearn_run, tmp_path, s3_store):
-    # an earlier version is CURRENT
+    # the run's parent version, "base", is CURRENT
     import shutil
 
     earlier = tmp_path / "earlier"
     shutil.copytree(unlearn_run, earlier)
     run_file = earlier / "run.json"
-    run_file.write_text(json.dumps({**json.loads(run_file.read_text()), "run_id": "earlier-run", "version": "earlier"}))
+    run_file.write_text(json.dumps({**json.loads(run_file.read_text()), "run_id": "earlier-run", "version": "base"}))
     passed(earlier)
     publish(earlier, s3_store)
-    assert current_version(s3_store, "mgcn") == "earlier"
+    assert current_version(s3_store, "mgcn") == "base"
     current_bytes = s3_store.get_bytes("models/mgcn/CURRENT")
 
     passed(run_copy)
@@ -115,11 +115,11 @@ def test_the_endpoint_failing_mid_publish_leaves_current_and_a_rerun_completes(r
     assert not out["already_published"] and current_version(s3_store, "mgcn") == run["version"]
     assert len(keys_of_version(s3_store, run_copy)) == 5 and len(ledger.entries(s3_store)) == 2
     assert ledger.verify(s3_store).ok
-    assert s3_store.list("models/mgcn/earlier") and current_version(s3_store, "mgcn") != "earlier"
+    assert s3_store.list("models/mgcn/base") and current_version(s3_store, "mgcn") != "base"  # same requests: kept
 
 
 def test_a_key_holding_other_bytes_is_refused(run_copy, s3_store):
-    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    build_report(run_copy, gates=Gates(retain_ratio=10.0))
     run = load_run(run_copy)
     s3_store.put_bytes(f"models/mgcn/{run['version']}/config.json", b"{}")
     with pytest.raises(PublishError, match="already holds other bytes"):
@@ -133,7 +133,7 @@ def test_reports_and_ledger_entries_are_retained_under_object_lock(run_copy, s3_
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="audit-locked", ObjectLockEnabledForBucket=True)
     store = S3Store("s3://audit-locked", client=client)
-    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    build_report(run_copy, gates=Gates(retain_ratio=10.0))
     publish(run_copy, store, Retention("COMPLIANCE", 7))
     run = load_run(run_copy)
     for key in (f"reports/{run['run_id']}/report.pdf", "ledger/00000001.json"):
@@ -144,7 +144,7 @@ def test_reports_and_ledger_entries_are_retained_under_object_lock(run_copy, s3_
 def test_publish_to_a_local_folder_through_the_cli(run_copy, tmp_path, capsys):
     from tasks.cli import main
 
-    build_report(run_copy, gates=Gates(retain_ratio=10.0), salt="s")
+    build_report(run_copy, gates=Gates(retain_ratio=10.0))
     assert main(["-q", "publish", "--run", str(run_copy), "--store", str(tmp_path / "store")]) == 0
     assert "CURRENT unchanged; ledger entry 1" in capsys.readouterr().out
     assert main(["-q", "publish", "--run", str(run_copy), "--store", str(tmp_path / "store")]) == 0
@@ -152,3 +152,31 @@ def test_publish_to_a_local_folder_through_the_cli(run_copy, tmp_path, capsys):
     assert ledger.verify(LocalStore(tmp_path / "store")).ok
     index = (tmp_path / "store" / "reports" / "index.html").read_text()
     assert load_run(run_copy)["run_id"] in index and "FAILED" in index
+
+
+def test_a_rejected_report_is_published_as_rejected_and_current_stays(run_copy, tmp_path):
+    from tasks.steps import record_approval
+
+    passed(run_copy)
+    record_approval(str(run_copy), False, "compliance.officer", "2026-03-02T09:00:00+00:00")
+    store = LocalStore(tmp_path / "store")
+    out = publish(run_copy, store)
+    assert out["status"] == "REJECTED" and not out["current_moved"] and current_version(store, "mgcn") is None
+    run = load_run(run_copy)
+    report = json.loads(store.get_bytes(f"reports/{run['run_id']}/report.json"))
+    assert report["status"] == "REJECTED" and "compliance.officer rejected the report" in report["verdict"]
+    entry = ledger.find_run(store, run["run_id"])
+    assert entry["approval"] == {"approved": False, "by": "compliance.officer", "at": "2026-03-02T09:00:00+00:00"}
+
+
+def test_a_run_that_requires_approval_does_not_move_current_without_one(run_copy, tmp_path):
+    from tasks.publish import ApprovalMissing
+
+    passed(run_copy)
+    run_file = run_copy / "run.json"
+    run = json.loads(run_file.read_text())
+    run_file.write_text(json.dumps({**run, "params": {**run["params"], "require_approval": True}}))
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(ApprovalMissing, match="requires a person's approval"):
+        publish(run_copy, store)
+    assert store.list("") == []
