@@ -40,8 +40,11 @@ DEMO_LOG = 2>&1 | tee $(DEMO)/$(1).log | { grep --line-buffered -E '\[DAG TEST\]
   || { echo "$(1) failed; the last lines of its whole log, $(DEMO)/$(1).log:"; tail -n 60 $(DEMO)/$(1).log; exit 1; }
 
 # The TikTok set (or a synthetic one when it is absent) -> requests -> mmrecun_train -> mmrecun_unlearn (with Gold),
-# through Airflow, published to var/store; then the summary table and the report's path.
+# through Airflow, published to var/store (emptied first); then the summary table, the report's path, and a scan of
+# every file the pipeline wrote for an erased user's id or data or a revoked item's content (tests/forgotten.py).
 demo: venv
+	@if [ -d var/store ] || [ -d var/runs ]; then echo "starting from an empty demo store: removing var/store and var/runs"; fi
+	rm -rf var/store var/runs
 	@if [ -f "$(DATA)/tiktok.inter" ]; then \
 	  $(BIN)/mmrecun convert-mmrec "$(DATA)" $(DEMO)/data; \
 	else \
@@ -55,9 +58,12 @@ demo: venv
 	@echo "airflow dags test mmrecun_unlearn -c '{\"run_gold\": true}' (whole log: $(DEMO)/mmrecun_unlearn.log)"
 	@$(AIRFLOW_ENV) $(BIN)/airflow dags test mmrecun_unlearn -c '{"run_gold": true}' $(call DEMO_LOG,mmrecun_unlearn)
 	$(BIN)/mmrecun runs --store var/store
+	$(BIN)/python -m tests.forgotten --data $(DEMO)/data --requests $(DEMO)/requests var/store/models var/store/reports var/runs
 
 # The Airflow UI with the project's DAGs (same AIRFLOW_HOME as the demo).
 airflow: venv
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+	$(AIRFLOW_ENV) $(BIN)/airflow pools set mmrecun_registry 1 "runs that touch one model registry queue here" > /dev/null
 	PATH=$(CURDIR)/$(BIN):$$PATH $(AIRFLOW_ENV) $(BIN)/airflow standalone
 
 bench-train: venv
