@@ -155,7 +155,7 @@ def test_rollback_only_to_a_version_that_applied_every_request_current_applied(r
     assert current_version(store, "mgcn") == "same-requests" and ledger.verify(store).ok
     # one that applied fewer is refused with one line, and CURRENT stays
     manifest = json.loads(store.get_bytes(f"models/mgcn/{current}/manifest.json"))
-    store.put_bytes(f"models/mgcn/fewer/manifest.json", json.dumps({**manifest, "requests_applied": []}).encode())
+    store.put_bytes("models/mgcn/fewer/manifest.json", json.dumps({**manifest, "requests_applied": []}).encode())
     assert main(["-q", "rollback", "--model", "mgcn", "--to", "fewer", "--store", str(store.root)]) == 2
     err = capsys.readouterr().err
     assert "rolling back to 'fewer' would drop" in err and err.count("\n") == 1

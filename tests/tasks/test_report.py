@@ -6,7 +6,6 @@ import json
 import re
 
 import pyarrow.parquet as pq
-import pytest
 
 from tasks.report import SCHEMA, Gates, build_report
 
