@@ -12,7 +12,7 @@ DEMO   := var/demo
 SHELL  := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: venv test demo airflow bench-train bench-vs-mmrec bench-knn bench-ingest clean
+.PHONY: venv test demo airflow bench-train bench-vs-mmrec bench-knn bench-ingest bench-check clean
 
 venv: $(STAMP)
 	@[ -L $(VENV) ] || ln -sfn $(VENV_DIR) $(VENV)
@@ -79,6 +79,11 @@ bench-knn: venv
 
 bench-ingest: venv
 	$(BIN)/python bench/ingest.py --rows 10000000 --json bench/results/ingest.json
+
+# Every benchmark command of BENCHMARKS.md on a small slice of $(DATA) (synthetic data when absent), tiny settings,
+# results in a temporary folder; bench/vs_mmrec.py only with MMREC set. Not part of `make test`.
+bench-check: venv
+	$(BIN)/python bench/check.py --data $(DATA) $(if $(MMREC),--mmrec $(MMREC))
 
 clean:
 	rm -rf $(VENV_DIR) $(VENV) var bench/results

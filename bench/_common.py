@@ -40,7 +40,11 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
 
 
 def catalogue_dir(data: str | Path, tmp: str | Path) -> Path:
-    """``data`` itself if it is a catalogue folder; an MMRec-layout folder is converted under ``tmp`` first."""
+    """``data`` itself if it is a catalogue folder; an MMRec-layout folder is converted under ``tmp`` first.
+
+    The conversion is made afresh in the caller's temporary folder on every call (nothing is cached across runs), and
+    is deterministic: the same MMRec folder gives the same catalogue fingerprint (``load_catalogue(...).sha256``).
+    """
     data = Path(data)
     if not any(data.glob("*.inter")):
         return data
@@ -48,6 +52,28 @@ def catalogue_dir(data: str | Path, tmp: str | Path) -> Path:
 
     convert_mmrec(data, Path(tmp) / "data")
     return Path(tmp) / "data"
+
+
+PARENTS = Path("bench/results")  # default home of the benchmarks' cached parent models, relative to the working folder
+
+
+def parent_dir(parent: str | None, catalogue, data: str) -> Path:
+    """The parent model directory for a benchmark on ``catalogue`` (a :class:`tasks.catalogue.Catalogue` read from the
+    user's ``--data`` folder ``data``).
+
+    ``parent`` None gives the default cache ``bench/results/parent_mgcn-<first 12 hex digits of catalogue.sha256>``: one
+    parent per data set, so a cached parent serves only the data it was trained on. A directory (given or default)
+    whose manifest records other data (``data_sha256``) is refused with a one-line :class:`SystemExit` naming both data
+    sets. A directory without a manifest is returned as it is, for the caller to train or to refuse.
+    """
+    path = Path(parent) if parent else PARENTS / f"parent_mgcn-{catalogue.sha256[:12]}"
+    manifest = path / "manifest.json"
+    if manifest.is_file():
+        trained_on = json.loads(manifest.read_text()).get("data_sha256")
+        if trained_on != catalogue.sha256:
+            raise SystemExit(f"parent {path} was trained on data with sha256 {str(trained_on)[:12]}, not on --data "
+                             f"{data} (sha256 {catalogue.sha256[:12]}): pass the parent of that data, or no --parent")
+    return path
 
 
 def write_json(path: str | None, payload: dict) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, paired_row_draws, print_table, write_json  # noqa: E402
+from _common import catalogue_dir, machine, paired_row_draws, parent_dir, print_table, write_json  # noqa: E402
 
 from mmrecun_core.graphs import build_graphs  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
@@ -31,23 +31,27 @@ from tasks.unlearn import prepare  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="MMRec-layout folder or catalogue folder")
-    parser.add_argument("--parent", default="bench/results/parent_mgcn", help="parent model directory (bench/unlearn.py trains it)")
+    parser.add_argument("--parent", help="parent model directory (default: the one bench/unlearn.py trains for --data, "
+                        "bench/results/parent_mgcn-<data sha256>)")
     parser.add_argument("--fraction", type=float, default=0.05)
     parser.add_argument("--seeds", default="0,1,2", help="forget-set seeds")
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--json")
     args = parser.parse_args()
-    if not (Path(args.parent) / "manifest.json").is_file():
-        parser.error(f"{args.parent}: no parent model; run bench/unlearn.py first (it trains one)")
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="mmrecun-mia-") as tmp:
         data_dir = catalogue_dir(args.data, tmp)
-        catalogue = load_catalogue(data_dir).data
+        loaded = load_catalogue(data_dir)
+        parent_path = parent_dir(args.parent, loaded, args.data)
+        if not (parent_path / "manifest.json").is_file():
+            parser.error(f"{parent_path}: no parent model for --data {args.data}; "
+                         "run bench/unlearn.py on it first (it trains one)")
+        catalogue = loaded.data
         for seed in (int(s) for s in args.seeds.split(",")):
             forget_dir = Path(tmp) / f"forget{seed}"
             make_requests(catalogue, "users", args.fraction, seed, forget_dir)
-            parent, data, requests, retain, knn, dev = prepare(data_dir, args.parent, forget_dir, "cpu")
+            parent, data, requests, retain, knn, dev = prepare(data_dir, parent_path, forget_dir, "cpu")
             graphs = build_graphs(retain.train, knn, dev)
             draws = paired_row_draws({"parent + reset": (parent.model, graphs)}, data, retain, requests.forget, args.draws)
             a = np.asarray(draws["mia_auc"]["parent + reset"]["values"])
@@ -57,7 +61,8 @@ def main() -> None:
     print(f"\nmembership AUC of erased users over {args.draws} draws of their rows (parent + reset, fraction {args.fraction}):")
     print_table(rows, [("forget_seed", "{}"), ("erased_users", "{}"), ("draws", "{}"), ("mean", "{:.3f}"), ("sd", "{:.3f}"),
                        ("min", "{:.3f}"), ("max", "{:.3f}")])
-    write_json(args.json, {"fraction": args.fraction, "rows": rows, "machine": machine()})
+    write_json(args.json, {"fraction": args.fraction, "data": str(args.data), "data_sha256": loaded.sha256,
+                           "parent": str(parent_path), "rows": rows, "machine": machine()})
 
 
 if __name__ == "__main__":

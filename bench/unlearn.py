@@ -2,8 +2,10 @@
 
     python bench/unlearn.py --data ../shared/data/tiktok --scenario users --fraction 0.05 --seed 0 --json bench/results/unlearn_users.json
 
-Trains the parent MGCN (seed 999) into ``--parent`` unless it is there already, writes the request
-tables of the scenario, then runs every method from the same parent and measures the evidence.
+Trains the parent MGCN (seed 999) on ``--data`` unless it is there already, writes the request
+tables of the scenario, then runs every method from the same parent and measures the evidence. The
+parent is cached per data set: without ``--parent`` it lives in ``bench/results/parent_mgcn-<12 hex
+digits of the data's sha256>``; a ``--parent`` trained on other data is refused (:func:`parent_dir`).
 ``wall_s`` is each method's own time to produce its model (Gold's early-stopping evaluations
 included, evidence excluded).
 
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PAIRED, catalogue_dir, machine, paired_row_draws, print_table, write_json  # noqa: E402
+from _common import PAIRED, catalogue_dir, machine, paired_row_draws, parent_dir, print_table, write_json  # noqa: E402
 
 from mmrecun_core.criterion import cold_pool, paired_auc  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
@@ -85,7 +87,8 @@ def main() -> None:
     parser.add_argument("--scenario", required=True, choices=["users", "items", "both", "interactions", "modality"])
     parser.add_argument("--fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parent", default="bench/results/parent_mgcn", help="parent model directory (trained if absent)")
+    parser.add_argument("--parent", help="parent model directory, trained if absent (default: one per data set, "
+                        "bench/results/parent_mgcn-<data sha256>)")
     parser.add_argument("--methods", default="gold,mmrecun,finetune,neggrad")
     parser.add_argument("--max-epochs", type=int, default=50, help="epoch cap of the approximate methods")
     parser.add_argument("--device", default="auto")
@@ -101,12 +104,17 @@ def main() -> None:
     logging.getLogger("mmrecun.train").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="mmrecun-unlearn-") as tmp:
         data_dir = catalogue_dir(args.data, tmp)
-        if not (Path(args.parent) / "manifest.json").is_file():
+        catalogue = load_catalogue(data_dir)
+        parent_path = parent_dir(args.parent, catalogue, args.data)
+        if not (parent_path / "manifest.json").is_file():
             from tasks.train import train_model
 
-            train_model(data_dir, "mgcn", args.parent, seed=999, device=args.device)
-        make_requests(load_catalogue(data_dir).data, args.scenario, args.fraction, args.seed, Path(tmp) / "forget")
-        parent, data, requests, retain, knn, dev = prepare(data_dir, args.parent, Path(tmp) / "forget", args.device)
+            print(f"training the parent of data {catalogue.sha256[:12]} into {parent_path}", flush=True)
+            train_model(data_dir, "mgcn", parent_path, seed=999, device=args.device)
+        else:
+            print(f"parent of data {catalogue.sha256[:12]}: {parent_path}", flush=True)
+        make_requests(catalogue.data, args.scenario, args.fraction, args.seed, Path(tmp) / "forget")
+        parent, data, requests, retain, knn, dev = prepare(data_dir, parent_path, Path(tmp) / "forget", args.device)
         with torch.no_grad():
             parent.model.eval()
             parent_emb = parent.model.propagate(parent.graphs(dev))
@@ -165,8 +173,10 @@ def main() -> None:
         print_table([{"model": m, **r} for m, r in per_model.items()],
                     [("model", "{}"), ("mean", "{:.4f}"), ("sd", "{:.4f}"), ("diff_mean", diff), ("diff_sd", diff.replace("+", "")),
                      ("within", "{:.0%}")])
-    write_json(args.json, {"scenario": args.scenario, "fraction": args.fraction, "seed": args.seed, "methods": results,
-                           "gold_replicates": replicates, "paired_row_draws": paired, "requests": requests.counts, "machine": machine()})
+    write_json(args.json, {"scenario": args.scenario, "fraction": args.fraction, "seed": args.seed,
+                           "data": str(args.data), "data_sha256": catalogue.sha256, "parent": str(parent_path),
+                           "methods": results, "gold_replicates": replicates, "paired_row_draws": paired,
+                           "requests": requests.counts, "machine": machine()})
 
 
 SPREAD_KEYS = ["retain_test_recall@20", "forget_recall@20", "item_recall@500", "mia_auc"]

@@ -12,17 +12,24 @@ mmrecun's manifest), and its ratio mmrecun / MMRec. The JSON is rewritten after 
 failure in a later round keeps the rounds before it.
 
 ``--mmrec`` is a checkout of https://github.com/enoche/MMRec (its ``src/`` layout); it is not part
-of mmrecun and is run unmodified, from its own folder (MMRec reads ``src/configs`` from there and
-writes ``log/`` there). ``--data`` is an MMRec-layout folder (``<name>.inter`` with ``x_label``,
-``<modality>_feat.npy``); MMRec's MGCN takes exactly two modalities, ``--vision`` and ``--text``
-(TikTok has ``image`` and ``audio``, both 128-d). MMRec gets the data through a temporary folder of
-links, where it caches its kNN graphs. MMRec runs on the CPU here, and with only what mmrecun's
-environment installs; three things stand in for what it expects, none inside a timed epoch:
-``Tensor.cuda`` returns the tensor where it is (MGCN moves its kNN graphs with ``.cuda()``), an
-empty ``torchvision`` / ``lmdb`` where those are not installed (MMRec imports them for raw-image
-models; MGCN calls neither), and ``torch_scatter.scatter_add`` as PyTorch's own ``scatter_add``
-where that package is not installed (MGCN's kNN-graph normalisation calls it once per modality,
-before training). The JSON records the stand-ins used and a SHA-256 of the checkout's ``src/``.
+of mmrecun and is run unmodified, from its ``src/`` folder as MMRec's own ``main.py`` is (MMRec
+reads ``configs/`` relative to the working directory and writes ``log/`` there). ``--data`` is an
+MMRec-layout folder (``<name>.inter`` with ``x_label``, ``<modality>_feat.npy``); MMRec's MGCN
+takes exactly two modalities, ``--vision`` and ``--text`` (TikTok has ``image`` and ``audio``, both
+128-d). MMRec gets the data through a temporary folder of links, where it caches its kNN graphs.
+MMRec runs on the CPU here, with only what mmrecun's environment installs; four things stand in for
+what it expects, none of them doing work inside a timed epoch:
+
+* ``Tensor.cuda`` returns the tensor where it is (MGCN moves its kNN graphs with ``.cuda()``);
+* an empty ``torchvision`` / ``lmdb`` where those are not installed (MMRec imports them for
+  raw-image models; MGCN calls neither);
+* ``torch_scatter.scatter_add`` as PyTorch's own ``scatter_add`` where that package is not
+  installed (MGCN's kNN-graph normalisation calls it once per modality, before training);
+* NumPy's aliases of builtin types that NumPy 1.24 removed (``np.float``, ``np.int``, ``np.bool``,
+  ``np.object``, ``np.str``, ``np.complex``), where absent, as the builtins they stood for (MMRec's
+  ranking metrics, run at each evaluation, call ``np.float``).
+
+The JSON records the stand-ins used and a SHA-256 of the checkout's ``src/``.
 
 Both walls are timed inside the child process, around the whole fit (data, kNN graphs, training,
 evaluation). MMRec evaluates the test split after every epoch, mmrecun once at the end.
@@ -104,7 +111,23 @@ def _stand_ins() -> list[str]:
         _empty_modules("torch_scatter", {})
         sys.modules["torch_scatter"].scatter_add = scatter_add
         used.append("torch_scatter")
-    return used
+    return used + _numpy_aliases()
+
+
+NUMPY_ALIASES = {"float": float, "int": int, "bool": bool, "object": object, "str": str, "complex": complex}
+
+
+def _numpy_aliases() -> list[str]:
+    """Restore the aliases of builtin types that NumPy 1.24 removed (``np.float`` = ``float`` ...) where absent.
+
+    Returns the names restored (``np.float`` ...); an alias NumPy still has is left alone.
+    """
+    import numpy as np
+
+    missing = [name for name in NUMPY_ALIASES if not hasattr(np, name)]
+    for name in missing:
+        setattr(np, name, NUMPY_ALIASES[name])
+    return [f"np.{name}" for name in missing]
 
 
 def _child_mmrec(args) -> None:
@@ -123,8 +146,9 @@ def _child_mmrec(args) -> None:
         for f in [inter, data / f"{args.vision}_feat.npy", data / f"{args.text}_feat.npy"]:
             (linked / f.name).symlink_to(f)
         stand_ins = _stand_ins()
-        os.chdir(args.mmrec)
-        sys.path.insert(0, str(Path(args.mmrec).resolve() / "src"))
+        src = Path(args.mmrec).resolve() / "src"
+        os.chdir(src)  # MMRec reads configs/ relative to the working directory, as its src/main.py is run
+        sys.path.insert(0, str(src))
         from utils.quick_start import quick_start  # MMRec's entry point (src/utils/quick_start.py)
 
         config = {
