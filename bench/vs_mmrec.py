@@ -2,7 +2,7 @@
 
     python bench/vs_mmrec.py --mmrec /path/to/MMRec --data ../shared/data/tiktok --epochs 1000 --rounds 2 --json bench/results/vs_mmrec.json
 
-Issue 2's speed target is a ratio to MMRec's MGCN (seconds per training epoch). Timings on a shared
+The training speed target is a ratio to MMRec's MGCN (seconds per training epoch). Timings on a shared
 machine drift by tens of percent between hours, so a ratio is only worth reporting when both sides
 ran in the same run: each round trains MMRec's MGCN and mmrecun's, each in its own process (odd
 rounds start with MMRec, even rounds with mmrecun), for ``--epochs`` epochs (or to early stopping
