@@ -11,6 +11,8 @@ from pathlib import Path
 from mmrecun_core.checkpoint import CheckpointError
 from mmrecun_core.trainer import TrainConfig
 from schemas.errors import UserError
+from tasks.cli_registry import add_registry_commands
+from tasks.cli_types import at_least, cutoff, device, float_in
 from tasks.paths import check_output
 from tasks.synthetic import MIN_ITEMS
 
@@ -89,59 +91,6 @@ def _unlearn(args) -> None:
         print(f"  {key:<22} {'-' if value is None else f'{value:.4f}' if isinstance(value, float) else value}")
 
 
-def _at_least(minimum: int):
-    """An argparse type: an integer no smaller than ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _float_in(interval: str):
-    """An argparse type: a finite float inside ``interval``, written ``(0, 1]``, ``[0, 1)``, ..."""
-    low, high = (float(x) for x in interval[1:-1].split(","))
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        above = value > low if interval[0] == "(" else value >= low
-        below = value < high if interval[-1] == ")" else value <= high
-        if not (above and below):
-            raise argparse.ArgumentTypeError(f"must be a number in {interval}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _device(text: str) -> str:
-    """An argparse type: ``auto``, ``cpu`` or ``cuda[:N]``, available on this machine."""
-    from mmrecun_core.device import resolve_device
-
-    try:
-        resolve_device(text)
-    except (ValueError, RuntimeError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _cutoff(text: str) -> dt.datetime:
-    """An ISO 8601 date or time; without a zone it is taken as UTC."""
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def _validate(args) -> None:
     from tasks.ingest import ingest
     from tasks.validate import validate
@@ -176,11 +125,6 @@ def _forget_set(args) -> None:
         print(f"forget set written to {args.out}")
 
 
-def _retention(args):
-    from tasks.store import Retention
-
-    return None if args.no_retention else Retention(args.lock_mode, args.lock_days)
-
 
 def _run_records(run: str) -> list[Path]:
     """What a report reads: every entry of the run directory but its ``report`` folder (the run itself if absent)."""
@@ -197,79 +141,6 @@ def _report(args) -> None:
     print(f"report written to {args.out or f'{args.run}/report'} (report.html, report.pdf, report.json)")
 
 
-def _publish(args) -> None:
-    from tasks.publish import publish
-    from tasks.store import open_store
-
-    out = publish(args.run, open_store(args.store, args.endpoint_url), _retention(args))
-    if out["already_published"]:
-        print(f"run already published as version {out['version']} (ledger entry {out['ledger_seq']}); nothing written")
-    else:
-        version = f"version {out['version']}" if out["version"] else "the report, no new version"
-        print(f"published {version} ({out['status']}), {len(out['artifacts'])} objects verified; "
-              f"CURRENT {'moved' if out['current_moved'] else 'unchanged'}; ledger entry {out['ledger_seq']}")
-
-
-def _verify_ledger(args) -> None:
-    from tasks import ledger
-    from tasks.store import ChecksumMismatch, open_store
-
-    result = ledger.verify(open_store(args.store, args.endpoint_url, create=False))
-    if not result.ok:
-        raise ChecksumMismatch(f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else ""))
-    print(f"ledger intact: {result.entries} entries, {result.artifacts} artifacts checked")
-
-
-def _runs(args) -> None:
-    import json
-
-    from tasks import ledger
-    from tasks.registry import current_version
-    from tasks.store import open_store
-
-    store = open_store(args.store, args.endpoint_url, create=False)
-    entries = sorted((e for e in ledger.entries(store) if e.get("kind") in ("train", "unlearn")), key=lambda e: e["seq"], reverse=True)
-    if not entries:
-        print(f"no published run in {store.uri()}")
-        return
-    width = max(len(e["status"]) for e in entries)
-    print(f"{'#':>3}  {'status':<{width}} {'kind':<8} {'version':<44} {'test R@20':>9} {'forget R@20':>11} {'Gold R@20':>9}")
-    for e in entries:
-        report = json.loads(store.get_bytes(f"reports/{e['run_id']}/report.json"))
-        rows = {r["key"]: r for r in report["evidence"]}
-        retain = rows.get("retain_test_recall@20") or {}
-        test = retain.get("unlearned", (report["model"].get("test") or {}).get("recall@20"))
-        forget = (rows.get("forget_recall@20") or {}).get("unlearned")
-        cells = [f"{v:.4f}" if v is not None else "-" for v in (test, forget, retain.get("gold"))]
-        mark = "*" if e["version"] and current_version(store, e["model"]) == e["version"] else " "
-        version = f"{e['model']}/{e['version']}" if e["version"] else "no new version"  # nothing to forget
-        print(f"{e['seq']:>3}{mark} {e['status']:<{width}} {e['kind']:<8} {version:<44} {cells[0]:>9} {cells[1]:>11} {cells[2]:>9}")
-    print(f"* = CURRENT. Newest report: {store.uri(entries[0]['report'])}; all runs: {store.uri('reports/index.html')}")
-
-
-def _rollback(args) -> None:
-    from tasks.registry import rollback
-    from tasks.store import open_store
-
-    entry = rollback(open_store(args.store, args.endpoint_url, create=False), args.model, args.to, _retention(args))
-    print(f"CURRENT of {args.model} moved back from {entry['replaced_version']} to {entry['version']}; ledger entry {entry['seq']}")
-
-
-def _gc(args) -> None:
-    from tasks.run import collect_garbage
-
-    cleaned = collect_garbage(args.workspace, abandoned_days=args.abandoned_days)
-    print(f"removed the personal parts of {len(cleaned)} run(s) in {args.workspace}" + (f": {', '.join(cleaned)}" if cleaned else ""))
-
-
-def _store_arguments(p: argparse.ArgumentParser, retained: str) -> None:
-    """``--store``, ``--endpoint-url`` and the Object Lock options of a command that writes ``retained``."""
-    p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
-    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
-    p.add_argument("--lock-mode", choices=["GOVERNANCE", "COMPLIANCE"], default="GOVERNANCE", help=f"Object Lock mode for {retained}")
-    p.add_argument("--lock-days", type=_at_least(1), default=365, help="Object Lock retention in days")
-    p.add_argument("--no-retention", action="store_true", help=f"write {retained} without Object Lock retention")
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmrecun", description="Make multi-modal recommenders forget, with evidence.")
@@ -283,29 +154,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-synthetic", help="write a realistic synthetic catalogue (when no real data is at hand)")
     p.add_argument("out_dir")
-    p.add_argument("--users", type=_at_least(1), default=3000)
-    p.add_argument("--items", type=_at_least(MIN_ITEMS), default=2000)
+    p.add_argument("--users", type=at_least(1), default=3000)
+    p.add_argument("--items", type=at_least(MIN_ITEMS), default=2000)
     p.add_argument("--modalities", default="image,audio", help="comma-separated modality names")
-    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.set_defaults(func=_synthetic)
 
     p = sub.add_parser("train", help="train a recommender on a catalogue and write a model directory")
     p.add_argument("--data", required=True, help="catalogue folder (Parquet contract)")
     p.add_argument("--model", choices=["mgcn", "lightgcn"], default="mgcn")
     p.add_argument("--out", required=True, help="model directory to write (replaced on success)")
-    p.add_argument("--epochs", type=_at_least(1), default=TrainConfig.max_epochs,
+    p.add_argument("--epochs", type=at_least(1), default=TrainConfig.max_epochs,
                    help="epoch cap (default %(default)s)")
-    p.add_argument("--patience", type=_at_least(1), default=TrainConfig.patience,
+    p.add_argument("--patience", type=at_least(1), default=TrainConfig.patience,
                    help="epochs without validation gain before stopping")
-    p.add_argument("--seed", type=_at_least(0), default=TrainConfig.seed)
-    p.add_argument("--device", type=_device, default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--seed", type=at_least(0), default=TrainConfig.seed)
+    p.add_argument("--device", type=device, default="auto", help="auto, cpu or cuda[:N]")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("make-requests", help="write realistic licence revocations / erasure requests for a catalogue")
     p.add_argument("--data", required=True)
     p.add_argument("--scenario", required=True, choices=["users", "items", "both", "interactions", "modality"])
-    p.add_argument("--fraction", type=_float_in("(0, 1]"), default=0.05)
-    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--fraction", type=float_in("(0, 1]"), default=0.05)
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--out", required=True, help="FORGET_DIR to write")
     p.set_defaults(func=_make_requests)
 
@@ -315,27 +186,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forget", required=True, help="FORGET_DIR with licence_revocations.parquet / erasure_requests.parquet")
     p.add_argument("--out", required=True, help="new model directory (replaced on success)")
     p.add_argument("--method", choices=["mmrecun", "finetune", "neggrad", "gold"], default="mmrecun")
-    p.add_argument("--alpha", type=_float_in("[0, 1]"), default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
-    p.add_argument("--max-epochs", type=_at_least(1), default=50)
+    p.add_argument("--alpha", type=float_in("[0, 1]"), default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
+    p.add_argument("--max-epochs", type=at_least(1), default=50)
     p.add_argument("--with-gold", action="store_true", help="also retrain Gold from scratch and compare with it in evidence.json")
-    p.add_argument("--seed", type=_at_least(0), default=0)
-    p.add_argument("--device", type=_device, default="auto")
+    p.add_argument("--seed", type=at_least(0), default=0)
+    p.add_argument("--device", type=device, default="auto")
     p.set_defaults(func=_unlearn)
 
     p = sub.add_parser("validate", help="ingest the tables (folder or s3://) and validate them with the Great Expectations suites")
     p.add_argument("--data", required=True, help="catalogue folder or s3://bucket/prefix")
     p.add_argument("--requests", help="requests folder or s3://bucket/prefix (licence_revocations / erasure_requests)")
-    p.add_argument("--cutoff", type=_cutoff, help="the run's logical date, ISO 8601, UTC unless a zone is given (default now)")
+    p.add_argument("--cutoff", type=cutoff, help="the run's logical date, ISO 8601, UTC unless a zone is given (default now)")
     p.add_argument("--workspace", help="run workspace to snapshot into (default var/runs/validate-<UTC time>)")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS)")
-    p.add_argument("--duplicate-threshold", type=_float_in("[0, 1)"), default=0.01,
+    p.add_argument("--duplicate-threshold", type=float_in("[0, 1)"), default=0.01,
                    help="largest tolerated fraction of repeated interactions")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("forget-set", help="resolve the requests effective at a cutoff into the forget set, minus what the parent applied")
     p.add_argument("--data", required=True, help="catalogue folder")
     p.add_argument("--requests", required=True, help="requests folder")
-    p.add_argument("--cutoff", type=_cutoff, help="ISO 8601, UTC unless a zone is given (default now)")
+    p.add_argument("--cutoff", type=cutoff, help="ISO 8601, UTC unless a zone is given (default now)")
     p.add_argument("--parent", help="parent model directory: the requests its manifest lists are not applied again")
     p.add_argument("--out", help="also write summary.json and forget_set.npz here")
     p.set_defaults(func=_forget_set)
@@ -343,44 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the compliance report (HTML, PDF, JSON) of a run directory")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--out", help="output folder (default RUN/report)")
-    p.add_argument("--retain-ratio", type=_float_in("(0, 1]"), default=0.95,
+    p.add_argument("--retain-ratio", type=float_in("(0, 1]"), default=0.95,
                    help="gate: retain test Recall@20 >= this share of the original's")
-    p.add_argument("--forget-recall-max", type=_float_in("[0, 1]"),
+    p.add_argument("--forget-recall-max", type=float_in("[0, 1]"),
                    help="gate: absolute ceiling on forget Recall@20 (default: the forgetting criterion decides)")
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("publish", help="publish a run's model version and report to a store; move CURRENT if its gates passed")
-    p.add_argument("--run", required=True, help="run directory (with model/ and report/)")
-    _store_arguments(p, "reports and ledger entries")
-    p.set_defaults(func=_publish)
-
-    p = sub.add_parser("verify-ledger", help="check the audit ledger's hash chain and every artifact it references")
-    p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
-    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
-    p.set_defaults(func=_verify_ledger)
-
-    p = sub.add_parser("runs", help="list the published runs of a store, newest first, with their status and key evidence")
-    p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
-    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
-    p.set_defaults(func=_runs)
-
-    p = sub.add_parser("rollback", help="move a model's CURRENT back to a version that applied every request CURRENT applied")
-    p.add_argument("--model", required=True, help="registry name of the model")
-    p.add_argument("--to", required=True, help="the version to serve again")
-    _store_arguments(p, "the ledger entry")
-    p.set_defaults(func=_rollback)
-
-    p = sub.add_parser("gc", help="remove the personal parts of finished runs whose kept days are over (MMRECUN_WORKSPACE_KEEP_DAYS)")
-    p.add_argument("--workspace", required=True, help="the run workspace (MMRECUN_WORKSPACE)")
-    p.add_argument("--abandoned-days", type=_at_least(0), default=7,
-                   help="also clean runs that never ended (no cleanup.json) started this many days ago")
-    p.set_defaults(func=_gc)
+    add_registry_commands(sub)
 
     p = sub.add_parser("evaluate", help="full-ranking metrics of a model directory on valid and test")
     p.add_argument("--data", required=True)
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--json", help="also write the metrics to this JSON file")
-    p.add_argument("--device", type=_device, default="auto")
+    p.add_argument("--device", type=device, default="auto")
     p.set_defaults(func=_evaluate)
     return parser
 

@@ -14,65 +14,25 @@ requests that would leave no training interaction are refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mmrecun_core.data import InteractionData
 from mmrecun_core.forget import ForgetSet
-from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, erasure_requests_schema, licence_revocations_schema
-from schemas.errors import ContractError, IdTypeMismatch, NothingRetained, RequestIdConflict
-from schemas.personal import is_personal
-from tasks.paths import check_output, confined, existing_file, existing_folder, replacing_folder
+from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE
+from schemas.errors import ContractError, IdTypeMismatch, NothingRetained
+from tasks.paths import check_output, existing_folder, replacing_folder
+from tasks.request_tables import (ERASURES, REQUEST_TABLES, REVOCATIONS, check_unique_request_ids, effective, read_table,
+                                  request_id_of, request_key)
 
 log = logging.getLogger("mmrecun.forget_set")
 KINDS = ("user_erasures", "interaction_erasures", "item_revocations", "modality_revocations")
-
-
-@dataclass(frozen=True)
-class RequestTable:
-    """One request table: its file, its id column, the columns a plan needs, and those a request's content spans."""
-
-    file: str
-    id_column: str
-    required: tuple[str, ...]
-    content: tuple[str, ...]
-
-
-ERASURES, REVOCATIONS = "erasure_requests", "licence_revocations"
-REQUEST_TABLES = {
-    ERASURES: RequestTable(ERASURES_FILE, "request_id", ("request_id", "user_id", "effective_at"),
-                           tuple(erasure_requests_schema().names)),
-    REVOCATIONS: RequestTable(REVOCATIONS_FILE, "revocation_id", ("revocation_id", "item_id", "scope", "effective_at"),
-                              tuple(licence_revocations_schema().names)),
-}
-
-
-def request_key(table: str, row: dict, user_index: int | None = None) -> str:
-    """``"<table>:<request id>:<content hash>"``: what a model records as an applied request.
-
-    The hash is the first 16 hex digits of the sha256 of the row's contract columns (canonical JSON; an
-    absent column counts as null), with a personal column replaced by ``user_index``, the user's row in the
-    model: an id reused for another request (another user, item, scope or date) is a request of its own,
-    while the key links to no person without the catalogue (the published id maps hold no erased user's id).
-    """
-    spec = REQUEST_TABLES[table]
-    content = {c: (user_index if is_personal(c) else row.get(c)) for c in spec.content}
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
-    return f"{table}:{row[spec.id_column]}:{digest[:16]}"
-
-
-def request_id_of(key: str) -> str:
-    """The request id inside a :func:`request_key` (what a report lists)."""
-    return key.split(":", 1)[1].rsplit(":", 1)[0]
 
 
 @dataclass
@@ -134,39 +94,6 @@ def _lookup(ids: np.ndarray, values: list) -> np.ndarray:
     return np.where(ids[pos] == values, pos, -1)
 
 
-def _read(root: Path, name: str) -> pa.Table | None:
-    """The request table ``name`` of the folder ``root`` (None when its file is absent), its columns checked."""
-    spec = REQUEST_TABLES[name]
-    path = confined(root, spec.file)
-    if not (path.exists() or path.is_symlink()):
-        return None
-    try:
-        table = pq.read_table(existing_file(path, f"{name}: file"))
-    except (pa.ArrowException, OSError) as exc:
-        raise ContractError(f"{name}: {path} is not a readable Parquet file ({exc})") from exc
-    missing = [c for c in spec.required if c not in table.column_names]
-    if missing:
-        raise ContractError(f"{name}: missing column(s) {missing} (columns present: {table.column_names})")
-    for column in spec.required:
-        if nulls := table.column(column).null_count:
-            raise ContractError(f"{name}: column {column!r} has {nulls} null values of {table.num_rows} rows")
-    return table
-
-
-def check_unique_request_ids(tables: dict[str, pa.Table]) -> None:
-    """Raise :class:`RequestIdConflict` when an id names two requests, in one request table or across both."""
-    where: dict[str, Counter] = {}
-    for name, table in tables.items():
-        for rid in table.column(REQUEST_TABLES[name].id_column).to_pylist():
-            where.setdefault(str(rid), Counter())[name] += 1
-    repeated = {rid: rows for rid, rows in sorted(where.items()) if rows.total() > 1}
-    if repeated:
-        columns = " / ".join(f"{name}.{REQUEST_TABLES[name].id_column}" for name in tables)
-        examples = "; ".join(f"{rid!r} ({', '.join(f'{n} rows of {t}' for t, n in rows.items())})"
-                             for rid, rows in list(repeated.items())[:5])
-        raise RequestIdConflict(f"{columns}: {len(repeated)} request id(s) name more than one request "
-                                f"(ids must be unique across the request tables), e.g. {examples}")
-
 
 def _check_id_type(table: pa.Table, name: str, column: str, ids: np.ndarray) -> None:
     """Raise :class:`IdTypeMismatch` unless ``column`` has the type of the interactions' ids (``ids``)."""
@@ -177,13 +104,6 @@ def _check_id_type(table: pa.Table, name: str, column: str, ids: np.ndarray) -> 
         raise IdTypeMismatch(f"{name}: column {column!r} has type {typ}, but the interactions' {column} values are "
                              f"{'strings' if as_strings else 'int64'}")
 
-
-def _effective(table: pa.Table, id_column: str, cutoff: datetime) -> tuple[pa.Table, list[str]]:
-    """Split ``table`` into the rows effective at ``cutoff`` and the ids of those that are not yet."""
-    at = np.datetime64(cutoff.astimezone(timezone.utc).replace(tzinfo=None), "us")
-    now = table.column("effective_at").cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]") <= at
-    later = table.filter(pa.array(~now)).column(id_column).to_pylist()
-    return table.filter(pa.array(now)), later
 
 
 def _resolve_erasures(table: pa.Table, data: InteractionData, resolved: _Resolved) -> None:
@@ -245,7 +165,7 @@ def plan_forget(requests_dir: str | Path, data: InteractionData, cutoff: datetim
     :class:`NothingRetained` when the requests would forget every training interaction.
     """
     root = existing_folder(requests_dir, "requests folder")
-    tables = {name: table for name in REQUEST_TABLES if (table := _read(root, name)) is not None}
+    tables = {name: table for name in REQUEST_TABLES if (table := read_table(root, name)) is not None}
     if not tables:
         raise ContractError(f"requests folder {root} holds neither {REVOCATIONS_FILE} nor {ERASURES_FILE}")
     check_unique_request_ids(tables)
@@ -253,9 +173,9 @@ def plan_forget(requests_dir: str | Path, data: InteractionData, cutoff: datetim
     resolved, deferred = _Resolved(), []
     for name, resolve in ((ERASURES, _resolve_erasures), (REVOCATIONS, _resolve_revocations)):
         if name in tables:
-            effective, later = _effective(tables[name], REQUEST_TABLES[name].id_column, cutoff)
+            now, later = effective(tables[name], REQUEST_TABLES[name].id_column, cutoff)
             deferred += later
-            resolve(effective, data, resolved)
+            resolve(now, data, resolved)
     done = set(applied)
     every = [key for group in resolved.groups for key in group]
     gone = sorted(k for k in done - set(every) if k.startswith(tuple(f"{t}:" for t in REQUEST_TABLES)))  # plain ids: applied again

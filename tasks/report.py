@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 
 from schemas.contracts import REVOCATIONS_FILE
 from schemas.personal import SALT_VARIABLE
-from tasks.forget_set import request_id_of
 from tasks.lifecycle import DEADLINE_DAYS, lifecycle
 from tasks.paths import replacing_folder
+from tasks.request_tables import request_id_of
 from tasks.run import PERSONAL_PARTS, keep_days, load_run
 
 SCHEMA = "mmrecun.report/1"

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 from schemas.contracts import ContractError
 from schemas.personal import pseudonymise, scrub
 from schemas.suites import DEFAULT_DUPLICATE_THRESHOLD, SuiteContext, schema_frame
-from tasks.forget_set import REQUEST_TABLES
 from tasks.ingest import load_reference
 from tasks.paths import replacing_folder
+from tasks.request_tables import REQUEST_TABLES
 
 log = logging.getLogger("mmrecun.validate")
 EXAMPLES = 5

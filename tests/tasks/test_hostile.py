@@ -23,7 +23,8 @@ from schemas.errors import (BadModalityName, ContractError, IdTypeMismatch, NonF
                             PathError, PathEscape, RequestIdConflict, UserError)
 from schemas.personal import hash_id, pseudonymise, scrub
 from tasks.cli import main
-from tasks.forget_set import plan_forget, request_id_of, request_key
+from tasks.forget_set import plan_forget
+from tasks.request_tables import request_id_of, request_key
 from tasks.paths import check_output, confined, replacing_folder
 
 CUTOFF = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -663,7 +664,7 @@ def test_bad_argument_values_are_argparse_errors(tmp_path, capsys, monkeypatch, 
 
 
 def test_a_defect_keeps_its_traceback_while_a_user_error_exits_2(monkeypatch, capsys):
-    import tasks.cli as cli
+    import tasks.cli_registry as cli
 
     def torch_failure(args):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
