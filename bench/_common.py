@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmrecun_core.evidence import forget_recall, membership_auc, membership_scores
-from mmrecun_core.unlearner import reset_own_rows
+from mmrecun_core.unlearning.evidence import forget_recall, membership_auc, membership_scores
+from mmrecun_core.unlearning.rows import reset_own_rows
 
 
 def peak_rss_mib() -> float:

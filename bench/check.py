@@ -38,7 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = re.compile(r"^(?:# = )?\.venv/bin/python (bench/\w+\.py\b.*)$")
-NOT_BENCHMARKS = {"_common.py", "check.py"}
+NOT_BENCHMARKS = {"_common.py", "_unlearn_tables.py", "check.py"}
 TINY = {  # per script: arguments appended to its documented command
     "train.py": ["--epochs", "2"],
     "vs_mmrec.py": ["--epochs", "1"],

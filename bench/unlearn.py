@@ -1,6 +1,14 @@
-"""Benchmark: MMRecUN against Gold (retrain from scratch), fine-tune and NegGrad on one forget scenario.
+"""Benchmark: MMRecUN against Gold (retrain from scratch), the paper's form, fine-tune and NegGrad on one scenario.
 
-    python bench/unlearn.py --data ../shared/data/tiktok --scenario users --fraction 0.05 --seed 0 --json bench/results/unlearn_users.json
+    python bench/unlearn.py --data ../shared/data/tiktok --scenario users --seeds 0,1,2 --json bench/results/unlearn_users.json
+
+Scenarios: ``users``, ``items``, ``both``, ``interactions`` (a share of chosen users' interactions),
+``modality`` (one modality's content of some items). Every forget-set seed of ``--seeds`` is a separate
+forget set; the paper-shaped table gives each measure's mean and standard deviation over them, and the
+targets table says, seed by seed, whether MMRecUN is within the targets against the Gold of the same run.
+The ablation ladder (``--ladder``, on by default) adds the paper's form with this project's additions
+turned on one by one: ``+ row redraw``, ``+ replay``; ``mmrecun`` is the last rung (adding the
+item-centric references, the stopping criterion and its learning rate).
 
 Trains the parent MGCN (seed 999) on ``--data`` unless it is there already, writes the request
 tables of the scenario, then runs every method from the same parent and measures the evidence. The
@@ -9,7 +17,7 @@ digits of the data's sha256>``; a ``--parent`` trained on other data is refused 
 ``wall_s`` is each method's own time to produce its model (Gold's early-stopping evaluations
 included, evidence excluded).
 
-``--gold-seeds 1,2`` retrains Gold again with other training seeds (same data, same forget set) and
+``--gold-seeds 1,2`` (the default for ``modality``, whose content-trace target is Gold's own spread) retrains Gold again with other training seeds (same data, same forget set) and
 prints how far those Golds sit from the parent-seeded Gold on each target measure: the spread that
 retraining itself shows, beside MMRecUN's distance (JSON ``gold_replicates``).
 
@@ -29,8 +37,8 @@ retain interactions, with MGCN's two views apart (see :func:`score_profile`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import copy
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -39,22 +47,19 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PAIRED, catalogue_dir, machine, paired_row_draws, parent_dir, print_table, write_json  # noqa: E402
+from _common import catalogue_dir, machine, paired_row_draws, parent_dir, write_json  # noqa: E402
+from _unlearn_tables import KEYS, paper_table, print_seed_tables, target_checks  # noqa: E402
 
-from mmrecun_core.criterion import cold_pool, paired_auc  # noqa: E402
+from mmrecun_core.unlearning.criterion import cold_pool, paired_auc  # noqa: E402
 from tasks.catalogue import load_catalogue  # noqa: E402
-from tasks.requests import make_requests  # noqa: E402
+from tasks.requests import SCENARIOS, make_requests  # noqa: E402
 from tasks.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
-
-KEYS = ["wall_s", "retain_valid_recall@20", "retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20",
-        "item_recall@500", "item_recall@1000", "item_recall@1500", "exposure@20", "bpr_div_parent", "bpr_div_gold", "mia_auc"]
-
 
 def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded: np.ndarray, seed: int, size: int = 5000) -> dict:
     """Scores of revoked items against the cold pool and uniformly drawn items, under one model's embeddings ``emb``.
 
     ``size`` users are drawn by their retain training interactions; each is paired with a uniformly drawn revoked item,
-    cold item (:func:`~mmrecun_core.criterion.cold_pool`, the criterion's reference) and catalogue item. Returns, per
+    cold item (:func:`~mmrecun_core.unlearning.criterion.cold_pool`, the criterion's reference) and catalogue item. Returns, per
     kind, the mean score and (MGCN) its content-view and side-view parts ``<e_u, C_i>`` and ``<e_u, H_i>``; the paired
     AUCs of revoked against cold and against uniform items; and the mean norm of all items' final embeddings (the
     model's score scale).
@@ -81,22 +86,71 @@ def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded
     return out
 
 
+LADDER = {  # row -> (method, run_method keyword arguments): the paper's form, then one addition per rung
+    "mmrecun-paper": ("mmrecun-paper", {"replay": False}),
+    "+ row redraw": ("mmrecun-paper", {"replay": False, "overrides": {"reset_own_rows": True}}),
+    "+ replay": ("mmrecun-paper", {"replay": True, "overrides": {"reset_own_rows": True}}),
+}
+
+
+def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp: str) -> dict:
+    """Every method on the forget set of ``seed``: ``{"methods", "gold_replicates", "paired_row_draws", "requests"}``."""
+    forget_dir = Path(tmp) / f"forget-{seed}"
+    make_requests(catalogue.data, args.scenario, args.fraction, seed, forget_dir)
+    parent, data, requests, retain, knn, dev = prepare(data_dir, parent_path, forget_dir, args.device)
+    with torch.no_grad():
+        parent.model.eval()
+        parent_emb = parent.model.propagate(parent.graphs(dev))
+    results, replicates, gold_emb, redrawable = {}, {}, None, {}
+    gold_seeds = [int(x) for x in (args.gold_seeds if args.gold_seeds is not None else "1,2" if args.scenario == "modality" else "").split(",") if x]
+    methods = args.methods.split(",")
+    runs = [(m, (m, {})) for m in methods if m not in LADDER] + [(m, LADDER[m]) for m in LADDER if args.ladder]
+    runs += [(f"gold (seed {g})", ("gold", {"gold_seed": g})) for g in gold_seeds]
+    for name, (method, kwargs) in runs:
+        kwargs = {"replay": not args.no_replay, **kwargs}
+        model, graphs, facts = run_method(method, copy.deepcopy(parent), data, requests, retain, knn, dev,
+                                          max_epochs=args.max_epochs, seed=seed, **kwargs)
+        with torch.no_grad():
+            model.eval()
+            emb = model.propagate(graphs)
+        if name == "gold":
+            gold_emb = emb
+        if len(requests.forget.users) and args.row_draws and (method == "gold" or facts.get("resets_own_rows")):
+            redrawable[name] = (copy.deepcopy(model), graphs)  # before measure_and_erase zeroes the erased rows
+        profile = (score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, seed)
+                   if len(requests.forget.items) else None)
+        evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
+        epochs = facts.get("epochs_run") or 0
+        entry = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
+                 "s_per_epoch": facts["wall_s"] / epochs if epochs else None, "epochs_run": epochs,
+                 "stopped_by": facts.get("stopped_by", "early stopping"), "criterion_auc": facts.get("criterion_auc"),
+                 "initial_criterion_auc": facts.get("initial_criterion_auc"), "replay": facts.get("replay"),
+                 "score_profile": profile}
+        (replicates if name.startswith("gold (") else results)[name] = entry
+    paired = paired_row_draws(redrawable, data, retain, requests.forget, args.row_draws) if "gold" in redrawable else None
+    return {"seed": seed, "methods": results, "gold_replicates": replicates, "paired_row_draws": paired, "requests": requests.counts}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="MMRec-layout folder or catalogue folder")
-    parser.add_argument("--scenario", required=True, choices=["users", "items", "both", "interactions", "modality"])
+    parser.add_argument("--scenario", required=True, choices=list(SCENARIOS))
     parser.add_argument("--fraction", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated forget-set seeds (each its own forget set)")
     parser.add_argument("--parent", help="parent model directory, trained if absent (default: one per data set, "
                         "bench/results/parent_mgcn-<data sha256>)")
     parser.add_argument("--methods", default="gold,mmrecun,finetune,neggrad")
-    parser.add_argument("--max-epochs", type=int, default=50, help="epoch cap of the approximate methods")
+    parser.add_argument("--no-ladder", dest="ladder", action="store_false", help="leave out the paper's form and its rungs")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap of the approximate methods (default: each method's own)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-replay", action="store_true", help="MMRecUN without the revocation replay")
-    parser.add_argument("--gold-seeds", default="", help="comma-separated training seeds of extra Gold retrainings")
+    parser.add_argument("--no-replay", action="store_true", help="MMRecUN without the replay")
+    parser.add_argument("--gold-seeds", default=None, help="comma-separated training seeds of extra Gold retrainings "
+                        "(default: 1,2 for modality, none otherwise)")
     parser.add_argument("--row-draws", type=int, default=20, help="paired redraws of erased users' rows (0 = none)")
     parser.add_argument("--json")
     args = parser.parse_args()
+    if "gold" not in args.methods.split(","):
+        parser.error("gold must be among --methods: every target is against it")
 
     import logging
 
@@ -113,99 +167,14 @@ def main() -> None:
             train_model(data_dir, "mgcn", parent_path, seed=999, device=args.device)
         else:
             print(f"parent of data {catalogue.sha256[:12]}: {parent_path}", flush=True)
-        make_requests(catalogue.data, args.scenario, args.fraction, args.seed, Path(tmp) / "forget")
-        parent, data, requests, retain, knn, dev = prepare(data_dir, parent_path, Path(tmp) / "forget", args.device)
-        with torch.no_grad():
-            parent.model.eval()
-            parent_emb = parent.model.propagate(parent.graphs(dev))
-        results, replicates, gold_emb, redrawable = {}, {}, None, {}
-        gold_seeds = [int(s) for s in args.gold_seeds.split(",") if s]
-        if gold_seeds and "gold" not in args.methods.split(","):
-            parser.error("--gold-seeds needs gold among --methods (the replicates are compared with it)")
-        runs = [(m, None) for m in args.methods.split(",")] + [("gold", s) for s in gold_seeds]
-        for method, gold_seed in runs:
-            model, graphs, facts = run_method(method, copy.deepcopy(parent), data, requests, retain, knn, dev,
-                                              max_epochs=args.max_epochs, seed=args.seed, gold_seed=gold_seed,
-                                              replay=not args.no_replay)
-            with torch.no_grad():
-                model.eval()
-                emb = model.propagate(graphs)
-            if method == "gold" and gold_seed is None:
-                gold_emb = emb
-            if len(requests.forget.users) and args.row_draws and (method == "gold" or facts.get("resets_own_rows")):
-                name = method if gold_seed is None else f"gold (seed {gold_seed})"
-                redrawable[name] = (copy.deepcopy(model), graphs)  # before measure_and_erase zeroes the erased rows
-            profile = (score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, args.seed)
-                       if len(requests.forget.items) else None)
-            evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
-            entry = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
-                     "epochs_run": facts.get("epochs_run"), "stopped_by": facts.get("stopped_by", "early stopping"),
-                     "criterion_auc": facts.get("criterion_auc"), "initial_criterion_auc": facts.get("initial_criterion_auc"),
-                     "replay": facts.get("replay"), "score_profile": profile}
-            if gold_seed is None:
-                results[method] = entry
-            else:
-                replicates[str(gold_seed)] = {**entry, "best_epoch": facts["best_epoch"]}
-        paired = None
-        if "gold" in redrawable:
-            paired = paired_row_draws(redrawable, data, retain, requests.forget, args.row_draws)
-    rows = [{"method": m, **r} for m, r in results.items()]
-    print(f"\nscenario {args.scenario}, fraction {args.fraction}, seed {args.seed}: {requests.counts}")
-    print_table(rows, [("method", "{}"), ("wall_s", "{:.1f}"), ("epochs_run", "{}"), ("retain_valid_recall@20", "{:.4f}"),
-                       ("retain_test_recall@20", "{:.4f}"), ("retain_test_ndcg@20", "{:.4f}"), ("forget_recall@20", "{:.4f}"),
-                       ("item_recall@500", "{:.4f}"), ("item_recall@1000", "{:.4f}"), ("item_recall@1500", "{:.4f}"),
-                       ("exposure@20", "{}"), ("bpr_div_gold", "{:.4f}"), ("mia_auc", "{:.3f}")])
-    profiles = [{"method": m, **r["score_profile"]} for m, r in results.items() if r["score_profile"]]
-    if profiles:
-        print("\nrevoked items against cold and uniformly drawn items (mean scores for users of retain interactions):")
-        parts = [f"{k}_{p}" for k in ("revoked", "cold", "uniform") for p in ("score", "content", "side") if f"{k}_{p}" in profiles[0]]
-        print_table(profiles, [("method", "{}"), *((c, "{:+.3f}") for c in parts),
-                               ("auc_revoked_vs_cold", "{:.3f}"), ("auc_revoked_vs_uniform", "{:.3f}"), ("item_norm", "{:.3f}")])
-    if "gold" in results and "mmrecun" in results:
-        print(f"\nMMRecUN / Gold wall time (same run): {results['mmrecun']['wall_s'] / results['gold']['wall_s']:.3f}")
-    if replicates:
-        print_gold_spread(results, replicates)
-    for measure, per_model in (paired or {}).items():
-        target, how = PAIRED[measure]
-        print(f"\n{measure} with the erased users' rows redrawn alike in every model ({args.row_draws} paired draws; "
-              f"difference from Gold under the same draw, {how}; within: share of draws within ±{target:g}):")
-        diff = "{:+.3f}" if how == "absolute" else "{:+.1%}"
-        print_table([{"model": m, **r} for m, r in per_model.items()],
-                    [("model", "{}"), ("mean", "{:.4f}"), ("sd", "{:.4f}"), ("diff_mean", diff), ("diff_sd", diff.replace("+", "")),
-                     ("within", "{:.0%}")])
-    write_json(args.json, {"scenario": args.scenario, "fraction": args.fraction, "seed": args.seed,
-                           "data": str(args.data), "data_sha256": catalogue.sha256, "parent": str(parent_path),
-                           "methods": results, "gold_replicates": replicates, "paired_row_draws": paired,
-                           "requests": requests.counts, "machine": machine()})
-
-
-SPREAD_KEYS = ["retain_test_recall@20", "forget_recall@20", "item_recall@500", "mia_auc"]
-
-
-def print_gold_spread(results: dict, replicates: dict) -> None:
-    """Print each target measure for Gold, its replicates (other training seeds) and the approximate methods.
-
-    Two columns per model: the value, and its difference from the parent-seeded Gold (absolute for
-    the AUC, relative for recalls, as the targets state them). ``bpr_div_gold`` of a replicate is
-    the divergence between two retrainings.
-    """
-    gold = results["gold"]
-    models = {f"gold (seed {s})": r for s, r in replicates.items()}
-    models.update({m: r for m, r in results.items() if m != "gold"})
-    rows = []
-    for name, r in models.items():
-        row = {"model": name, "bpr_div_gold": r["bpr_div_gold"]}
-        for k in SPREAD_KEYS:
-            v, g = r[k], gold[k]
-            row[k] = v
-            row[f"{k} vs gold"] = (None if v is None or g is None else
-                                   v - g if k == "mia_auc" else (v - g) / g if g else None)
-        rows.append(row)
-    print("\neach model against the parent-seeded Gold (recalls: relative difference; MIA AUC: absolute):")
-    cols = [("model", "{}")]
-    for k in SPREAD_KEYS:
-        cols += [(k, "{:.4f}"), (f"{k} vs gold", "{:+.3f}" if k == "mia_auc" else "{:+.1%}")]
-    print_table(rows, cols + [("bpr_div_gold", "{:.4f}")])
+        per_seed = [run_seed(args, data_dir, catalogue, parent_path, int(seed), tmp) for seed in args.seeds.split(",")]
+    payload = {"scenario": args.scenario, "fraction": args.fraction, "seeds": [r["seed"] for r in per_seed],
+               "data": str(args.data), "data_sha256": catalogue.sha256, "parent": str(parent_path), "per_seed": per_seed,
+               "machine": machine()}
+    write_json(args.json, payload)  # the measurements first: a table that fails to print loses nothing
+    print_seed_tables(args.scenario, per_seed)
+    payload.update(summary=paper_table(per_seed), targets=target_checks(args.scenario, per_seed))
+    write_json(args.json, payload)
 
 
 if __name__ == "__main__":

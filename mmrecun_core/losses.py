@@ -1,4 +1,4 @@
-"""Loss terms shared by the recommenders and (later) the unlearner. Shapes: ``b`` = batch, ``d`` = dim."""
+"""Loss terms shared by the recommenders and the unlearning objective. Shapes: ``b`` = batch, ``d`` = dim."""
 
 from __future__ import annotations
 

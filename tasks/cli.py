@@ -133,10 +133,13 @@ def _run_records(run: str) -> list[Path]:
 
 
 def _report(args) -> None:
-    from tasks.report import Gates, build_report
+    from tasks.gates import Gates
+    from tasks.report import build_report
 
     check_output(args.out or Path(args.run) / "report", _run_records(args.run))
-    report = build_report(args.run, args.out, Gates(retain_ratio=args.retain_ratio, forget_recall_max=args.forget_recall_max))
+    gates = Gates(retain_ratio=args.retain_ratio, erasure_auc_max=args.erasure_auc_max, revoked_exposure_max=args.revoked_exposure_max,
+                  content_tolerance=args.content_tolerance, forget_recall_max=args.forget_recall_max)
+    report = build_report(args.run, args.out, gates)
     print(f"{report['status']}: " + ", ".join(f"{g['name']} {'PASS' if g['passed'] else 'FAIL'}" for g in report["gates"]))
     print(f"report written to {args.out or f'{args.run}/report'} (report.html, report.pdf, report.json)")
 
@@ -185,9 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="parent model directory")
     p.add_argument("--forget", required=True, help="FORGET_DIR with licence_revocations.parquet / erasure_requests.parquet")
     p.add_argument("--out", required=True, help="new model directory (replaced on success)")
-    p.add_argument("--method", choices=["mmrecun", "finetune", "neggrad", "gold"], default="mmrecun")
+    p.add_argument("--method", choices=["mmrecun", "mmrecun-paper", "finetune", "neggrad", "gold"], default="mmrecun")
     p.add_argument("--alpha", type=float_in("[0, 1]"), default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
-    p.add_argument("--max-epochs", type=at_least(1), default=50)
+    p.add_argument("--max-epochs", type=at_least(1), default=None,
+                   help="epoch cap of an approximate method (default: the method's own, 50; mmrecun-paper: a fixed 20)")
     p.add_argument("--with-gold", action="store_true", help="also retrain Gold from scratch and compare with it in evidence.json")
     p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--device", type=device, default="auto")
@@ -215,9 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--out", help="output folder (default RUN/report)")
     p.add_argument("--retain-ratio", type=float_in("(0, 1]"), default=0.95,
-                   help="gate: retain test Recall@20 >= this share of the original's")
-    p.add_argument("--forget-recall-max", type=float_in("[0, 1]"),
-                   help="gate: absolute ceiling on forget Recall@20 (default: the forgetting criterion decides)")
+                   help="gate: retain validation Recall@20 >= this share of the original's (default %(default)s)")
+    p.add_argument("--erasure-auc-max", type=float_in("[0, 1]"), default=0.70,
+                   help="gate: AUC of erased against held-out interactions of the same users (default %(default)s)")
+    p.add_argument("--revoked-exposure-max", type=float_in("[0, 1000]"), default=0.01,
+                   help="gate: revoked items per user in the raw model's top-20 (default %(default)s)")
+    p.add_argument("--content-tolerance", type=float_in("[0, 1]"), default=0.05,
+                   help="gate: how far the content trace may lie above the retained data's own (default %(default)s)")
+    p.add_argument("--forget-recall-max", type=float_in("[0, 1]"), help="gate: optional ceiling on forget Recall@20")
     p.set_defaults(func=_report)
 
     add_registry_commands(sub)

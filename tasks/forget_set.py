@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from mmrecun_core.data import InteractionData
-from mmrecun_core.forget import ForgetSet
+from mmrecun_core.unlearning.forget import ForgetSet
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE
 from schemas.errors import ContractError, IdTypeMismatch, NothingRetained
 from tasks.paths import check_output, existing_folder, replacing_folder

@@ -36,7 +36,8 @@ from tasks import ledger
 from tasks.lifecycle import DEADLINE_DAYS
 from tasks.registry import (MANIFEST, Superseded, applied, check_lineage, promote, read_pointer, stale_versions, tombstone,
                             version_manifest)
-from tasks.report import NOTHING_TO_FORGET, Gates, build_report
+from tasks.gates import Gates
+from tasks.report import NOTHING_TO_FORGET, build_report
 from tasks.run import load_run
 from tasks.store import Retention, checked_key
 

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from schemas.contracts import REVOCATIONS_FILE
 from schemas.personal import SALT_VARIABLE
+from tasks.gates import Gates, quality_gates
 from tasks.lifecycle import DEADLINE_DAYS, lifecycle
 from tasks.paths import replacing_folder
 from tasks.request_tables import request_id_of
@@ -40,50 +41,17 @@ MEASURES = [  # (key, label, better)
     ("item_recall@1500", "Revoked items Recall@1500", "low"), ("exposure@20", "Revoked items served in any top-20", "zero"),
     ("model_exposure@20", "Revoked items in the raw model top-20 (before the serving filter)", "low"),
     ("bpr_div_parent", "Score divergence to the original (MSE)", "info"), ("bpr_div_gold", "Score divergence to Gold (MSE)", "low"),
-    ("mia_auc", "Membership-inference AUC (forgotten vs never-seen)", "info"), ("wall_s", "Wall time, seconds", "fast"),
+    ("mia_auc", "Membership-inference AUC (forgotten vs never-seen)", "info"),
+    ("erasure_mia_auc", "Membership-inference AUC, erased interactions of items still served", "info"),
+    ("erasure_heldout_auc", "Erased against held-out interactions of the same users (AUC; 0.5 = never trained on)", "low"),
+    ("content_trace", "Withdrawn content matched to its items from the model (AUC)", "low"),
+    ("content_trace_reference", "The same, from the retained data alone (reference attacker)", "info"),
+    ("content_item_recall@500", "Items that lost content: Recall@500 over their users", "high"), ("wall_s", "Wall time, seconds", "fast"),
 ]
-
-
-@dataclass(frozen=True)
-class Gates:
-    """Quality gates. ``retain_ratio``: retain test Recall@20 must reach this share of the original's;
-    ``forget_recall_max``: an absolute ceiling on forget Recall@20 (None: the forgetting criterion decides);
-    ``max_exposure``: revoked items served in a top-20 (0)."""
-
-    retain_ratio: float = 0.95
-    forget_recall_max: float | None = None
-    max_exposure: int = 0
 
 
 def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _gates(run: dict, evidence: dict | None, manifest: dict, validation: dict | None, cfg: Gates) -> list[dict]:
-    gates = [{"name": "data validation", "description": "every critical Great Expectations expectation passed",
-              "value": "passed" if validation and validation["success"] else "missing" if validation is None else "failed",
-              "threshold": "passed", "passed": bool(validation and validation["success"])}]
-    if run["kind"] != "unlearn" or evidence is None:
-        return gates
-    original = (evidence.get("original") or {}).get("retain_test_recall@20")
-    value = evidence["retain_test_recall@20"]
-    gates.append({"name": "retain utility", "description": f"retain test Recall@20 >= {cfg.retain_ratio:.0%} of the original model's",
-                  "value": value, "threshold": None if original is None else cfg.retain_ratio * original,
-                  "passed": original is not None and value >= cfg.retain_ratio * original})
-    facts = manifest.get("unlearn", {})
-    if cfg.forget_recall_max is None:
-        met = facts.get("stopped_by") == "criterion"
-        gates.append({"name": "forgetting", "description": f"the forgetting criterion was met ({facts.get('criterion', 'see the unlearning facts')})",
-                      "value": evidence.get("forget_recall@20"), "threshold": "criterion met", "passed": met,
-                      "detail": f"stopped by {facts.get('stopped_by', 'unknown')} after {facts.get('epochs_run', '?')} epochs"})
-    else:
-        gates.append({"name": "forgetting", "description": f"forget Recall@20 <= {cfg.forget_recall_max}",
-                      "value": evidence.get("forget_recall@20"), "threshold": cfg.forget_recall_max,
-                      "passed": evidence.get("forget_recall@20") is not None and evidence["forget_recall@20"] <= cfg.forget_recall_max})
-    gates.append({"name": "revoked-item exposure", "description": "no revoked item is served in any user's top-20",
-                  "value": evidence.get("exposure@20"), "threshold": cfg.max_exposure,
-                  "passed": evidence.get("exposure@20") is not None and evidence["exposure@20"] <= cfg.max_exposure})
-    return gates
 
 
 def _forgotten(run_dir: Path, forget: dict | None) -> dict | None:
@@ -129,9 +97,16 @@ def _validation(summary: dict | None) -> dict | None:
 def _evidence_rows(evidence: dict | None) -> list[dict]:
     if evidence is None:
         return []
-    original, gold = evidence.get("original") or {}, evidence.get("gold") or {}
-    return [{"key": k, "measure": label, "better": better, "original": original.get(k), "unlearned": evidence.get(k), "gold": gold.get(k)}
-            for k, label, better in MEASURES if any(x.get(k) is not None for x in (original, evidence, gold))]
+    columns = {"original": evidence.get("original") or {}, "unlearned": evidence, "gold": evidence.get("gold") or {}}
+    rows = []
+    for k, label, better in MEASURES:
+        values = {name: x.get(k) for name, x in columns.items()}
+        if isinstance(values["unlearned"], dict):  # one value per modality
+            rows += [{"key": f"{k}/{m}", "measure": f"{label}, {m}", "better": better,
+                      **{name: (v or {}).get(m) for name, v in values.items()}} for m in values["unlearned"]]
+        elif any(v is not None for v in values.values()):
+            rows.append({"key": k, "measure": label, "better": better, **values})
+    return rows
 
 
 def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
@@ -214,7 +189,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: 
     validation = _read_json(root / "validation" / "summary.json")
     forget = _read_json(root / "forget_set" / "summary.json")
     ingest = _read_json(root / "inputs" / "ingest.json")
-    gate_rows = _gates(run, evidence, manifest, validation, gates)
+    gate_rows = quality_gates(run, evidence, validation, gates)
     status = "PASSED" if all(g["passed"] for g in gate_rows) else "FAILED"
     made = not (run["kind"] == "unlearn" and forget and forget["nothing_to_forget"])
     if not made:

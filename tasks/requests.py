@@ -17,6 +17,7 @@ from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, TS_TYPE
 from tasks.paths import replacing_folder
 
 SCENARIOS = ("users", "items", "both", "interactions", "modality")
+INTERACTION_SHARE = 0.2
 BASE_TIME = np.datetime64("2026-01-01T00:00:00", "s")
 
 
@@ -32,8 +33,9 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
     """Write realistic request tables for ``scenario`` covering ``fraction`` of the users/items/interactions.
 
     ``users``: whole-user erasures; ``items``: item revocations grouped under licences of 1-8 items;
-    ``both``: the two together; ``interactions``: single-interaction erasures; ``modality``: one
-    modality of an item revoked. Requests were received in the 60 days before 2026-01-01 and take
+    ``both``: the two together; ``interactions``: ``fraction`` of the users with two or more training
+    interactions each erase ``INTERACTION_SHARE`` of them (at least one; outdated preferences), drawn
+    uniformly (the core's data keeps no time per training pair); ``modality``: one modality of an item revoked. Requests were received in the 60 days before 2026-01-01 and take
     effect up to 30 days later. Returns ``{"out", "revocations", "erasures"}`` (row counts).
     """
     if scenario not in SCENARIOS:
@@ -63,10 +65,14 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
                 revocations["reason"].append(str(rng.choice(["licence expired", "rights holder withdrew", "territory restriction"])))
             start += size
     if scenario == "interactions":
-        coo = data.train.tocoo()
-        pick = np.sort(rng.choice(coo.nnz, max(1, round(fraction * coo.nnz)), replace=False))
-        erasures["user_id"] += data.user_ids[coo.row[pick]].tolist()
-        erasures["item_id"] += data.item_ids[coo.col[pick]].tolist()
+        counts = np.diff(data.train.indptr)
+        eligible = np.flatnonzero(counts >= 2)  # a user keeps at least one training interaction
+        users = np.sort(rng.choice(eligible, max(1, round(fraction * len(eligible))), replace=False))
+        for u in users:
+            items = data.train.indices[data.train.indptr[u] : data.train.indptr[u + 1]]
+            gone = np.sort(rng.choice(items, max(1, int(np.ceil(INTERACTION_SHARE * len(items)))), replace=False))
+            erasures["user_id"] += data.user_ids[np.full(len(gone), u)].tolist()
+            erasures["item_id"] += data.item_ids[gone].tolist()
     if scenario == "modality":
         if not data.modalities:
             raise ValueError("the catalogue has no content modality to revoke")

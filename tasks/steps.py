@@ -9,7 +9,7 @@ run directory; nothing but paths and counts passes between steps. Parameters:
 * ``cutoff``: ISO time the requests are taken at (None: the run's logical date);
 * ``model_name``, ``model`` (architecture for training runs), ``method``, ``alpha``, ``max_epochs``,
   ``run_gold``, ``dry_run`` (everything but publish), ``device``, ``seed``;
-* ``gate_retain_ratio``, ``gate_forget_recall_max``: the report's quality gates (:class:`tasks.report.Gates`);
+* ``gate_<field>``: the report's quality gates (:class:`tasks.gates.Gates`);
 * ``deadline_days``: how long an effective request may wait before it is overdue (:mod:`tasks.lifecycle`);
 * ``require_approval``: ``CURRENT`` moves only once a person approved the report (:func:`record_approval`).
 """
@@ -19,9 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 from schemas.errors import UserError
+from tasks.gates import Gates
 from tasks.registry import NoParent, Superseded
 from tasks.run import load_run, record, start_run
 
@@ -33,8 +35,8 @@ class DeadlineMissed(UserError):
 
 
 DEFAULTS = {"requests": None, "store": "var/store", "endpoint_url": None, "cutoff": None, "model_name": "mgcn", "model": "mgcn",
-            "method": "mmrecun", "alpha": 0.5, "max_epochs": 50, "train_epochs": 1000, "run_gold": False, "dry_run": False,
-            "device": "auto", "seed": 999, "gate_retain_ratio": 0.95, "gate_forget_recall_max": None, "deadline_days": 30,
+            "method": "mmrecun", "alpha": 0.5, "max_epochs": None, "train_epochs": 1000, "run_gold": False, "dry_run": False,
+            "device": "auto", "seed": 999, **{f"gate_{k}": v for k, v in asdict(Gates()).items()}, "deadline_days": 30,
             "require_approval": False}
 
 
@@ -145,7 +147,7 @@ def unlearn(run_dir: str) -> dict:
 
     p, root = _params(run_dir), Path(run_dir)
     ref = unlearn_model(root / "inputs" / "data", root / "parent", root / "inputs" / "requests", root / "model", method=p["method"],
-                        alpha=p["alpha"], max_epochs=p["max_epochs"], seed=0, device=p["device"], cutoff=_cutoff(p), run_gold=p["run_gold"])
+                        alpha=p["alpha"], max_epochs=p["max_epochs"], seed=p["seed"], device=p["device"], cutoff=_cutoff(p), run_gold=p["run_gold"])
     e = ref["evidence"]
     return {"forget_recall@20": e["forget_recall@20"], "retain_test_recall@20": e["retain_test_recall@20"], "wall_s": e["wall_s"]}
 
@@ -168,11 +170,10 @@ def evaluate(run_dir: str) -> dict:
 
 
 def report(run_dir: str) -> dict:
-    from tasks.report import Gates, build_report
+    from tasks.report import build_report
 
     p = _params(run_dir)
-    out = build_report(run_dir, gates=Gates(retain_ratio=p["gate_retain_ratio"], forget_recall_max=p["gate_forget_recall_max"]),
-                       deadline_days=p["deadline_days"])
+    out = build_report(run_dir, gates=Gates.from_params(p), deadline_days=p["deadline_days"])
     return {"status": out["status"], "failed_gates": [g["name"] for g in out["gates"] if not g["passed"]]}
 
 

@@ -1,7 +1,7 @@
 """``mmrecun unlearn``: make a trained model forget the requests in a FORGET_DIR, with evidence.
 
-Methods: ``mmrecun`` (default), ``finetune``, ``neggrad`` (all start from the parent model) and
-``gold`` (retrain from scratch on the retain data with the parent's hyper-parameters and early
+Methods: ``mmrecun`` (default), ``mmrecun-paper`` (the paper's form), ``finetune``, ``neggrad`` (all start
+from the parent model; :mod:`mmrecun_core.unlearning.loop`) and ``gold`` (retrain from scratch on the retain data with the parent's hyper-parameters and early
 stopping: the reference an approximate method is judged against).
 """
 
@@ -18,21 +18,23 @@ import torch
 
 from mmrecun_core.checkpoint import ModelBundle, load_model, save_model
 from mmrecun_core.device import resolve_device
-from mmrecun_core.evidence import collect_evidence
-from mmrecun_core.forget import retain_data
+from mmrecun_core.unlearning.evidence import collect_evidence
+from mmrecun_core.unlearning.forget import retain_data
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
-from mmrecun_core.replay import ReplaySchedule
+from mmrecun_core.unlearning.replay import ReplaySchedule
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
-from mmrecun_core.unlearner import UnlearnConfig, erase_user_rows, unlearn
-from mmrecun_core.unlearning import MMRecUNConfig
+from mmrecun_core.unlearning.loop import METHODS as UNLEARN_METHODS
+from mmrecun_core.unlearning.loop import UnlearnConfig, unlearn
+from mmrecun_core.unlearning.rows import erase_user_rows
+from mmrecun_core.unlearning.objective import MMRecUNConfig
 from tasks.catalogue import load_catalogue
 from tasks.evaluate import check_same_ids
 from tasks.forget_set import plan_forget
 from tasks.paths import replacing_folder
 
 log = logging.getLogger("mmrecun.unlearn")
-METHODS = ("mmrecun", "finetune", "neggrad", "gold")
+METHODS = (*UNLEARN_METHODS, "gold")
 
 
 def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.datetime | None = None):
@@ -81,12 +83,15 @@ def training_schedule(method: str, parent_manifest: dict, facts: dict) -> Replay
 
 
 def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, dev, *, alpha: float = 0.5,
-               max_epochs: int = 50, seed: int = 0, gold_seed: int | None = None, replay: bool = True):
+               max_epochs: int | None = None, seed: int = 0, gold_seed: int | None = None, replay: bool = True,
+               overrides: dict | None = None):
     """Produce the unlearned model with ``method``; return ``(model, graphs, facts)``; ``facts["wall_s"]`` is its own time.
 
     The approximate methods change ``parent.model`` in place (pass a copy to keep the parent) and
-    draw with ``seed``. Gold trains with ``gold_seed``, by default the parent's own training seed,
-    so that it differs from the parent only by the data.
+    draw with ``seed``; ``max_epochs`` None is the method's own cap; ``overrides``: further
+    :class:`~mmrecun_core.unlearning.loop.UnlearnConfig` fields (the benchmark's ablation ladder). Gold trains
+    with ``gold_seed``, by default the parent's own training seed, so that it differs from the parent
+    only by the data.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
@@ -102,12 +107,8 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
         facts = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "train_seed": train_seed}
     else:
         model = parent.model
-        with torch.no_grad():  # deleted content leaves the model's own copy of the features too
-            for m, p in getattr(model, "features", {}).items():
-                gone = requests.forget.deleted_content(m)
-                p[torch.from_numpy(gone).to(dev)] = torch.from_numpy(retain.features[m].matrix[gone]).to(dev)
         config = UnlearnConfig(method=method, objective=MMRecUNConfig(alpha=alpha), max_epochs=max_epochs, seed=seed,
-                               replay=replay_schedule(parent.manifest) if replay else None)
+                               replay=replay_schedule(parent.manifest) if replay else None, **(overrides or {}))
         result = unlearn(model, data, requests.forget, retain, graphs, config, excluded_items=requests.cumulative.items)
         facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion": config.criterion,
                  "criterion_auc": result.criterion_auc, "initial_criterion_auc": result.initial_auc, "replay": result.replay,
@@ -136,7 +137,7 @@ def tombstoned(user_ids: np.ndarray, erased: np.ndarray) -> np.ndarray:
 
 
 def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mmrecun", alpha: float = 0.5,
-                  max_epochs: int = 50, seed: int = 0, device: str = "auto", cutoff: dt.datetime | None = None,
+                  max_epochs: int | None = None, seed: int = 0, device: str = "auto", cutoff: dt.datetime | None = None,
                   run_gold: bool = False) -> dict:
     """Unlearn and write ``out_dir`` (new model directory + ``evidence.json``); return a small reference.
 

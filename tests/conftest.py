@@ -124,3 +124,34 @@ def s3_bucket(s3_endpoint, request):
     name = f"test-{re.sub(r'[^a-z0-9-]+', '-', request.node.name.lower())[:40].strip('-')}-{_free_port()}"
     client.create_bucket(Bucket=name)
     return client, name
+
+
+def graphs_of(data):
+    """The graphs of ``data`` on the CPU, kNN graphs built with missing content flagged."""
+    from mmrecun_core.graphs import build_graphs, modality_knn
+
+    return build_graphs(data.train, {m: modality_knn(f) for m, f in data.features.items()}, "cpu")
+
+
+@pytest.fixture(scope="session")
+def parent(slice_data):
+    """A 12-epoch MGCN on the slice; tests change deep copies of it only."""
+    import torch
+
+    from mmrecun_core.models import MGCN
+    from mmrecun_core.trainer import TrainConfig, fit, seed_everything
+
+    seed_everything(0)
+    model = MGCN(slice_data.n_users, slice_data.n_items, {m: torch.from_numpy(f.matrix) for m, f in slice_data.features.items()})
+    fit(model, graphs_of(slice_data), slice_data, TrainConfig(max_epochs=12, patience=12))
+    return model
+
+
+@pytest.fixture(scope="session")
+def scenario(slice_data):
+    """Every tenth user erased: ``(forget, retain, retain graphs, forgotten CSR)``."""
+    from mmrecun_core.unlearning.forget import ForgetSet, retain_data
+
+    forget = ForgetSet.of(users=np.arange(0, slice_data.n_users, 10))
+    retain = retain_data(slice_data, forget)
+    return forget, retain, graphs_of(retain), forget.forgotten_mask(slice_data.train)

@@ -53,9 +53,9 @@ class Batch:
         return cls(u_unique, i_unique, u_local, p_local, n_local)
 
 
-class IsolatedMap(Protocol):
-    """``final(ego, which)``: final embeddings ``[j, d]`` of the isolated items ``items[which]`` (int64 ``[j]`` positions,
-    None = all ``k``) from their ID rows ``ego`` ``[j, d]``; see :meth:`GraphRecommender.isolated_items`."""
+class LocalMap(Protocol):
+    """``final(ego, which)``: final embeddings ``[j, d]`` of the items ``items[which]`` (int64 ``[j]`` positions,
+    None = all ``k``) from their ID rows ``ego`` ``[j, d]``; see :meth:`GraphRecommender.local_items`."""
 
     def __call__(self, ego: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor: ...
 
@@ -76,11 +76,14 @@ class GraphRecommender(nn.Module):
         """Return :class:`Embeddings` for ``users`` / ``items`` (int64 ``[u]`` / ``[i]``; None = all)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def isolated_items(self, items: torch.Tensor) -> IsolatedMap:
-        """The map from ID rows to final embeddings of ``items`` (int64 ``[k]``) that have no edge in any graph.
+    def local_items(self, graphs: GraphBundle, items: torch.Tensor) -> LocalMap:
+        """The map from the ID rows of ``items`` (int64 ``[k]``, unique) to their final embeddings over ``graphs``, every
+        other ID row held at its present value.
 
-        Differentiable in the ID rows; equal to ``propagate``'s rows of such items, without
-        propagating anything else.
+        Differentiable in the rows; at the present rows it gives ``propagate``'s rows of ``items``. Exact in an item's
+        own row; another of ``items``' rows enters only at its present value (other nodes' embeddings that read these
+        rows are not recomputed either). For items without any edge (a revoked item on the retain graphs) it is
+        exact outright.
         """
         raise NotImplementedError  # pragma: no cover - abstract
 
@@ -106,6 +109,26 @@ def rows(weight: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
     accumulating ``index_put`` that sorts the indices first (measurably slower on CPU).
     """
     return weight if index is None else weight.index_select(0, index)
+
+
+def own_weight(apply, n: int, index: torch.Tensor, layers: int, mean: bool) -> torch.Tensor:
+    """The diagonal entries ``(M)_{jj}`` for ``j`` in ``index`` (int64 ``[k]``) of ``M = mean_{l=0..L} A^l`` (``mean``) or
+    ``M = A^L`` (else), ``A`` ``[n, n]`` given by ``apply(x)`` = ``A @ x``: how much of a node's own row its propagated
+    row holds. Float ``[k]``; one-hot columns are propagated in blocks, so no ``[n, k]`` matrix is held at once."""
+    out = []
+    block = max(1, (1 << 24) // max(n, 1))
+    for start in range(0, len(index), block):
+        chunk = index[start : start + block]
+        x = torch.zeros(n, len(chunk), device=index.device)
+        x[chunk, torch.arange(len(chunk), device=index.device)] = 1.0
+        total = x.clone() if mean else None
+        for _ in range(layers):
+            x = apply(x)
+            if mean:
+                total += x
+        picked = (total / (layers + 1) if mean else x)[chunk, torch.arange(len(chunk), device=index.device)]
+        out.append(picked)
+    return torch.cat(out) if out else torch.zeros(0, device=index.device)
 
 
 def layer_mean(graphs: GraphBundle, ego: torch.Tensor, n_layers: int, users: torch.Tensor | None, items: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

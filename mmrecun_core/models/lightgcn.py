@@ -9,7 +9,7 @@ from torch import nn
 
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.losses import bpr_loss, embedding_l2
-from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, IsolatedMap, layer_mean, rows
+from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, LocalMap, layer_mean, own_weight, rows
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,18 @@ class LightGCN(GraphRecommender):
             rows(self.user_embedding.weight, users), rows(self.item_embedding.weight, items),
         )
 
-    def isolated_items(self, items: torch.Tensor) -> IsolatedMap:
-        """The map from ID rows to final embeddings of ``items`` without any edge: ``ego / (L + 1)`` (see :class:`IsolatedMap`)."""
-        n_layers = self.config.n_layers
-        return lambda ego, which=None: ego / (n_layers + 1)
+    def local_items(self, graphs: GraphBundle, items: torch.Tensor) -> LocalMap:
+        """``E_i + a_i (ego - e_i)`` for the present final embeddings ``E_i`` and rows ``e_i`` of ``items``, ``a_i`` the
+        own weight of ``mean_l Â^l`` (``1 / (L + 1)`` without edges); see :class:`LocalMap`."""
+        with torch.no_grad():
+            e0 = self.item_embedding.weight[items].clone()
+            final0 = self.propagate(graphs, items=items).items
+            a = own_weight(lambda x: graphs.adj @ x, graphs.adj.shape[0], items + self.n_users, self.config.n_layers, mean=True)
+
+        def final(ego: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
+            return rows(final0, which) + rows(a, which).unsqueeze(1) * (ego - rows(e0, which))
+
+        return final
 
     def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:
         bpr = bpr_loss(rows(emb.users, batch.user), rows(emb.items, batch.pos), rows(emb.items, batch.neg))

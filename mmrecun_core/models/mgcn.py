@@ -13,7 +13,7 @@ from torch import nn
 
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.losses import bpr_loss, embedding_l2, info_nce
-from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, IsolatedMap, layer_mean, rows
+from mmrecun_core.models.base import Batch, Embeddings, GraphRecommender, LocalMap, layer_mean, own_weight, rows
 
 
 @dataclass(frozen=True)
@@ -104,24 +104,39 @@ class MGCN(GraphRecommender):
             final_users, final_items, rows(self.user_embedding.weight, users), rows(item_id, items), side=side, content=content
         )
 
-    def isolated_items(self, items: torch.Tensor) -> IsolatedMap:
-        """The map from ID rows to final embeddings of ``items`` (int64 ``[k]``) that have no edge in any graph (see :class:`IsolatedMap`).
+    def local_items(self, graphs: GraphBundle, items: torch.Tensor) -> LocalMap:
+        """The map from the ID rows of ``items`` (int64 ``[k]``, unique) to their final embeddings, every other row held
+        (see :class:`LocalMap`).
 
-        Such an item (a revoked one on the retain graphs: no interaction left, no content
-        neighbour, a self-loop of weight 1 in every kNN graph) has ``C = E^{id} / (L + 1)`` (only
-        layer 0 of the mean is non-zero) and ``V_m = E^{id} ⊙ σ(W_{g,m} X̃_m + b)`` for any number of
-        item-item layers, and the fuser works row by row: the map gives ``propagate``'s rows of
-        these items (the tests check it) and reads no other item's or user's ID row. The purifier
-        gates are taken now, as constants; a gradient reaches the ID rows and the fuser's layers
-        (the replay asks for the rows' alone).
+        ``C`` and each ``V_m`` are linear in the ID rows: with ``Δ = ego - e`` (``e`` the present rows),
+        ``C = C⁰ + a Δ`` and ``V_m = V_m⁰ + s_m (Δ ⊙ σ(W_{g,m} X̃_m + b))``, ``a`` the item's own weight in
+        ``mean_l Â^l`` and ``s_m`` in ``S_m^{n_mm}``; the fuser works row by row on ``(C, V)``. Without edges
+        (a revoked item on the retain graphs: a self-loop of weight 1 in every kNN graph) ``a = 1 / (L + 1)``,
+        ``s_m = 1``. The purifier gates are taken now, as constants; a gradient reaches the ID rows and the
+        fuser's layers (the replay asks for the rows' alone).
         """
+        n_u, n_mm = self.n_users, self.config.n_mm_layers
         with torch.no_grad():
+            e0 = self.item_embedding.weight[items].clone()
             gates = torch.stack([self._purifier_gate(m, items) for m in self.modalities], dim=1)  # [k, M, d]
-        n_layers = self.config.n_ui_layers
+            ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+            c0 = layer_mean(graphs, ego, self.config.n_ui_layers, items[:0], items)[1]  # [k, d]
+            v0 = []
+            for m in self.modalities:
+                purified = self.item_embedding.weight * self._purifier_gate(m)
+                for _ in range(n_mm):
+                    purified = graphs.modality[m] @ purified
+                v0.append(purified[items])
+            v0 = torch.stack(v0, dim=1)  # [k, M, d]
+            a = own_weight(lambda x: graphs.adj @ x, graphs.adj.shape[0], items + n_u, self.config.n_ui_layers, mean=True)
+            s = torch.stack([own_weight(lambda x, op=graphs.modality[m]: op @ x, self.n_items, items, n_mm, mean=False)
+                             for m in self.modalities], dim=1)  # [k, M]
 
         def final(ego: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
-            content = ego / (n_layers + 1)
-            return content + self._fuse(content, ego.unsqueeze(1) * rows(gates, which))
+            delta = ego - rows(e0, which)
+            content = rows(c0, which) + rows(a, which).unsqueeze(1) * delta
+            v = rows(v0, which) + rows(s, which).unsqueeze(-1) * delta.unsqueeze(1) * rows(gates, which)
+            return content + self._fuse(content, v)
 
         return final
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mmrecun_core.criterion import Probe, ReferenceSampler, cold_pool, paired_auc
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, paired_auc
 from mmrecun_core.sampling import NegativeSampler
 
 
@@ -86,3 +86,16 @@ def test_probe_samples_each_kind_of_request():
     assert not TRAIN[probe.users[~probe.revoked], probe.reference[~probe.revoked]].A1.any()
     no_revocation = Probe.draw(users[items != 3], items[items != 3], sampler, np.random.default_rng(0), size=2)
     assert not no_revocation.revoked.any()  # no forgotten pair of a revoked item: no revocation triples
+
+
+def test_erasures_are_referenced_by_held_out_interactions_of_the_same_user():
+    train = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [0, 1, 0, 0, 1]], dtype=np.float32))
+    held_out = sp.csr_matrix(np.array([[0, 0, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 1, 0, 0]], dtype=np.float32))
+    sampler = ReferenceSampler(train, train, np.empty(0, np.int64), 1, held_out=held_out)
+    reference = sampler.sample(np.array([0, 1, 2, 2, 0]), np.array([0, 0, 1, 4, 1]), np.random.default_rng(0))
+    assert reference[0] == reference[4] == 3 and reference[1] == -1  # user 1 has no held-out interaction
+    assert set(reference[2:4]) <= {0, 2}
+    probe = Probe.draw(np.array([0, 1, 2]), np.array([0, 0, 1]), sampler, np.random.default_rng(0), 10)
+    assert 1 not in probe.users.tolist() and len(probe.users) == 2  # a pair without a reference is left out
+    never_seen = ReferenceSampler(train, train, np.empty(0, np.int64), 1).sample(np.array([1]), np.array([0]), np.random.default_rng(0))
+    assert train[1, never_seen[0]] == 0

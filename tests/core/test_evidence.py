@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from mmrecun_core.evidence import exposure, forget_recall, item_recall, membership_auc, membership_scores, score_divergence
+from mmrecun_core.unlearning.evidence import exposure, forget_recall, item_recall, membership_auc, membership_scores, score_divergence
 from mmrecun_core.models.base import Embeddings
 
 
@@ -78,7 +78,7 @@ def test_membership_scores_pair_each_forgotten_interaction_with_a_never_seen_ite
 
 
 def test_score_histograms_share_edges_and_sum_to_one():
-    from mmrecun_core.evidence import score_histograms
+    from mmrecun_core.unlearning.evidence import score_histograms
 
     h = score_histograms(np.array([0.0, 1.0, 1.0, 2.0]), np.array([0.0, 0.5]), bins=4)
     assert h["edges"] == [0.0, 0.5, 1.0, 1.5, 2.0]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mmrecun_core.data import build_interaction_data
-from mmrecun_core.forget import ForgetSet, delete_content, retain_data
+from mmrecun_core.unlearning.forget import ForgetSet, delete_content, retain_data
 from mmrecun_core.graphs import knn_graph, modality_knn
 
 

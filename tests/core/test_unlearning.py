@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from mmrecun_core.forget import ForgetSet, retain_data
+from mmrecun_core.unlearning.forget import ForgetSet, retain_data
 from mmrecun_core.graphs import build_graphs, knn_graph
 from mmrecun_core.losses import bpr_loss, reverse_bpr_loss
 from mmrecun_core.models import MGCN, LightGCN, MGCNConfig
 from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning import MMRecUNConfig, anchor_l2, mmrecun_loss, parent_snapshot
+from mmrecun_core.unlearning.objective import MMRecUNConfig, anchor_l2, mmrecun_loss, parent_snapshot
 
 
 def pretrain(model, graphs, data, rng, steps=40):

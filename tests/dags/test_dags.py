@@ -99,7 +99,8 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     # gates every short run here meets, so the promoted path is the one tested (failed gates: tests/tasks/test_publish.py)
     # no endpoint in the params: it comes from the Airflow connection mmrecun_s3 (defined through the environment)
     conf = {**io, "endpoint_url": None, "requests": pipeline_inputs["requests"], "max_epochs": 3, "device": "cpu",
-            "cutoff": "2026-03-01T00:00:00+00:00", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0}
+            "cutoff": "2026-03-01T00:00:00+00:00", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0,
+            "gate_erasure_auc_max": 1.0, "gate_revoked_exposure_max": 1e3, "gate_content_tolerance": 1.0}
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # nothing listens there: the connection must win
     monkeypatch.setenv("AIRFLOW_CONN_MMRECUN_S3", json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
                                                                "extra": {"endpoint_url": io["endpoint_url"], "region_name": "us-east-1"}}))
@@ -156,6 +157,61 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     report = json.loads(store.get_bytes(f"reports/{nightly.run_id}/report.json"))
     assert report["lifecycle"]["overdue"] == 1 and report["lifecycle"]["requests"][0]["request_id"] == "ER-LATE-1"
     assert "1 request(s) waited more than 30 days" in store.get_bytes(f"reports/{nightly.run_id}/report.html").decode()
+
+    # nightly batches whose new requests are only modality revocations, then only interaction erasures, with default gates
+    modality = add_requests(pipeline_inputs, late, "requests-modality", modality=True)
+    interactions = add_requests(pipeline_inputs, modality, "requests-interactions", modality=False)
+    for day, (requests, kind, gate) in enumerate(((modality, "modality_revocations", "content forgotten"),
+                                                  (interactions, "interaction_erasures", "erasures forgotten")), start=5):
+        before = current_version(store, "mgcn")
+        batch = {**io, "endpoint_url": io["endpoint_url"], "requests": requests, "device": "cpu", "cutoff": None}
+        nightly = dagbag.get_dag("mmrecun_nightly").test(run_conf=batch, logical_date=dt.datetime(2026, 3, day, 2, tzinfo=dt.timezone.utc))
+        s = states(nightly)
+        assert str(nightly.state) == "success" and s["unlearn"] == "success", s
+        report = json.loads(store.get_bytes(f"reports/{nightly.run_id}/report.json"))
+        new = report["requests"]["counts"]
+        assert new[kind] > 0 and sum(v for k, v in new.items() if k.endswith(("erasures", "revocations")) and k != kind) == 0
+        assert report["status"] == "PASSED" and any(g["name"].endswith(gate) and g["passed"] for g in report["gates"]), report["gates"]
+        assert current_version(store, "mgcn") != before and ledger.verify(store).ok
+
+
+def add_requests(inputs: dict, source: str, prefix: str, modality: bool) -> str:
+    """The request tables under ``source`` plus new requests of one kind, under ``s3://dag-inputs/<prefix>``: six
+    modality revocations of items nobody revoked (``modality``), else erasures of single interactions of six users
+    nobody erased; received and effective on 2026-02-20 (inside the deadline of the runs of early March)."""
+    import io
+
+    client = inputs["client"]
+    catalogue = inputs["local_data"]
+    interactions = pq.read_table(catalogue / "interactions.parquet").to_pylist()
+    when = dt.datetime(2026, 2, 20, tzinfo=dt.timezone.utc)
+    for key in ("licence_revocations.parquet", "erasure_requests.parquet"):
+        bucket, old = source.removeprefix("s3://").split("/", 1)
+        table = pq.read_table(io.BytesIO(client.get_object(Bucket=bucket, Key=f"{old}/{key}")["Body"].read()))
+        rows = []
+        if modality and key == "licence_revocations.parquet":
+            revoked = set(table.column("item_id").to_pylist())
+            items = sorted({r["item_id"] for r in interactions} - revoked)[:6]
+            scope = sorted(p.stem for p in (catalogue / "item_features").glob("*.parquet"))[0]
+            rows = [{"revocation_id": f"RV-MOD-{i}", "item_id": item, "licence_id": "LIC-MOD", "scope": scope,
+                     "effective_at": when, "reason": "content licence withdrawn"} for i, item in enumerate(items)]
+        if not modality and key == "erasure_requests.parquet":
+            erased = set(table.column("user_id").to_pylist())
+            picked, seen = [], set()
+            for r in interactions:
+                if r["split"] == "train" and r["user_id"] not in erased and r["user_id"] not in seen:
+                    picked.append(r)
+                    seen.add(r["user_id"])
+                if len(picked) == 6:
+                    break
+            rows = [{**table.slice(0, 1).to_pylist()[0], "request_id": f"ER-INT-{i}", "user_id": r["user_id"], "item_id": r["item_id"],
+                     "received_at": when, "effective_at": when} for i, r in enumerate(picked)]
+        if rows:
+            table = pa.concat_tables([table, pa.Table.from_pylist(rows, schema=table.schema)])
+        out = io.BytesIO()
+        pq.write_table(table, out)
+        client.put_object(Bucket="dag-inputs", Key=f"{prefix}/{key}", Body=out.getvalue())
+    return f"s3://dag-inputs/{prefix}"
 
 
 @contextlib.contextmanager

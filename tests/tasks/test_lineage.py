@@ -18,7 +18,8 @@ from tasks.registry import LineageError, Superseded, current_version, rollback, 
 from tasks.store import LocalStore, S3Store
 
 CUTOFF = "2026-03-01T00:00:00+00:00"
-FAST = {"max_epochs": 2, "train_epochs": 2, "device": "cpu", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0}
+FAST = {"max_epochs": 2, "train_epochs": 2, "device": "cpu", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0,
+        "gate_erasure_auc_max": 1.0, "gate_revoked_exposure_max": 1e3, "gate_content_tolerance": 1.0}
 
 
 def run_pipeline(workspace, run_id: str, kind: str, data, store_uri: str, requests=None, endpoint=None) -> str:

@@ -7,7 +7,8 @@ import re
 
 import pyarrow.parquet as pq
 
-from tasks.report import SCHEMA, Gates, build_report
+from tasks.gates import Gates
+from tasks.report import SCHEMA, build_report
 
 
 def pdf_text(path) -> str:
@@ -19,7 +20,8 @@ def pdf_text(path) -> str:
 def test_report_json_carries_every_section(unlearn_run):
     report = json.loads((unlearn_run / "report" / "report.json").read_text())
     assert report["schema"] == SCHEMA and report["status"] in ("PASSED", "FAILED")
-    assert [g["name"] for g in report["gates"]] == ["data validation", "retain utility", "forgetting", "revoked-item exposure"]
+    assert [g["name"] for g in report["gates"]] == ["data validation", "retain utility", "erasures forgotten", "revoked items pushed out"]
+    assert all(g["description"].endswith((".", ")")) and g["threshold"] is not None for g in report["gates"])
     assert report["status"] == ("PASSED" if all(g["passed"] for g in report["gates"]) else "FAILED")
     counts = report["requests"]["counts"]
     assert counts["user_erasures"] > 0 and counts["item_revocations"] > 0

@@ -5,8 +5,13 @@ would score them like. The reference item ``r`` answers it with what the unlearn
 provides, without Gold:
 
 * user or interaction erasures (the item stays in the catalogue): for each forgotten pair
-  ``(u, f)``, a never-seen item ``r`` of ``u``, drawn uniformly. Gold learned nothing about
-  ``(u, f)``, so it scores ``f`` for ``u`` as any item ``u`` never had.
+  ``(u, f)``, one of ``u``'s *held-out* items (the validation split), drawn uniformly. Gold never
+  trained on ``(u, f)``, but ``u`` did choose ``f``: Gold scores it as it scores the user's other
+  choices it never trained on, not as an item ``u`` never had (on TikTok, interaction erasures,
+  Gold's membership AUC against never-seen items is 0.80; pushing the pairs to 0.5 against
+  never-seen items overshoots, which is a trace of its own). A pair whose user has no held-out item
+  takes part in neither the criterion nor the reverse BPR. Without a held-out split (the paper's
+  form and the baselines) the reference is a never-seen item of ``u``.
 * revocations: Gold has no interaction with a revoked item ``f`` and no content for it, so it
   trains ``f`` only as a sampled negative of *every* user (each as often as BPR meets that user:
   once per retain interaction and epoch), exactly as it trains a catalogue item that nobody
@@ -31,13 +36,14 @@ retain graphs a revoked item has no content neighbour (:mod:`mmrecun_core.graphs
 final embedding reads its own row, which retraining pushes down at every negative draw, whereas
 a cold item's side view reads its content neighbours' rows. Retrained models put revoked items
 far below the cold pool (paired AUC 0.07 against it on TikTok, 5%, seed 0). MMRecUN therefore
-replays retraining's treatment of revoked rows first (:mod:`mmrecun_core.replay`), after which this
+replays retraining's treatment of revoked rows first (:mod:`mmrecun_core.unlearning.replay`), after which this
 criterion holds with room to spare; it remains the stopping rule for erasures and the check for
 revocations.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,16 +75,24 @@ class ReferenceSampler:
     training items, forgotten ones included); ``retain_train``: what remains; ``revoked``: int64
     items revoked by this run; ``pool_size``: the least size of the cold pool; ``excluded``: int64
     items revoked by earlier model versions (unlearned already, so not ``revoked`` here, but never
-    reference items either; this run's may be among them).
+    reference items either; this run's may be among them); ``held_out``: CSR ``[n_u, n_i]`` of the users'
+    held-out (validation) interactions, the references of erasures (None: never-seen items).
     """
 
     def __init__(self, train: sp.csr_matrix, retain_train: sp.csr_matrix, revoked: np.ndarray, pool_size: int,
-                 excluded: np.ndarray | None = None):
+                 excluded: np.ndarray | None = None, held_out: sp.csr_matrix | None = None):
         self.revoked = np.asarray(revoked, dtype=np.int64)
+        self.held_out = None if held_out is None else held_out.tocsr()
         self.never_seen = NegativeSampler(train)
         every_revoked = np.union1d(self.revoked, np.asarray([] if excluded is None else excluded, dtype=np.int64))
         self.cold = NegativeSampler(train, cold_pool(retain_train, every_revoked, pool_size)) if len(self.revoked) else None
         self._retain_users = retain_train.tocoo().row.astype(np.int64)
+
+    def judged_by(self, held_out: sp.csr_matrix | None) -> "ReferenceSampler":
+        """This sampler with erasures referenced by ``held_out`` interactions (None: never-seen items); the rest shared."""
+        other = copy.copy(self)
+        other.held_out = None if held_out is None else held_out.tocsr()
+        return other
 
     def revocation_triples(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``n`` item-centric triples (user, revoked item, cold reference item), int64 ``[n]`` each: users as the
@@ -93,9 +107,15 @@ class ReferenceSampler:
         return np.isin(items, self.revoked)
 
     def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Reference items int64 ``[s]`` for forgotten pairs ``(users, items)`` (int64 ``[s]``): never-seen items,
-        cold ones for revoked items (NegGrad's pairs; MMRecUN and the criterion use :meth:`revocation_triples`)."""
-        reference = self.never_seen.sample(users, rng)
+        """Reference items int64 ``[s]`` for forgotten pairs ``(users, items)`` (int64 ``[s]``): held-out items of the
+        user (-1 for a user without one) or, without ``held_out``, never-seen items; cold items for revoked items
+        (NegGrad's pairs; MMRecUN and the criterion use :meth:`revocation_triples`)."""
+        if self.held_out is None:
+            reference = self.never_seen.sample(users, rng)
+        else:
+            start, count = self.held_out.indptr[users], np.diff(self.held_out.indptr)[users]
+            drawn = self.held_out.indices[np.minimum(start + (rng.random(len(users)) * count).astype(np.int64), len(self.held_out.indices) - 1)]
+            reference = np.where(count > 0, drawn, -1).astype(np.int64)
         if self.cold is not None:
             hit = self.is_revoked(items)
             reference[hit] = self.cold.sample(users[hit], rng)
@@ -115,13 +135,14 @@ class Probe:
     @classmethod
     def draw(cls, users: np.ndarray, items: np.ndarray, sampler: ReferenceSampler, rng: np.random.Generator, size: int) -> "Probe":
         """Up to ``size`` of the forgotten pairs ``(users, items)`` (int64 ``[f]``) of items still in the catalogue,
-        without replacement, with their never-seen references; and ``size`` revocation triples when some of the pairs is
+        without replacement, with their references (pairs without one are left out); and ``size`` revocation triples when some of the pairs is
         of a revoked item."""
         revoked = sampler.is_revoked(items)
         erased = np.flatnonzero(~revoked)
         pick = rng.choice(erased, min(size, len(erased)), replace=False)
         u, f = users[pick], items[pick]
-        parts = [(u, f, sampler.sample(u, f, rng))]
+        r = sampler.sample(u, f, rng)
+        parts = [(u[r >= 0], f[r >= 0], r[r >= 0])]  # a user without a held-out item has no reference
         if revoked.any():
             parts.append(sampler.revocation_triples(size, rng))
         u, f, r = (np.concatenate(a) for a in zip(*parts))

@@ -57,6 +57,12 @@ class ForgetSet:
         out = sp.csr_matrix((np.ones(int(hit.sum()), np.float32), (coo.row[hit], coo.col[hit])), shape=m.shape)
         return out
 
+    @property
+    def content_items(self) -> np.ndarray:
+        """Items that stay but lose content in some modality (int64, sorted): every modality deletion not of a revoked item."""
+        deleted = np.unique(np.concatenate([np.empty(0, np.int64), *self.modality_items.values()]))
+        return np.setdiff1d(deleted, self.items)
+
     def deleted_content(self, modality: str) -> np.ndarray:
         """Item indices whose ``modality`` content must go: revoked items and that modality's deletions."""
         return np.union1d(self.items, self.modality_items.get(modality, np.empty(0, np.int64)))

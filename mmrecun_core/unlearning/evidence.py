@@ -2,6 +2,10 @@
 
 Scores are dot products of :class:`~mmrecun_core.models.base.Embeddings`; every function works in
 blocks so that no ``[n_users, n_items]`` matrix is held at once.
+
+The content trace (:func:`content_trace`) judges modality revocations: an attacker who holds the
+withdrawn content and the model tries to tell which withdrawn content belongs to which item (the
+method and its reading: ``docs/decisions/003-content-trace.md``).
 """
 
 from __future__ import annotations
@@ -83,6 +87,57 @@ def score_divergence(a: Embeddings, b: Embeddings, users: np.ndarray | None = No
     return total / (len(users) * n_items)
 
 
+def content_trace(item_embeddings: np.ndarray, content: np.ndarray, known: np.ndarray, affected: np.ndarray,
+                  ridge: float = 1.0) -> float:
+    """How well a model's item embeddings identify the deleted content of the ``affected`` items: a paired AUC.
+
+    ``item_embeddings``: float ``[n_i, d]`` (the model's final item embeddings); ``content``: the modality's
+    features ``[n_i, d_m]`` as they were before the deletion; ``known``: bool ``[n_i]``, items whose content
+    the model may still use (the attacker's training items; the affected ones are excluded here);
+    ``affected``: int64 ``[k]``. A ridge map from standardised embeddings to centred content is fitted on the
+    known items (penalty ``ridge`` x their number); for each affected item the predicted content is compared by
+    cosine with its own withdrawn content and with every other affected item's. Returns the share of those
+    comparisons its own content wins (ties one half): 0.5 = the model points to no item's content; 1.0 = to
+    its own every time. NaN with fewer than two affected items.
+    """
+    affected = np.asarray(affected, dtype=np.int64)
+    train = np.setdiff1d(np.flatnonzero(known), affected)
+    if len(affected) < 2 or len(train) < 2:
+        return float("nan")
+    z = item_embeddings.astype(np.float64)
+    mean, sd = z[train].mean(0), z[train].std(0) + 1e-12
+    a, b = (z[train] - mean) / sd, (z[affected] - mean) / sd
+    centre = content[train].mean(0)
+    weights = np.linalg.solve(a.T @ a + ridge * len(a) * np.eye(a.shape[1]), a.T @ (content[train] - centre))
+    unit = lambda x: x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)  # noqa: E731
+    sim = unit(b @ weights) @ unit(content[affected] - centre).T  # [k, k]: prediction of row i vs content of column j
+    own = np.diag(sim)[:, None]
+    wins = (sim < own).sum(1) + 0.5 * ((sim == own).sum(1) - 1)
+    return float((wins / (len(affected) - 1)).mean())
+
+
+def behaviour_representation(retain_train: sp.csr_matrix, kept_content: list[np.ndarray], dim: int, seed: int = 0) -> np.ndarray:
+    """What the retained data alone says about each item, ``[n_i, <= 2 dim]``: the item side of a rank-``dim``
+    factorisation of the symmetrically normalised retain interactions (``D_u^-1/2 R D_i^-1/2``, degrees + 1), beside
+    the top ``dim`` principal components of the content the items keep in the other modalities.
+
+    The reference attacker of :func:`content_trace`: it knows nothing a retrained model could not learn too (a
+    randomised, seeded low-rank SVD, so large catalogues stay cheap)."""
+    r = retain_train.astype(np.float32).tocsr()
+    deg_u, deg_i = np.asarray(r.sum(1)).ravel() + 1, np.asarray(r.sum(0)).ravel() + 1
+    norm = (sp.diags(deg_u**-0.5) @ r @ sp.diags(deg_i**-0.5)).tocoo()
+    torch.manual_seed(seed)
+    sparse = torch.sparse_coo_tensor(np.vstack([norm.row, norm.col]), norm.data, norm.shape, check_invariants=True).coalesce()
+    rank = min(dim, min(norm.shape) - 1)
+    _, s, v = torch.svd_lowrank(sparse, q=rank, niter=4)
+    parts = [(v * s.sqrt()).numpy()]
+    if kept_content:
+        kept = torch.from_numpy(np.hstack(kept_content).astype(np.float32))
+        u, s, _ = torch.pca_lowrank(kept, q=min(dim, *kept.shape), center=True, niter=4)
+        parts.append((u * s).numpy())
+    return np.hstack(parts)
+
+
 def membership_auc(member_scores: np.ndarray, non_member_scores: np.ndarray) -> float:
     """Membership-inference AUC: the probability that a forgotten interaction scores above a never-seen
     one (ties count one half; Mann-Whitney U / (n_m n_n)). 0.5 = no trace; 1.0 = fully recognisable."""
@@ -125,17 +180,57 @@ def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | N
         "forget_recall@20": forget_recall(emb, forgotten, retain.train),
         **{f"item_recall@{k}": (v if len(revoked) else None) for k, v in item_recall(emb, revoked, data.train).items()},
         "exposure@20": exposure(emb, users, revoked, serving_mask(retain.train, revoked)) if len(revoked) else 0,
-        "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0,
+        "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0, "exposure_users": len(users),
         "bpr_div_parent": score_divergence(emb, parent) if parent is not None else None,
         "bpr_div_gold": score_divergence(emb, gold) if gold is not None else None,
     }
+    out["mia_auc"] = None
     if forgotten.nnz:
         member, non_member = membership_scores(emb, forgotten, data.train, sample, seed)
         out["mia_auc"] = membership_auc(member, non_member)
         out["score_histograms"] = score_histograms(member, non_member)
-    else:
-        out["mia_auc"] = None
+    erased = (forgotten @ sp.diags((~np.isin(np.arange(data.n_items), revoked)).astype(np.float32))).tocsr()  # items still served
+    erased.eliminate_zeros()
+    out["erasure_mia_auc"] = membership_auc(*membership_scores(emb, erased, data.train, sample, seed)) if erased.nnz else None
+    out["erasure_heldout_auc"] = held_out_auc(emb, erased, data.valid, sample, seed) if erased.nnz else None  # erased users too
+    items = emb.items.detach().cpu().numpy()
+    out["content_trace"], out["content_trace_reference"] = {}, {}
+    for m in data.features:
+        if len(affected := np.setdiff1d(forget.deleted_content(m), revoked)):
+            content, known = data.features[m].matrix, ~data.features[m].missing
+            out["content_trace"][m] = content_trace(items, content, known, affected)
+            reference = behaviour_representation(retain.train, [f.matrix for o, f in retain.features.items() if o != m], items.shape[1], seed)
+            out["content_trace_reference"][m] = content_trace(reference, content, known, affected)
+    out["content_trace"] = out["content_trace"] or None
+    out["content_trace_reference"] = out["content_trace_reference"] or None
+    content = forget.content_items
+    out["content_item_recall@500"] = item_recall(emb, content, data.train, ks=(500,))[500] if len(content) else None
     return out
+
+
+def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix, sample: int = 5000, seed: int = 0) -> float | None:
+    """Paired AUC of erased interactions against held-out ones of the same users: ``P(s(u, f) > s(u, h))``, ties one half.
+
+    ``erased``: CSR ``[n_u, n_i]`` of erased interactions (up to ``sample`` drawn, seeded); ``held_out``: CSR of the
+    users' held-out (validation) interactions, one drawn uniformly per pair. 0.5: the model scores what was erased as
+    it scores what the user chose but it never trained on, which is how a retrained model scores it. Pairs of users
+    without a held-out interaction are left out; None if none is left.
+    """
+    coo = erased.tocoo()
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
+    u, f = coo.row[pick].astype(np.int64), coo.col[pick].astype(np.int64)
+    held_out = held_out.tocsr()
+    count = np.diff(held_out.indptr)[u]
+    u, f, count = u[count > 0], f[count > 0], count[count > 0]
+    if len(u) == 0:
+        return None
+    h = held_out.indices[held_out.indptr[u] + (rng.random(len(u)) * count).astype(np.int64)].astype(np.int64)
+    dev = emb.users.device
+    users = emb.users[torch.from_numpy(u).to(dev)]
+    score = lambda items: (users * emb.items[torch.from_numpy(items).to(dev)]).sum(1).cpu().numpy()  # noqa: E731
+    member, reference = score(f), score(h)
+    return float(np.mean((member > reference) + 0.5 * (member == reference)))
 
 
 def membership_scores(emb: Embeddings, forgotten: sp.csr_matrix, train: sp.csr_matrix, sample: int = 5000,

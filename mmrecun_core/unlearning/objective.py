@@ -4,7 +4,7 @@
 
 * ``L_revBPR``: :func:`~mmrecun_core.losses.reverse_bpr_loss` on (user, forgotten item, reference
   item) triples: forgotten items are pushed below what a retrained model would score them like
-  (:mod:`mmrecun_core.criterion`): an erased interaction below a never-seen item of its user; a
+  (:mod:`mmrecun_core.unlearning.criterion`): an erased interaction below a never-seen item of its user; a
   revoked item, for users drawn by their retain interactions (not its former users), below one of
   the least-interacted retained items.
 * ``L_BPR``: ordinary BPR on triples sampled from the retain training edges, so that what is
@@ -74,10 +74,11 @@ def mmrecun_loss(
     u = rows(emb.users, batch.user)
     p = rows(emb.items, batch.pos)
     n = rows(emb.items, batch.neg)
-    reverse = reverse_bpr_loss(u[:n_forget], p[:n_forget], n[:n_forget])
+    zero = torch.zeros((), device=u.device)  # a content-only forget set has no forget triple: its terms vanish
+    reverse = reverse_bpr_loss(u[:n_forget], p[:n_forget], n[:n_forget]) if n_forget else zero
     kept = bpr_loss(u[n_forget:], p[n_forget:], n[n_forget:])
     contrastive = getattr(model, "contrastive_loss", None)
-    cl = contrastive(emb, batch.user[:n_forget], batch.pos[:n_forget]) if contrastive else torch.zeros((), device=u.device)
+    cl = contrastive(emb, batch.user[:n_forget], batch.pos[:n_forget]) if contrastive and n_forget else zero
     anchor = anchor_l2(model, parent)
     total = config.alpha * reverse + (1 - config.alpha) * kept - config.beta * cl + config.l2 * anchor
     return {"total": total, "reverse_bpr": reverse, "retain_bpr": kept, "contrastive": cl, "anchor_l2": anchor}
