@@ -129,3 +129,17 @@ def test_validate_cli_exits_2_and_names_the_failure(catalogue_dir, tmp_path, cap
     code = main(["-q", "validate", "--data", str(tmp_path / "data"), "--workspace", str(tmp_path / "ws")])
     err = capsys.readouterr().err
     assert code == 2 and "interactions" in err and "weight is not negative: 1 of" in err and "-3.0" in err
+
+
+def test_the_interactions_scenario_erases_a_share_of_chosen_users_interactions(slice_data, tmp_path):
+    from tasks.requests import INTERACTION_SHARE, make_requests
+
+    make_requests(slice_data, "interactions", 0.05, 0, tmp_path / "r")
+    plan = plan_forget(tmp_path / "r", slice_data, None, applied=[])
+    pairs = plan.forget.pairs
+    users, per_user = np.unique(pairs[:, 0], return_counts=True)
+    counts = np.diff(slice_data.train.indptr)[users]
+    eligible = (np.diff(slice_data.train.indptr) >= 2).sum()
+    assert len(users) == round(0.05 * eligible) and not len(plan.forget.users)
+    assert (per_user == np.ceil(INTERACTION_SHARE * counts)).all() and (per_user < counts).all()  # each keeps some
+    assert slice_data.train[pairs[:, 0], pairs[:, 1]].all()  # training interactions only
