@@ -48,7 +48,7 @@ def catalogue_dir(data: str | Path, tmp: str | Path) -> Path:
     data = Path(data)
     if not any(data.glob("*.inter")):
         return data
-    from tasks.convert_mmrec import convert_mmrec
+    from tasks.inputs.convert_mmrec import convert_mmrec
 
     convert_mmrec(data, Path(tmp) / "data")
     return Path(tmp) / "data"
@@ -58,7 +58,7 @@ PARENTS = Path("bench/results")  # default home of the benchmarks' cached parent
 
 
 def parent_dir(parent: str | None, catalogue, data: str) -> Path:
-    """The parent model directory for a benchmark on ``catalogue`` (a :class:`tasks.catalogue.Catalogue` read from the
+    """The parent model directory for a benchmark on ``catalogue`` (a :class:`tasks.inputs.catalogue.Catalogue` read from the
     user's ``--data`` folder ``data``).
 
     ``parent`` None gives the default cache ``bench/results/parent_mgcn-<first 12 hex digits of catalogue.sha256>``: one

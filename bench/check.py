@@ -95,8 +95,8 @@ def slice_mmrec(src: Path, out: Path, users: int) -> Path:
 def synthetic_mmrec(out: Path, users: int) -> Path:
     """Write ``out`` as an MMRec-layout folder holding mmrecun's synthetic catalogue of ``users`` users (image and
     audio features; ``x_label`` from the catalogue's split, missing feature rows filled as loaded); return ``out``."""
-    from tasks.catalogue import load_catalogue
-    from tasks.synthetic import make_synthetic
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.inputs.synthetic import make_synthetic
 
     make_synthetic(out.with_name("synthetic_catalogue"), n_users=users, n_items=2 * users, seed=0)
     data = load_catalogue(out.with_name("synthetic_catalogue")).data

@@ -3,7 +3,7 @@
     python bench/ingest.py --rows 10000000 --json bench/results/ingest.json
 
 The input tables (and small request tables, so all four suites run) are generated first and not
-timed; then ``tasks.ingest.ingest`` and ``tasks.validate.validate`` run as a pipeline run would,
+timed; then ``tasks.pipeline.ingest.ingest`` and ``tasks.pipeline.validate.validate`` run as a pipeline run would,
 each phase timed. Reports wall seconds of ingest + validate and the process's peak RSS.
 """
 
@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 
 from _common import machine, peak_rss_mib, print_table, write_json
 from schemas.contracts import ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, TS_TYPE
-from tasks.catalogue import embedding_column
-from tasks.ingest import ingest
-from tasks.validate import validate
+from tasks.inputs.catalogue import embedding_column
+from tasks.pipeline.ingest import ingest
+from tasks.pipeline.validate import validate
 
 CUTOFF = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

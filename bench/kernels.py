@@ -36,7 +36,7 @@ from mmrecun_core.graphs import build_graphs, knn_graph  # noqa: E402
 from mmrecun_core.losses import info_nce  # noqa: E402
 from mmrecun_core.sampling import NegativeSampler  # noqa: E402
 from mmrecun_core.sparse import CSR  # noqa: E402
-from tasks.catalogue import load_catalogue  # noqa: E402
+from tasks.inputs.catalogue import load_catalogue  # noqa: E402
 
 
 def torch_csr(m: CSR) -> torch.Tensor:

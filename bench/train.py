@@ -26,7 +26,7 @@ def _child(args) -> None:
     """Train one model (in this process) and print its figures as JSON on the last line."""
     import logging
 
-    from tasks.train import train_model
+    from tasks.pipeline.train import train_model
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
 

@@ -51,9 +51,9 @@ from _common import catalogue_dir, machine, paired_row_draws, parent_dir, write_
 from _unlearn_tables import KEYS, paper_table, print_seed_tables, target_checks  # noqa: E402
 
 from mmrecun_core.unlearning.criterion import cold_pool, paired_auc  # noqa: E402
-from tasks.catalogue import load_catalogue  # noqa: E402
-from tasks.requests import SCENARIOS, make_requests  # noqa: E402
-from tasks.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
+from tasks.inputs.catalogue import load_catalogue  # noqa: E402
+from tasks.inputs.requests import SCENARIOS, make_requests  # noqa: E402
+from tasks.pipeline.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
 
 def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded: np.ndarray, seed: int, size: int = 5000) -> dict:
     """Scores of revoked items against the cold pool and uniformly drawn items, under one model's embeddings ``emb``.
@@ -161,7 +161,7 @@ def main() -> None:
         catalogue = load_catalogue(data_dir)
         parent_path = parent_dir(args.parent, catalogue, args.data)
         if not (parent_path / "manifest.json").is_file():
-            from tasks.train import train_model
+            from tasks.pipeline.train import train_model
 
             print(f"training the parent of data {catalogue.sha256[:12]} into {parent_path}", flush=True)
             train_model(data_dir, "mgcn", parent_path, seed=999, device=args.device)

@@ -1,6 +1,6 @@
 """What the mmrecun DAGs share: parameters, retry policy, error mapping, the failure callback, and the steps.
 
-Each task runs one function of :mod:`tasks.steps` on the run directory ``<workspace>/<run id>``
+Each task runs one function of :mod:`tasks.pipeline.steps` on the run directory ``<workspace>/<run id>``
 that ``begin`` creates (its XCom holds that path; no data passes between tasks). Bad input (a
 broken contract, failed validation) fails the task without retries; "nothing to forget" skips
 unlearning and evaluation, and the run publishes a report that says so (no model version); failed
@@ -38,7 +38,7 @@ IO_RETRIES = {"retries": 3, "retry_delay": dt.timedelta(seconds=20), "retry_expo
               "max_retry_delay": dt.timedelta(minutes=5)}
 # Runs of the nightly and on-demand DAGs that touch one registry queue in this pool (one slot: `airflow pools set
 # mmrecun_registry 1 ...`); later steps outrank earlier ones, so a started run drains before another fetches its
-# parent. Correctness does not rest on it: CURRENT moves only by compare-and-swap (tasks/registry.py).
+# parent. Correctness does not rest on it: CURRENT moves only by compare-and-swap (tasks/storage/registry.py).
 REGISTRY_POOL = {"pool": os.environ.get("MMRECUN_REGISTRY_POOL", "mmrecun_registry"), "weight_rule": "upstream"}
 GPU_STEP = {"queue": "gpu", "retries": 0, "execution_timeout": dt.timedelta(hours=4), **REGISTRY_POOL}
 NO_RETRY = {"retries": 0}
@@ -112,7 +112,7 @@ def user_errors(step):
 
 def record_failure(context) -> None:
     """Failure callback: record the failed step in the store so the runs index shows it."""
-    from tasks.steps import record_failure as record, run_dir_for
+    from tasks.pipeline.steps import record_failure as record, run_dir_for
 
     run_id = context["dag_run"].run_id
     run_dir = run_dir_for(WORKSPACE, run_id)
@@ -153,7 +153,7 @@ def _after(name: str, outcome: dict) -> None:
 
 
 def step(name: str, needs_forgetting: bool = False, **task_kwargs):
-    """A task that runs ``tasks.steps.<name>(run_dir)`` on the run directory of its run id.
+    """A task that runs ``tasks.pipeline.steps.<name>(run_dir)`` on the run directory of its run id.
 
     ``needs_forgetting``: the task is skipped when the run's forget set holds nothing new to forget.
     """
@@ -162,7 +162,7 @@ def step(name: str, needs_forgetting: bool = False, **task_kwargs):
     def run(run_id=None) -> None:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from tasks import steps
+        from tasks.pipeline import steps
 
         run_dir = str(steps.run_dir_for(WORKSPACE, run_id))
         if name != "publish" and steps.already_published(run_dir):
@@ -178,13 +178,13 @@ def step(name: str, needs_forgetting: bool = False, **task_kwargs):
 class ReportApproval(ApprovalOperator):
     """Sign-off before ``CURRENT`` moves, when the run's ``require_approval`` is set (otherwise it passes at once).
 
-    The decision, the approver and the time go into the run (``tasks.steps.record_approval``); publish then
+    The decision, the approver and the time go into the run (``tasks.pipeline.steps.record_approval``); publish then
     promotes an approved version, or publishes the report as REJECTED and leaves ``CURRENT``. Unlike the plain
     operator a rejection skips nothing: publishing the REJECTED report is part of the run.
     """
 
     def execute(self, context):
-        from tasks import steps
+        from tasks.pipeline import steps
 
         run_dir = steps.run_dir_for(WORKSPACE, context["run_id"])
         if not context["params"]["require_approval"] or steps.already_published(str(run_dir)) \
@@ -194,7 +194,7 @@ class ReportApproval(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context, event):
-        from tasks import steps
+        from tasks.pipeline import steps
 
         answer = HITLOperator.execute_complete(self, context, event)
         user = answer["responded_by_user"] or {}
@@ -214,7 +214,7 @@ def begin(kind: str, keys: tuple[str, ...]):
 
     @task(task_id="begin", **IO_RETRIES)
     def run(params=None, run_id=None, logical_date=None) -> str:
-        from tasks.steps import begin as start
+        from tasks.pipeline.steps import begin as start
 
         return user_errors(start)(WORKSPACE, run_id, kind, {k: params[k] for k in keys}, logical_date and logical_date.isoformat())
 
@@ -248,7 +248,7 @@ def cleanup():
 
     @task(task_id="cleanup", trigger_rule="all_done", **IO_RETRIES)
     def run(run_id=None) -> None:
-        from tasks import steps
+        from tasks.pipeline import steps
 
         run_dir = steps.run_dir_for(WORKSPACE, run_id)
         if (run_dir / "run.json").is_file():  # begin failed: nothing was written

@@ -14,7 +14,7 @@ from schemas.errors import UserError
 from tasks.cli_registry import add_registry_commands
 from tasks.cli_types import at_least, cutoff, device, float_in
 from tasks.paths import check_output
-from tasks.synthetic import MIN_ITEMS
+from tasks.inputs.synthetic import MIN_ITEMS
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -22,9 +22,9 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     Anything else (a torch ``RuntimeError``, a ``KeyError``, ...) is a defect and keeps its traceback.
     """
-    from tasks.publish import PublishError
-    from tasks.s3 import StorageError
-    from tasks.store import ChecksumMismatch, Conflict
+    from tasks.storage.publish import PublishError
+    from tasks.storage.s3 import StorageError
+    from tasks.storage.store import ChecksumMismatch, Conflict
 
     return (UserError, ValueError, FileNotFoundError, CheckpointError,
             StorageError, ChecksumMismatch, Conflict, PublishError)
@@ -36,21 +36,21 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _convert(args) -> None:
-    from tasks.convert_mmrec import convert_mmrec
+    from tasks.inputs.convert_mmrec import convert_mmrec
 
     out = convert_mmrec(args.src_dir, args.out_dir)
     print(f"wrote {out['out']}: " + ", ".join(f"{t} {n} rows" for t, n in out["rows"].items()))
 
 
 def _synthetic(args) -> None:
-    from tasks.synthetic import make_synthetic
+    from tasks.inputs.synthetic import make_synthetic
 
     out = make_synthetic(args.out_dir, n_users=args.users, n_items=args.items, modalities=tuple(args.modalities.split(",")), seed=args.seed)
     print(f"wrote synthetic catalogue {out['out']}: " + ", ".join(f"{t} {n} rows" for t, n in out["rows"].items()))
 
 
 def _train(args) -> None:
-    from tasks.train import train_model
+    from tasks.pipeline.train import train_model
 
     ref = train_model(args.data, args.model, args.out, max_epochs=args.epochs, patience=args.patience, seed=args.seed, device=args.device)
     print(f"model written to {ref['model_dir']} (best epoch {ref['best_epoch']})")
@@ -59,7 +59,7 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from tasks.evaluate import evaluate_model
+    from tasks.pipeline.evaluate import evaluate_model
 
     result = evaluate_model(args.data, args.model, args.json, device=args.device)
     print(f"{result['model']} at {result['model_dir']}")
@@ -70,8 +70,8 @@ def _evaluate(args) -> None:
 
 
 def _make_requests(args) -> None:
-    from tasks.catalogue import load_catalogue
-    from tasks.requests import make_requests
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.inputs.requests import make_requests
 
     check_output(args.out, [args.data])
     out = make_requests(load_catalogue(args.data).data, args.scenario, args.fraction, args.seed, args.out)
@@ -79,7 +79,7 @@ def _make_requests(args) -> None:
 
 
 def _unlearn(args) -> None:
-    from tasks.unlearn import unlearn_model
+    from tasks.pipeline.unlearn import unlearn_model
 
     check_output(args.out, [args.data, args.model, args.forget])
     ref = unlearn_model(args.data, args.model, args.forget, args.out, method=args.method, alpha=args.alpha,
@@ -92,8 +92,8 @@ def _unlearn(args) -> None:
 
 
 def _validate(args) -> None:
-    from tasks.ingest import ingest
-    from tasks.validate import validate
+    from tasks.pipeline.ingest import ingest
+    from tasks.pipeline.validate import validate
 
     workspace = args.workspace or f"var/runs/validate-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
     check_output(workspace, [args.data, args.requests])
@@ -106,7 +106,7 @@ def _validate(args) -> None:
 
 
 def _forget_set(args) -> None:
-    from tasks.forget_set import build_forget_set
+    from tasks.pipeline.forget_set import build_forget_set
 
     s = build_forget_set(args.data, args.requests, cutoff=args.cutoff, parent_dir=args.parent, out_dir=args.out)
     c, new, cum = s["counts"], s["new"], s["cumulative"]
@@ -133,8 +133,8 @@ def _run_records(run: str) -> list[Path]:
 
 
 def _report(args) -> None:
-    from tasks.gates import Gates
-    from tasks.report import build_report
+    from tasks.reporting.gates import Gates
+    from tasks.reporting.report import build_report
 
     check_output(args.out or Path(args.run) / "report", _run_records(args.run))
     gates = Gates(retain_ratio=args.retain_ratio, erasure_auc_max=args.erasure_auc_max, revoked_exposure_max=args.revoked_exposure_max,

@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from tasks.catalogue import load_catalogue
-from tasks.forget_set import plan_forget
+from tasks.inputs.catalogue import load_catalogue
+from tasks.pipeline.forget_set import plan_forget
 
 
 @dataclass

@@ -192,7 +192,7 @@ def test_items_revoked_by_an_earlier_version_are_never_reference_items(parent, s
     popular = np.argsort(-degree, kind="stable")
     earlier, now = popular[10:40:3], popular[11:40:3]  # the parent's parent revoked `earlier`; this run revokes `now`
     cumulative = ForgetSet.of(items=np.concatenate([earlier, now]))
-    retain = retain_data(slice_data, cumulative)  # as tasks.unlearn builds it: the cumulative set stays out
+    retain = retain_data(slice_data, cumulative)  # as tasks.pipeline.unlearn builds it: the cumulative set stays out
     built = []
 
     class Recording(ReferenceSampler):

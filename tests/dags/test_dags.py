@@ -55,7 +55,7 @@ def test_invalid_params_are_rejected_at_trigger_time(dagbag, conf, word):
 
 def runs(store) -> list[dict]:
     """The ledger's entries of published runs (not purges or rollbacks)."""
-    from tasks import ledger
+    from tasks.storage import ledger
 
     return [e for e in ledger.entries(store) if e["kind"] in ("train", "unlearn")]
 
@@ -67,8 +67,8 @@ def states(run) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def pipeline_inputs(catalogue_dir, slice_data, s3_endpoint, tmp_path_factory):
     """The TikTok slice and its requests on the moto S3 endpoint; a bucket for the store."""
-    from tasks.requests import make_requests
-    from tasks.s3 import s3_client
+    from tasks.inputs.requests import make_requests
+    from tasks.storage.s3 import s3_client
 
     root = tmp_path_factory.mktemp("dag_inputs")
     make_requests(slice_data, "both", 0.03, 0, root / "requests")
@@ -83,10 +83,10 @@ def pipeline_inputs(catalogue_dir, slice_data, s3_endpoint, tmp_path_factory):
 
 
 def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, monkeypatch, capsys):
-    from tasks import ledger
+    from tasks.storage import ledger
     from tasks.cli import main
-    from tasks.registry import current_version
-    from tasks.store import open_store
+    from tasks.storage.registry import current_version
+    from tasks.storage.store import open_store
 
     io = {k: pipeline_inputs[k] for k in ("data", "store", "endpoint_url")}
     trained = dagbag.get_dag("mmrecun_train").test(run_conf={**io, "train_epochs": 3, "device": "cpu"},
@@ -278,7 +278,7 @@ def add_late_erasure(inputs: dict, prefix: str) -> str:
 
 
 def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inputs, tmp_path):
-    from tasks.store import open_store
+    from tasks.storage.store import open_store
 
     bad = tmp_path / "bad"
     shutil.copytree(pipeline_inputs["local_data"], bad)

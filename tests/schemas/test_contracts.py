@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from schemas.contracts import ContractError, TS_TYPE, check_interactions, check_item_features, interactions_schema, item_features_schema
-from tasks.catalogue import embedding_column
+from tasks.inputs.catalogue import embedding_column
 
 
 def interactions(**overrides):

@@ -16,10 +16,10 @@ import pytest
 
 from schemas.contracts import ContractError
 from schemas.personal import hash_id
-from tasks.forget_set import build_forget_set
-from tasks.ingest import ingest
-from tasks.requests import make_requests
-from tasks.validate import ValidationFailed, validate
+from tasks.pipeline.forget_set import build_forget_set
+from tasks.pipeline.ingest import ingest
+from tasks.inputs.requests import make_requests
+from tasks.pipeline.validate import ValidationFailed, validate
 
 CUTOFF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 

@@ -41,7 +41,7 @@ def member_catalogue(catalogue_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def member_parent(member_catalogue, tmp_path_factory) -> Path:
-    from tasks.train import train_model
+    from tasks.pipeline.train import train_model
 
     out = tmp_path_factory.mktemp("member_parent") / "mgcn"
     train_model(member_catalogue, "mgcn", out, max_epochs=3, device="cpu")
@@ -51,14 +51,14 @@ def member_parent(member_catalogue, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def unlearn_run(member_catalogue, member_parent, tmp_path_factory) -> Path:
     """ingest -> validate -> forget set -> unlearn -> report, in one run directory (not published)."""
-    from tasks.catalogue import load_catalogue
-    from tasks.forget_set import build_forget_set
-    from tasks.ingest import ingest
-    from tasks.report import build_report
-    from tasks.requests import make_requests
-    from tasks.run import start_run
-    from tasks.unlearn import unlearn_model
-    from tasks.validate import validate
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.pipeline.forget_set import build_forget_set
+    from tasks.pipeline.ingest import ingest
+    from tasks.reporting.report import build_report
+    from tasks.inputs.requests import make_requests
+    from tasks.pipeline.run import start_run
+    from tasks.pipeline.unlearn import unlearn_model
+    from tasks.pipeline.validate import validate
 
     root = tmp_path_factory.mktemp("runs")
     make_requests(load_catalogue(member_catalogue).data, "both", 0.05, 0, root / "requests")
@@ -75,7 +75,7 @@ def unlearn_run(member_catalogue, member_parent, tmp_path_factory) -> Path:
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path):
     """An empty artifact store: a local folder, or a prefix of a fresh bucket on the moto endpoint."""
-    from tasks.store import LocalStore, S3Store
+    from tasks.storage.store import LocalStore, S3Store
 
     if request.param == "local":
         return LocalStore(tmp_path / "store")

@@ -8,8 +8,8 @@ import pytest
 
 from schemas.contracts import ContractError
 from schemas.errors import UserError
-from tasks.catalogue import load_catalogue
-from tasks.convert_mmrec import convert_mmrec
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.convert_mmrec import convert_mmrec
 
 
 def test_round_trip_keeps_every_row_and_feature(mmrec_slice, catalogue_dir):

@@ -14,8 +14,8 @@ import pytest
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, ContractError, erasure_requests_schema, licence_revocations_schema
 from schemas.errors import PathError
 from tasks.cli import main
-from tasks.forget_set import build_forget_set, load_plan, plan_forget
-from tasks.request_tables import request_id_of
+from tasks.pipeline.forget_set import build_forget_set, load_plan, plan_forget
+from tasks.inputs.request_tables import request_id_of
 
 
 def utc(day: str) -> datetime:

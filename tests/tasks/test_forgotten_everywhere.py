@@ -11,17 +11,19 @@ import json
 
 import pytest
 
-from tasks import ledger, steps
-from tasks.registry import current_version
-from tasks.store import LocalStore
+from tasks.pipeline import steps
+
+from tasks.storage import ledger
+from tasks.storage.registry import current_version
+from tasks.storage.store import LocalStore
 from tests.forgotten import forgotten, scan
 from tests.tasks.test_lineage import CUTOFF, run_pipeline
 
 
 @pytest.fixture(scope="module")
 def pipeline(member_catalogue, tmp_path_factory):
-    from tasks.catalogue import load_catalogue
-    from tasks.requests import make_requests
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.inputs.requests import make_requests
 
     root = tmp_path_factory.mktemp("everywhere")
     make_requests(load_catalogue(member_catalogue).data, "both", 0.05, 0, root / "requests")
@@ -65,7 +67,7 @@ def test_kept_days_leave_the_parts_until_gc_removes_them(pipeline, tmp_path, cap
     import shutil
 
     from tasks.cli import main
-    from tasks.run import clean_run, collect_garbage
+    from tasks.pipeline.run import clean_run, collect_garbage
 
     run_dir = tmp_path / "runs" / "kept"
     run_dir.mkdir(parents=True)

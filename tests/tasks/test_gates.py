@@ -8,7 +8,7 @@ import torch
 
 from mmrecun_core.unlearning.evidence import collect_evidence
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
-from tasks.gates import Gates, quality_gates
+from tasks.reporting.gates import Gates, quality_gates
 from tests.conftest import graphs_of
 
 RUN = {"kind": "unlearn"}

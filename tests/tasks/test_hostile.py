@@ -23,8 +23,8 @@ from schemas.errors import (BadModalityName, ContractError, IdTypeMismatch, NonF
                             PathError, PathEscape, RequestIdConflict, UserError)
 from schemas.personal import hash_id, pseudonymise, scrub
 from tasks.cli import main
-from tasks.forget_set import plan_forget
-from tasks.request_tables import request_id_of, request_key
+from tasks.pipeline.forget_set import plan_forget
+from tasks.inputs.request_tables import request_id_of, request_key
 from tasks.paths import check_output, confined, replacing_folder
 
 CUTOFF = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -175,7 +175,7 @@ def test_make_synthetic_refuses_modality_names_that_are_not_plain_names(tree, ca
 
 
 def test_write_catalogue_refuses_a_bad_modality_before_writing_anything(tmp_path):
-    from tasks.catalogue import write_catalogue
+    from tasks.inputs.catalogue import write_catalogue
 
     (tmp_path / "out").mkdir()
     with pytest.raises(BadModalityName):
@@ -186,8 +186,8 @@ def test_write_catalogue_refuses_a_bad_modality_before_writing_anything(tmp_path
 
 
 def test_a_feature_file_symlinked_outside_the_catalogue_is_refused_by_load_and_ingest(data, tmp_path):
-    from tasks.catalogue import load_catalogue
-    from tasks.ingest import ingest
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.pipeline.ingest import ingest
 
     secret = tmp_path / "elsewhere.parquet"
     shutil.move(data / "item_features" / "image.parquet", secret)
@@ -208,7 +208,7 @@ def test_a_request_table_symlinked_outside_the_requests_folder_is_refused(slice_
 
 
 def test_a_symlink_inside_the_catalogue_is_followed(data, tmp_path):
-    from tasks.catalogue import load_catalogue
+    from tasks.inputs.catalogue import load_catalogue
 
     shutil.move(data / "item_features" / "image.parquet", data / "image-v2.parquet")
     (data / "item_features" / "image.parquet").symlink_to(data / "image-v2.parquet")
@@ -410,8 +410,8 @@ def test_request_keys_are_sorted_strings_that_map_back_to_their_ids(slice_data, 
 
 
 def test_duplicate_rows_of_named_users_reach_no_failure_record_in_clear(member_catalogue, tmp_path, capsys):
-    from tasks.ingest import ingest
-    from tasks.validate import ValidationFailed, validate
+    from tasks.pipeline.ingest import ingest
+    from tasks.pipeline.validate import ValidationFailed, validate
 
     data = tmp_path / "data"
     shutil.copytree(member_catalogue, data)
@@ -436,8 +436,8 @@ def test_duplicate_rows_of_named_users_reach_no_failure_record_in_clear(member_c
 
 
 def test_requests_for_unknown_users_are_recorded_as_hashes(member_catalogue, tmp_path):
-    from tasks.ingest import ingest
-    from tasks.validate import validate
+    from tasks.pipeline.ingest import ingest
+    from tasks.pipeline.validate import validate
 
     write_erasures(tmp_path / "r", [("ER-1", "member-999999-x", None, "2026-01-01")], pa.string())
     ingest(member_catalogue, tmp_path / "ws", tmp_path / "r")
@@ -469,7 +469,7 @@ def test_pseudonymise_hashes_each_user_once_and_keeps_nulls():
 
 
 def test_an_id_mismatch_between_model_and_catalogue_names_users_only_as_hashes():
-    from tasks.evaluate import check_same_ids
+    from tasks.pipeline.evaluate import check_same_ids
 
     with pytest.raises(ValueError) as info:
         check_same_ids("users", np.array(["member-1", "member-2"]), np.array(["member-1", "member-3"]))
@@ -494,7 +494,7 @@ def test_string_user_ids_in_requests_for_int_interactions_are_named_without_valu
     "bad,words", [(np.nan, "weight is a number (never null or NaN): 1 of"), (np.inf, "weight is finite: 1 of")]
 )
 def test_a_non_finite_weight_fails_validation_and_loading(data, tmp_path, capsys, bad, words):
-    from tasks.catalogue import load_catalogue
+    from tasks.inputs.catalogue import load_catalogue
 
     weights = lambda n: pa.array(np.r_[bad, np.ones(n - 1)], pa.float32())  # noqa: E731
     rewrite(data / "interactions.parquet", lambda t: t.append_column("weight", weights(t.num_rows)))
@@ -504,8 +504,8 @@ def test_a_non_finite_weight_fails_validation_and_loading(data, tmp_path, capsys
 
 
 def test_a_feature_table_named_item_is_refused_by_ingest_and_load(data, tmp_path):
-    from tasks.catalogue import load_catalogue
-    from tasks.ingest import ingest
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.pipeline.ingest import ingest
 
     shutil.move(data / "item_features" / "image.parquet", data / "item_features" / "item.parquet")
     with pytest.raises(BadModalityName, match="'item' is reserved"):
@@ -537,7 +537,7 @@ def test_features_naming_no_known_item_fail_validation(data, tmp_path, capsys):
 
 
 def test_erasing_every_user_stops_at_the_forget_set(catalogue_dir, slice_data, tmp_path, capsys):
-    from tasks.requests import make_requests
+    from tasks.inputs.requests import make_requests
 
     make_requests(slice_data, "users", 1.0, 0, tmp_path / "r")
     with pytest.raises(

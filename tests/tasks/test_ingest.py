@@ -13,11 +13,11 @@ import pytest
 from mmrecun_core.checkpoint import sha256_file
 from schemas.contracts import ContractError
 from schemas.errors import UserError
-from tasks.catalogue import load_catalogue
-from tasks.ingest import ingest, load_reference
-from tasks.requests import make_requests
-from tasks.s3 import StorageError
-from tasks.validate import validate
+from tasks.inputs.catalogue import load_catalogue
+from tasks.pipeline.ingest import ingest, load_reference
+from tasks.inputs.requests import make_requests
+from tasks.storage.s3 import StorageError
+from tasks.pipeline.validate import validate
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tasks import ledger
-from tasks.store import LocalStore, S3Store
+from tasks.storage import ledger
+from tasks.storage.store import LocalStore, S3Store
 
 
 @pytest.fixture

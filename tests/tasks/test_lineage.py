@@ -13,9 +13,11 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from tasks import ledger, steps
-from tasks.registry import LineageError, Superseded, current_version, rollback, version_manifest
-from tasks.store import LocalStore, S3Store
+from tasks.pipeline import steps
+
+from tasks.storage import ledger
+from tasks.storage.registry import LineageError, Superseded, current_version, rollback, version_manifest
+from tasks.storage.store import LocalStore, S3Store
 
 CUTOFF = "2026-03-01T00:00:00+00:00"
 FAST = {"max_epochs": 2, "train_epochs": 2, "device": "cpu", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0,
@@ -38,7 +40,7 @@ def run_pipeline(workspace, run_id: str, kind: str, data, store_uri: str, reques
 @pytest.fixture(scope="module")
 def request_sets(slice_data, tmp_path_factory):
     """Erasure requests split into X and Y (disjoint users), and XY (the whole, cumulative table)."""
-    from tasks.requests import make_requests
+    from tasks.inputs.requests import make_requests
 
     root = tmp_path_factory.mktemp("lineage_requests")
     make_requests(slice_data, "users", 0.04, 3, root / "XY")
@@ -76,7 +78,7 @@ def applied_users(store, name: str = "mgcn") -> set[str]:
 @pytest.mark.parametrize("kind,first", [("local", "A"), ("local", "B"), ("s3", "A"), ("s3", "B")])
 def test_one_of_two_runs_from_the_same_parent_is_promoted_the_other_is_superseded(raced, catalogue_dir, request_sets, kind,
                                                                                   first, tmp_path, request, s3_endpoint):
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = fresh_store(kind, tmp_path, request)
     runs = {n: shutil.copytree(raced[n], tmp_path / n) for n in ("base", "A", "B")}
@@ -110,7 +112,7 @@ def test_one_of_two_runs_from_the_same_parent_is_promoted_the_other_is_supersede
 
 
 def test_verify_ledger_catches_a_promotion_whose_applied_requests_shrink(raced, tmp_path):
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = LocalStore(tmp_path / "store")
     run_a = shutil.copytree(raced["A"], tmp_path / "A")
@@ -125,7 +127,7 @@ def test_verify_ledger_catches_a_promotion_whose_applied_requests_shrink(raced, 
 
 
 def test_verify_ledger_catches_a_purged_version_that_still_has_weights(raced, tmp_path):
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = LocalStore(tmp_path / "store")
     base_dir = shutil.copytree(raced["base"], tmp_path / "base")
@@ -140,7 +142,7 @@ def test_verify_ledger_catches_a_purged_version_that_still_has_weights(raced, tm
 
 def test_rollback_only_to_a_version_that_applied_every_request_current_applied(raced, tmp_path, capsys):
     from tasks.cli import main
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = LocalStore(tmp_path / "store")
     publish(shutil.copytree(raced["base"], tmp_path / "base"), store)
@@ -166,7 +168,7 @@ def test_rollback_only_to_a_version_that_applied_every_request_current_applied(r
 def test_a_run_whose_request_tables_dropped_what_the_parent_applied_is_refused(raced, catalogue_dir, request_sets, tmp_path):
     """Requests are cumulative: a later run reading tables without X cannot rebuild what X forgot, so it stops."""
     from schemas.errors import ContractError
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = LocalStore(tmp_path / "store")
     publish(shutil.copytree(raced["base"], tmp_path / "base"), store)

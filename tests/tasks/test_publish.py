@@ -8,14 +8,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
-from tasks import ledger
-from tasks.publish import PublishError, publish
-from tasks.registry import current_version, fetch_current
-from tasks.gates import Gates
-from tasks.report import build_report
-from tasks.run import load_run
-from tasks.s3 import StorageError
-from tasks.store import LocalStore, Retention, S3Store
+from tasks.storage import ledger
+from tasks.storage.publish import PublishError, publish
+from tasks.storage.registry import current_version, fetch_current
+from tasks.reporting.gates import Gates
+from tasks.reporting.report import build_report
+from tasks.pipeline.run import load_run
+from tasks.storage.s3 import StorageError
+from tasks.storage.store import LocalStore, Retention, S3Store
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_a_key_holding_other_bytes_is_refused(run_copy, s3_store):
 
 
 def test_reports_and_ledger_entries_are_retained_under_object_lock(run_copy, s3_endpoint):
-    from tasks.s3 import s3_client
+    from tasks.storage.s3 import s3_client
 
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="audit-locked", ObjectLockEnabledForBucket=True)
@@ -156,7 +156,7 @@ def test_publish_to_a_local_folder_through_the_cli(run_copy, tmp_path, capsys):
 
 
 def test_a_rejected_report_is_published_as_rejected_and_current_stays(run_copy, tmp_path):
-    from tasks.steps import record_approval
+    from tasks.pipeline.steps import record_approval
 
     passed(run_copy)
     record_approval(str(run_copy), False, "compliance.officer", "2026-03-02T09:00:00+00:00")
@@ -171,7 +171,7 @@ def test_a_rejected_report_is_published_as_rejected_and_current_stays(run_copy, 
 
 
 def test_a_run_that_requires_approval_does_not_move_current_without_one(run_copy, tmp_path):
-    from tasks.publish import ApprovalMissing
+    from tasks.storage.publish import ApprovalMissing
 
     passed(run_copy)
     run_file = run_copy / "run.json"

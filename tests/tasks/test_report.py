@@ -7,8 +7,8 @@ import re
 
 import pyarrow.parquet as pq
 
-from tasks.gates import Gates
-from tasks.report import SCHEMA, build_report
+from tasks.reporting.gates import Gates
+from tasks.reporting.report import SCHEMA, build_report
 
 
 def pdf_text(path) -> str:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tasks.store import AlreadyExists, ChecksumMismatch, LocalStore, Retention, S3Store, open_store
+from tasks.storage.store import AlreadyExists, ChecksumMismatch, LocalStore, Retention, S3Store, open_store
 
 
 def test_put_get_list_and_hash(store, tmp_path):
@@ -58,7 +58,7 @@ def test_corruption_between_client_and_store_is_detected(s3_bucket, tmp_path):
 def test_object_lock_retention_on_a_lock_enabled_bucket(s3_endpoint):
     import datetime as dt
 
-    from tasks.s3 import s3_client
+    from tasks.storage.s3 import s3_client
 
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="locked-audit", ObjectLockEnabledForBucket=True)

@@ -79,7 +79,7 @@ def test_request_table_without_a_required_column_is_named(catalogue_dir, parent,
 def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(catalogue_dir, parent, tmp_path, capsys):
     import shutil
 
-    from tasks.request_tables import request_id_of
+    from tasks.inputs.request_tables import request_id_of
 
     items, users, both = tmp_path / "items", tmp_path / "users", tmp_path / "both"
     assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.03", "--out", str(items)]) == 0

@@ -18,7 +18,7 @@ from pyarrow import csv
 
 from schemas.contracts import (SPLIT_VALUES, TS_TYPE, ContractError, check_modality_name, interactions_schema,
                                item_features_schema)
-from tasks.catalogue import embedding_column, write_catalogue
+from tasks.inputs.catalogue import embedding_column, write_catalogue
 from tasks.paths import check_output, existing_file, existing_folder, replacing_folder
 
 log = logging.getLogger("mmrecun.convert")

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 from schemas.contracts import ContractError
 from schemas.personal import pseudonymise, scrub
 from schemas.suites import DEFAULT_DUPLICATE_THRESHOLD, SuiteContext, schema_frame
-from tasks.ingest import load_reference
+from tasks.pipeline.ingest import load_reference
 from tasks.paths import replacing_folder
-from tasks.request_tables import REQUEST_TABLES
+from tasks.inputs.request_tables import REQUEST_TABLES
 
 log = logging.getLogger("mmrecun.validate")
 EXAMPLES = 5
@@ -135,7 +135,7 @@ class _Runner:
 
 def validate(workspace: str | Path, cutoff: datetime | None = None,
              duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> dict:
-    """Validate the tables :func:`~tasks.ingest.ingest` put in ``workspace``; return the summary.
+    """Validate the tables :func:`~tasks.pipeline.ingest.ingest` put in ``workspace``; return the summary.
 
     ``cutoff`` (default now, UTC) is the run's logical date: no interaction may be later.
     Raises :class:`ValidationFailed` when a critical expectation fails (after writing the results).

@@ -1,7 +1,7 @@
 """What every store shares: its errors, the key rule, Object Lock retention, sha256 helpers and the base class.
 
-The backends are :class:`tasks.store.LocalStore` (a folder) and :class:`tasks.s3_store.S3Store`;
-:func:`tasks.store.open_store` picks one for a location.
+The backends are :class:`tasks.storage.store.LocalStore` (a folder) and :class:`tasks.storage.s3_store.S3Store`;
+:func:`tasks.storage.store.open_store` picks one for a location.
 """
 
 from __future__ import annotations

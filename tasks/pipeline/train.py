@@ -16,7 +16,7 @@ from mmrecun_core.evaluation import evaluate
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
-from tasks.catalogue import load_catalogue
+from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import check_output, replacing_folder
 
 log = logging.getLogger("mmrecun.train")

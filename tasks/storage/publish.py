@@ -6,7 +6,7 @@ The protocol (each step verified before the next):
    nothing is uploaded from a directory changed since it was written;
 2. read ``CURRENT``. An unlearn run whose parent is no longer ``CURRENT`` is SUPERSEDED at once (its
    model, which never forgot what the newer ``CURRENT`` forgot, is not uploaded); a version that would
-   drop a request ``CURRENT`` applied is refused (:class:`~tasks.registry.LineageError`);
+   drop a request ``CURRENT`` applied is refused (:class:`~tasks.storage.registry.LineageError`);
 3. upload every file the manifest lists to ``models/<name>/<version>/``, then the manifest (a version
    without one is incomplete and never served);
 4. if the gates passed, move ``CURRENT`` by compare-and-swap from the version read in step 2; when
@@ -14,9 +14,9 @@ The protocol (each step verified before the next):
 5. upload the report (``reports/<run_id>/``, retained under Object Lock where configured), re-rendered
    as SUPERSEDED when the run lost, and append the ledger entry;
 6. after a promotion, purge every other version that still holds data of a request the new
-   ``CURRENT`` applied (:func:`~tasks.registry.tombstone`), one ``purge`` ledger entry each.
+   ``CURRENT`` applied (:func:`~tasks.storage.registry.tombstone`), one ``purge`` ledger entry each.
 
-A SUPERSEDED run raises :class:`~tasks.registry.Superseded` after recording itself: its requests stay
+A SUPERSEDED run raises :class:`~tasks.storage.registry.Superseded` after recording itself: its requests stay
 pending, and a rerun unlearns them from the new ``CURRENT``. A run that found nothing to forget made
 no model: it publishes its report (status NOTHING TO FORGET) and a ledger entry without a version.
 Objects already present with the same sha256 are not written again, so a rerun of the same run
@@ -32,14 +32,14 @@ from pathlib import Path
 
 from mmrecun_core.checkpoint import sha256_file, verify_files
 from schemas.errors import UserError
-from tasks import ledger
-from tasks.lifecycle import DEADLINE_DAYS
-from tasks.registry import (MANIFEST, Superseded, applied, check_lineage, promote, read_pointer, stale_versions, tombstone,
-                            version_manifest)
-from tasks.gates import Gates
-from tasks.report import NOTHING_TO_FORGET, build_report
-from tasks.run import load_run
-from tasks.store import Retention, checked_key
+from tasks.storage import ledger
+from tasks.reporting.lifecycle import DEADLINE_DAYS
+from tasks.storage.registry import (MANIFEST, Superseded, applied, check_lineage, promote, read_pointer, stale_versions, tombstone,
+                                    version_manifest)
+from tasks.reporting.gates import Gates
+from tasks.reporting.report import NOTHING_TO_FORGET, build_report
+from tasks.pipeline.run import load_run
+from tasks.storage.store import Retention, checked_key
 
 log = logging.getLogger("mmrecun.publish")
 SUPERSEDED, REJECTED = "SUPERSEDED", "REJECTED"
@@ -86,7 +86,7 @@ def _superseded_by(run: dict, pointer: dict | None) -> str | None:
 
 def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) -> dict:
     """Publish the run in ``run_dir`` to ``store``; return ``{version, status, current_moved, ledger_seq, artifacts,
-    purged, already_published}``. Raises :class:`~tasks.registry.Superseded` (after publishing its report) when
+    purged, already_published}``. Raises :class:`~tasks.storage.registry.Superseded` (after publishing its report) when
     another run promoted first.
 
     ``retain``: Object Lock retention for report and ledger objects (used where the bucket has Object Lock).
@@ -190,7 +190,7 @@ def _entry(run: dict, root: Path, report: dict, version: str | None, promoted: b
 
 
 def _lineage(mine: set[str], replaced: str | None, replaced_manifest: dict | None) -> dict:
-    """The lineage fields of an entry that moved ``CURRENT`` (see :mod:`tasks.ledger`)."""
+    """The lineage fields of an entry that moved ``CURRENT`` (see :mod:`tasks.storage.ledger`)."""
     names, before = ledger.request_names(mine), ledger.request_names(applied(replaced_manifest))
     return {"replaced_version": replaced, "requests_added": sorted(names - before),
             "requests_applied_sha256": ledger.requests_sha256(names), "requests_applied_count": len(names)}
@@ -221,7 +221,7 @@ def write_index(store) -> None:
     """``reports/index.html``: every run, newest first: the ledger's run entries and the recorded failures."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from tasks.registry import current_version
+    from tasks.storage.registry import current_version
 
     entries = [e for e in ledger.entries(store) if "run_id" in e and e.get("kind") not in ("purge", "rollback")]
     published = {e["run_id"] for e in entries}
@@ -234,5 +234,5 @@ def write_index(store) -> None:
                              "detail": f"failed at {failure['step']}: {failure['error'].splitlines()[0][:200]}"})
     rows.sort(key=lambda r: r["when"], reverse=True)
     current = {e["model"]: current_version(store, e["model"]) for e in entries}
-    env = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(loader=PackageLoader("tasks.reporting", "templates"), autoescape=select_autoescape(["html", "j2"]))
     store.put_bytes("reports/index.html", env.get_template("index.html.j2").render(rows=rows, current=current).encode())

@@ -12,7 +12,7 @@ from mmrecun_core.checkpoint import load_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.evaluation import evaluate
 from schemas.personal import scrub
-from tasks.catalogue import load_catalogue
+from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import check_output
 
 log = logging.getLogger("mmrecun.evaluate")

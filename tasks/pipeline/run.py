@@ -33,7 +33,7 @@ KEEP_DAYS_VARIABLE = "MMRECUN_WORKSPACE_KEEP_DAYS"
 
 def code_version() -> str:
     """The git commit of this checkout (``+dirty`` when it has changes), or ``unknown`` outside git."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()

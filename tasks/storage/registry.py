@@ -1,6 +1,6 @@
 """The model registry of a store: versions, the ``CURRENT`` pointer, promotion, purges and rollback.
 
-Layout (see :mod:`tasks.publish`): ``models/<name>/<version>/`` holds a complete version once its
+Layout (see :mod:`tasks.storage.publish`): ``models/<name>/<version>/`` holds a complete version once its
 ``manifest.json`` is there, or only ``TOMBSTONE.json`` once it has been purged;
 ``models/<name>/CURRENT`` is JSON naming the promoted version and the sha256 of its manifest.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from schemas.errors import UserError
 from tasks.paths import replacing_folder
-from tasks.store import ChecksumMismatch, Conflict, sha256_bytes
+from tasks.storage.store import ChecksumMismatch, Conflict, sha256_bytes
 
 MANIFEST, TOMBSTONE = "manifest.json", "TOMBSTONE.json"
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -153,7 +153,7 @@ def rollback(store, name: str, to: str, retain=None) -> dict:
     Only to a complete, unpurged version that applied every request ``CURRENT`` applied
     (:class:`LineageError` otherwise), by compare-and-swap like a promotion.
     """
-    from tasks import ledger
+    from tasks.storage import ledger
 
     pointer, tag = read_pointer(store, name)
     if pointer is None:

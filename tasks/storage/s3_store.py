@@ -1,4 +1,4 @@
-"""``S3Store``: an artifact store on ``s3://bucket/prefix`` through boto3 (see :mod:`tasks.store` for the contract)."""
+"""``S3Store``: an artifact store on ``s3://bucket/prefix`` through boto3 (see :mod:`tasks.storage.store` for the contract)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tasks.objects import AlreadyExists, ChecksumMismatch, Conflict, Retention, _sha256_stream, _Store, checked_key
-from tasks.s3 import StorageError, list_keys, s3_client, split_s3_uri, storage_errors
+from tasks.storage.objects import AlreadyExists, ChecksumMismatch, Conflict, Retention, _sha256_stream, _Store, checked_key
+from tasks.storage.s3 import StorageError, list_keys, s3_client, split_s3_uri, storage_errors
 
 
 @contextmanager

@@ -25,14 +25,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from tasks.store import AlreadyExists, Conflict, Retention, sha256_bytes
+from tasks.storage.store import AlreadyExists, Conflict, Retention, sha256_bytes
 
 PREFIX = "ledger"
 HEAD = f"{PREFIX}/HEAD"
 
 
 def request_names(keys) -> set[str]:
-    """``<table>:<request id>`` of each applied-request key (:func:`tasks.request_tables.request_key` without its
+    """``<table>:<request id>`` of each applied-request key (:func:`tasks.inputs.request_tables.request_key` without its
     content hash): what the ledger, kept under Object Lock, records of a request."""
     return {k.rsplit(":", 1)[0] if k.count(":") >= 2 else k for k in keys}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE
-from tasks.request_tables import request_id_of
+from tasks.inputs.request_tables import request_id_of
 
 DEADLINE_DAYS = 30  # one month (GDPR Art. 12(3)), counted in days
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.contracts import TS_TYPE, check_modality_name, interactions_schema, item_features_schema
-from tasks.catalogue import embedding_column, write_catalogue
+from tasks.inputs.catalogue import embedding_column, write_catalogue
 from tasks.paths import replacing_folder
 
 log = logging.getLogger("mmrecun.synthetic")

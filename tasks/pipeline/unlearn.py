@@ -28,9 +28,9 @@ from mmrecun_core.unlearning.loop import METHODS as UNLEARN_METHODS
 from mmrecun_core.unlearning.loop import UnlearnConfig, unlearn
 from mmrecun_core.unlearning.rows import erase_user_rows
 from mmrecun_core.unlearning.objective import MMRecUNConfig
-from tasks.catalogue import load_catalogue
-from tasks.evaluate import check_same_ids
-from tasks.forget_set import plan_forget
+from tasks.inputs.catalogue import load_catalogue
+from tasks.pipeline.evaluate import check_same_ids
+from tasks.pipeline.forget_set import plan_forget
 from tasks.paths import replacing_folder
 
 log = logging.getLogger("mmrecun.unlearn")
@@ -40,7 +40,7 @@ METHODS = (*UNLEARN_METHODS, "gold")
 def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.datetime | None = None):
     """Load parent, catalogue and requests; return ``(parent bundle, data, requests, retain, retain knn, device)``.
 
-    ``requests`` is the :class:`~tasks.forget_set.ForgetPlan`: its ``forget`` set holds only what is new
+    ``requests`` is the :class:`~tasks.pipeline.forget_set.ForgetPlan`: its ``forget`` set holds only what is new
     since the parent; the retain data excludes the cumulative set.
     """
     dev = resolve_device(device)

@@ -25,11 +25,11 @@ import pyarrow.parquet as pq
 
 from schemas.contracts import REVOCATIONS_FILE
 from schemas.personal import SALT_VARIABLE
-from tasks.gates import Gates, quality_gates
-from tasks.lifecycle import DEADLINE_DAYS, lifecycle
+from tasks.reporting.gates import Gates, quality_gates
+from tasks.reporting.lifecycle import DEADLINE_DAYS, lifecycle
 from tasks.paths import replacing_folder
-from tasks.request_tables import request_id_of
-from tasks.run import PERSONAL_PARTS, keep_days, load_run
+from tasks.inputs.request_tables import request_id_of
+from tasks.pipeline.run import PERSONAL_PARTS, keep_days, load_run
 
 SCHEMA = "mmrecun.report/1"
 NOTHING_TO_FORGET = "NOTHING TO FORGET"  # the status of a run whose forget set held nothing new
@@ -72,7 +72,7 @@ def _forgotten(run_dir: Path, forget: dict | None) -> dict | None:
 
 
 def _workspace_policy() -> dict:
-    """What the run's workspace keeps after it ends, and for how long (:func:`tasks.run.clean_run`)."""
+    """What the run's workspace keeps after it ends, and for how long (:func:`tasks.pipeline.run.clean_run`)."""
     days = keep_days()
     return {"removed": list(PERSONAL_PARTS), "kept": ["run.json", "report", "evaluation.json", "cleanup.json"],
             "when": "when the run ends" if days == 0 else f"{days} day(s) after the run ends (mmrecun gc)"}
@@ -180,7 +180,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: 
 
     ``outcome``: ``(status, verdict)`` decided after the gates, by publication (``SUPERSEDED``: another run
     promoted first); it replaces the gates' status and the verdict sentence. ``deadline_days``: how long a
-    request may wait before the report flags it overdue (:mod:`tasks.lifecycle`).
+    request may wait before the report flags it overdue (:mod:`tasks.reporting.lifecycle`).
     """
     root = Path(run_dir)
     run = load_run(root)
@@ -246,13 +246,13 @@ def render_html(report: dict, out: Path) -> str:
     """The self-contained HTML page (Jinja2, autoescaped; figures inlined as data URIs)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(loader=PackageLoader("tasks.reporting", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["fmt"] = fmt
     figures = {name: _data_uri(out / path) for name, path in report["figures"].items()}
     return env.get_template("report.html.j2").render(r=report, figures=figures)
 
 
 def render_pdf(report: dict, out: Path, path: Path) -> None:
-    from tasks.report_pdf import write_pdf
+    from tasks.reporting.report_pdf import write_pdf
 
     write_pdf(report, out, path)

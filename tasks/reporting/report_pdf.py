@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.report import fmt
+from tasks.reporting.report import fmt
 
 STATUS_COLOURS = {"PASSED": (23, 105, 47), "FAILED": (162, 35, 27)}
 

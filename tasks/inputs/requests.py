@@ -1,7 +1,7 @@
 """Realistic forget requests for demos and benchmarks: ``licence_revocations`` and ``erasure_requests`` tables.
 
 A requests folder holds ``licence_revocations.parquet`` and/or ``erasure_requests.parquet``
-(:mod:`schemas.contracts`); :mod:`tasks.forget_set` reads them, :mod:`schemas.suites` validates them.
+(:mod:`schemas.contracts`); :mod:`tasks.pipeline.forget_set` reads them, :mod:`schemas.suites` validates them.
 """
 
 from __future__ import annotations
