@@ -22,14 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+from matplotlib.figure import Figure
 
 from schemas.contracts import REVOCATIONS_FILE
 from schemas.personal import SALT_VARIABLE
+from tasks.inputs.request_tables import request_id_of
+from tasks.paths import replacing_folder
+from tasks.pipeline.run import PERSONAL_PARTS, keep_days, load_run
 from tasks.reporting.gates import Gates, quality_gates
 from tasks.reporting.lifecycle import DEADLINE_DAYS, lifecycle
-from tasks.paths import replacing_folder
-from tasks.inputs.request_tables import request_id_of
-from tasks.pipeline.run import PERSONAL_PARTS, keep_days, load_run
+from tasks.reporting.render import templates
+from tasks.reporting.report_pdf import write_pdf
 
 SCHEMA = "mmrecun.report/1"
 NOTHING_TO_FORGET = "NOTHING TO FORGET"  # the status of a run whose forget set held nothing new
@@ -111,11 +114,6 @@ def _evidence_rows(evidence: dict | None) -> list[dict]:
 
 def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
     """PNG figures under ``out/figures``; returns name -> relative path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if evidence is None:
         return {}
     (out / "figures").mkdir()
@@ -128,7 +126,8 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
         keys = [k for k in labels if k in rows]
         if not keys:
             return
-        fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=110)
+        fig = Figure(figsize=(6.4, 3.0), dpi=110)
+        ax = fig.subplots()
         width = 0.8 / len(columns)
         top = 0.0
         for i, c in enumerate(columns):
@@ -146,7 +145,6 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
         ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
         fig.savefig(out / "figures" / f"{name}.png")
-        plt.close(fig)
         figures[name] = f"figures/{name}.png"
 
     bars("utility", "Utility kept: retain users' test ranking quality",
@@ -158,7 +156,8 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
          {"model_exposure@20": "raw model ranking", "exposure@20": "served (after the filter)"})
     hist = evidence.get("score_histograms")
     if hist:
-        fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=110)
+        fig = Figure(figsize=(6.4, 3.0), dpi=110)
+        ax = fig.subplots()
         edges = np.asarray(hist["edges"])
         for label, colour in (("forgotten", "#c0392b"), ("never_seen", "#1f6fb4")):
             ax.stairs(hist[label], edges, label=label.replace("_", "-"), color=colour, fill=False, linewidth=1.6)
@@ -169,7 +168,6 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
         ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
         fig.savefig(out / "figures" / "scores.png")
-        plt.close(fig)
         figures["scores"] = "figures/scores.png"
     return figures
 
@@ -221,7 +219,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: 
         report["figures"] = _figures(report, evidence, out)
         (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
         (out / "report.html").write_text(render_html(report, out))
-        render_pdf(report, out, out / "report.pdf")
+        write_pdf(report, out, out / "report.pdf")
     return report
 
 
@@ -229,30 +227,7 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def fmt(value, digits: int = 4) -> str:
-    """A cell's text: ``-`` for missing, integers as is, floats to ``digits`` places."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def render_html(report: dict, out: Path) -> str:
     """The self-contained HTML page (Jinja2, autoescaped; figures inlined as data URIs)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(loader=PackageLoader("tasks.reporting", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    env.filters["fmt"] = fmt
     figures = {name: _data_uri(out / path) for name, path in report["figures"].items()}
-    return env.get_template("report.html.j2").render(r=report, figures=figures)
-
-
-def render_pdf(report: dict, out: Path, path: Path) -> None:
-    from tasks.reporting.report_pdf import write_pdf
-
-    write_pdf(report, out, path)
+    return templates().get_template("report.html.j2").render(r=report, figures=figures)

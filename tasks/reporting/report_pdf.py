@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.reporting.report import fmt
+from fpdf import FPDF
+
+from tasks.reporting.render import fmt
 
 STATUS_COLOURS = {"PASSED": (23, 105, 47), "FAILED": (162, 35, 27)}
 
@@ -20,8 +22,6 @@ def _latin1(text) -> str:
 
 class _Doc:
     def __init__(self):
-        from fpdf import FPDF
-
         self.pdf = FPDF(format="A4")
         self.pdf.set_auto_page_break(True, margin=15)
         self.pdf.set_margins(15, 15, 15)

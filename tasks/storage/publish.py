@@ -32,13 +32,14 @@ from pathlib import Path
 
 from mmrecun_core.checkpoint import sha256_file, verify_files
 from schemas.errors import UserError
-from tasks.storage import ledger
-from tasks.reporting.lifecycle import DEADLINE_DAYS
-from tasks.storage.registry import (MANIFEST, Superseded, applied, check_lineage, promote, read_pointer, stale_versions, tombstone,
-                                    version_manifest)
-from tasks.reporting.gates import Gates
-from tasks.reporting.report import NOTHING_TO_FORGET, build_report
 from tasks.pipeline.run import load_run
+from tasks.reporting.gates import Gates
+from tasks.reporting.lifecycle import DEADLINE_DAYS
+from tasks.reporting.render import templates
+from tasks.reporting.report import NOTHING_TO_FORGET, build_report
+from tasks.storage import ledger
+from tasks.storage.registry import (MANIFEST, Superseded, applied, check_lineage, current_version, promote, read_pointer,
+                                    stale_versions, tombstone, version_manifest)
 from tasks.storage.store import Retention, checked_key
 
 log = logging.getLogger("mmrecun.publish")
@@ -219,10 +220,6 @@ def record_failure(store, run_id: str, step: str, error: str) -> None:
 
 def write_index(store) -> None:
     """``reports/index.html``: every run, newest first: the ledger's run entries and the recorded failures."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    from tasks.storage.registry import current_version
-
     entries = [e for e in ledger.entries(store) if "run_id" in e and e.get("kind") not in ("purge", "rollback")]
     published = {e["run_id"] for e in entries}
     rows = [{**e, "when": e["published_at"], "detail": ""} for e in entries]
@@ -234,5 +231,4 @@ def write_index(store) -> None:
                              "detail": f"failed at {failure['step']}: {failure['error'].splitlines()[0][:200]}"})
     rows.sort(key=lambda r: r["when"], reverse=True)
     current = {e["model"]: current_version(store, e["model"]) for e in entries}
-    env = Environment(loader=PackageLoader("tasks.reporting", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    store.put_bytes("reports/index.html", env.get_template("index.html.j2").render(rows=rows, current=current).encode())
+    store.put_bytes("reports/index.html", templates().get_template("index.html.j2").render(rows=rows, current=current).encode())
