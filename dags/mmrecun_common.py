@@ -23,7 +23,8 @@ import functools
 import os
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
-from airflow.sdk import Asset, Param, task
+from airflow.sdk import Asset, Connection, Param, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
 WORKSPACE = os.environ.get("MMRECUN_WORKSPACE", "var/runs")
 STORE = os.environ.get("MMRECUN_STORE", "var/store")
@@ -96,10 +97,7 @@ def user_errors(step):
 
     @functools.wraps(step)
     def run(*args, **kwargs):
-        from airflow.sdk.exceptions import AirflowFailException
-
         from schemas.contracts import ContractError
-
         from schemas.errors import UserError
 
         try:
@@ -129,9 +127,6 @@ def dag_settings(params: dict, schedule: str | None = None) -> dict:
 
 def use_s3_connection() -> None:
     """Expose the Airflow connection ``S3_CONN_ID`` (when defined) to boto3 through this task's environment."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
     try:
         conn = Connection.get(S3_CONN_ID)
     except AirflowNotFoundException:
@@ -144,8 +139,6 @@ def use_s3_connection() -> None:
 
 def _after(name: str, outcome: dict) -> None:
     """What a step's outcome means for the run: failed gates fail it."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     if name == "publish" and outcome["status"] == "FAILED":
         raise AirflowFailException("quality gates failed: the FAILED report is published and CURRENT did not move")
     if name == "publish" and outcome["status"] == "SUPERSEDED":  # a retry of a run that lost the race
@@ -160,8 +153,6 @@ def step(name: str, needs_forgetting: bool = False, **task_kwargs):
 
     @task(task_id=name, **task_kwargs)
     def run(run_id=None) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from tasks.pipeline import steps
 
         run_dir = str(steps.run_dir_for(WORKSPACE, run_id))

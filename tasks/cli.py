@@ -13,8 +13,22 @@ from mmrecun_core.trainer import TrainConfig
 from schemas.errors import UserError
 from tasks.cli_registry import add_registry_commands
 from tasks.cli_types import at_least, cutoff, device, float_in
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.convert_mmrec import convert_mmrec
+from tasks.inputs.requests import make_requests
+from tasks.inputs.synthetic import MIN_ITEMS, make_synthetic
 from tasks.paths import check_output
-from tasks.inputs.synthetic import MIN_ITEMS
+from tasks.pipeline.evaluate import evaluate_model
+from tasks.pipeline.forget_set import build_forget_set
+from tasks.pipeline.ingest import ingest
+from tasks.pipeline.train import train_model
+from tasks.pipeline.unlearn import unlearn_model
+from tasks.pipeline.validate import validate
+from tasks.reporting.gates import Gates
+from tasks.reporting.report import build_report
+from tasks.storage.publish import PublishError
+from tasks.storage.s3 import StorageError
+from tasks.storage.store import ChecksumMismatch, Conflict
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -22,10 +36,6 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     Anything else (a torch ``RuntimeError``, a ``KeyError``, ...) is a defect and keeps its traceback.
     """
-    from tasks.storage.publish import PublishError
-    from tasks.storage.s3 import StorageError
-    from tasks.storage.store import ChecksumMismatch, Conflict
-
     return (UserError, ValueError, FileNotFoundError, CheckpointError,
             StorageError, ChecksumMismatch, Conflict, PublishError)
 
@@ -36,22 +46,16 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _convert(args) -> None:
-    from tasks.inputs.convert_mmrec import convert_mmrec
-
     out = convert_mmrec(args.src_dir, args.out_dir)
     print(f"wrote {out['out']}: " + ", ".join(f"{t} {n} rows" for t, n in out["rows"].items()))
 
 
 def _synthetic(args) -> None:
-    from tasks.inputs.synthetic import make_synthetic
-
     out = make_synthetic(args.out_dir, n_users=args.users, n_items=args.items, modalities=tuple(args.modalities.split(",")), seed=args.seed)
     print(f"wrote synthetic catalogue {out['out']}: " + ", ".join(f"{t} {n} rows" for t, n in out["rows"].items()))
 
 
 def _train(args) -> None:
-    from tasks.pipeline.train import train_model
-
     ref = train_model(args.data, args.model, args.out, max_epochs=args.epochs, patience=args.patience, seed=args.seed, device=args.device)
     print(f"model written to {ref['model_dir']} (best epoch {ref['best_epoch']})")
     _print_metrics("valid", ref["valid"])
@@ -59,8 +63,6 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from tasks.pipeline.evaluate import evaluate_model
-
     result = evaluate_model(args.data, args.model, args.json, device=args.device)
     print(f"{result['model']} at {result['model_dir']}")
     _print_metrics("valid", result["valid"])
@@ -70,17 +72,12 @@ def _evaluate(args) -> None:
 
 
 def _make_requests(args) -> None:
-    from tasks.inputs.catalogue import load_catalogue
-    from tasks.inputs.requests import make_requests
-
     check_output(args.out, [args.data])
     out = make_requests(load_catalogue(args.data).data, args.scenario, args.fraction, args.seed, args.out)
     print(f"wrote {out['out']}: {out['erasures']} erasure requests, {out['revocations']} licence revocations")
 
 
 def _unlearn(args) -> None:
-    from tasks.pipeline.unlearn import unlearn_model
-
     check_output(args.out, [args.data, args.model, args.forget])
     ref = unlearn_model(args.data, args.model, args.forget, args.out, method=args.method, alpha=args.alpha,
                         max_epochs=args.max_epochs, seed=args.seed, device=args.device, run_gold=args.with_gold)
@@ -92,9 +89,6 @@ def _unlearn(args) -> None:
 
 
 def _validate(args) -> None:
-    from tasks.pipeline.ingest import ingest
-    from tasks.pipeline.validate import validate
-
     workspace = args.workspace or f"var/runs/validate-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
     check_output(workspace, [args.data, args.requests])
     ingest(args.data, workspace, args.requests, endpoint_url=args.endpoint_url)
@@ -106,8 +100,6 @@ def _validate(args) -> None:
 
 
 def _forget_set(args) -> None:
-    from tasks.pipeline.forget_set import build_forget_set
-
     s = build_forget_set(args.data, args.requests, cutoff=args.cutoff, parent_dir=args.parent, out_dir=args.out)
     c, new, cum = s["counts"], s["new"], s["cumulative"]
     print(f"requests effective at {s['cutoff']}: {len(s['new_request_ids'])} new, {c['already_applied']} already applied by the parent, "
@@ -133,9 +125,6 @@ def _run_records(run: str) -> list[Path]:
 
 
 def _report(args) -> None:
-    from tasks.reporting.gates import Gates
-    from tasks.reporting.report import build_report
-
     check_output(args.out or Path(args.run) / "report", _run_records(args.run))
     gates = Gates(retain_ratio=args.retain_ratio, erasure_auc_max=args.erasure_auc_max, revoked_exposure_max=args.revoked_exposure_max,
                   content_tolerance=args.content_tolerance, forget_recall_max=args.forget_recall_max)

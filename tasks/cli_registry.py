@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from tasks.cli_types import at_least
+from tasks.pipeline.run import collect_garbage
+from tasks.storage import ledger
+from tasks.storage.publish import publish
+from tasks.storage.registry import current_version, rollback
+from tasks.storage.store import ChecksumMismatch, Retention, open_store
 
 
 def _retention(args):
-    from tasks.storage.store import Retention
-
     return None if args.no_retention else Retention(args.lock_mode, args.lock_days)
 
 
 def _publish(args) -> None:
-    from tasks.storage.publish import publish
-    from tasks.storage.store import open_store
-
     out = publish(args.run, open_store(args.store, args.endpoint_url), _retention(args))
     if out["already_published"]:
         print(f"run already published as version {out['version']} (ledger entry {out['ledger_seq']}); nothing written")
@@ -27,9 +28,6 @@ def _publish(args) -> None:
 
 
 def _verify_ledger(args) -> None:
-    from tasks.storage import ledger
-    from tasks.storage.store import ChecksumMismatch, open_store
-
     result = ledger.verify(open_store(args.store, args.endpoint_url, create=False))
     if not result.ok:
         raise ChecksumMismatch(f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else ""))
@@ -37,12 +35,6 @@ def _verify_ledger(args) -> None:
 
 
 def _runs(args) -> None:
-    import json
-
-    from tasks.storage import ledger
-    from tasks.storage.registry import current_version
-    from tasks.storage.store import open_store
-
     store = open_store(args.store, args.endpoint_url, create=False)
     entries = sorted((e for e in ledger.entries(store) if e.get("kind") in ("train", "unlearn")), key=lambda e: e["seq"], reverse=True)
     if not entries:
@@ -64,16 +56,11 @@ def _runs(args) -> None:
 
 
 def _rollback(args) -> None:
-    from tasks.storage.registry import rollback
-    from tasks.storage.store import open_store
-
     entry = rollback(open_store(args.store, args.endpoint_url, create=False), args.model, args.to, _retention(args))
     print(f"CURRENT of {args.model} moved back from {entry['replaced_version']} to {entry['version']}; ledger entry {entry['seq']}")
 
 
 def _gc(args) -> None:
-    from tasks.pipeline.run import collect_garbage
-
     cleaned = collect_garbage(args.workspace, abandoned_days=args.abandoned_days)
     print(f"removed the personal parts of {len(cleaned)} run(s) in {args.workspace}" + (f": {', '.join(cleaned)}" if cleaned else ""))
 

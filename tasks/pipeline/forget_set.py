@@ -27,9 +27,10 @@ from mmrecun_core.data import InteractionData
 from mmrecun_core.unlearning.forget import ForgetSet
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE
 from schemas.errors import ContractError, IdTypeMismatch, NothingRetained
-from tasks.paths import check_output, existing_folder, replacing_folder
+from tasks.inputs.catalogue import load_catalogue
 from tasks.inputs.request_tables import (ERASURES, REQUEST_TABLES, REVOCATIONS, check_unique_request_ids, effective, read_table,
                                          request_id_of, request_key)
+from tasks.paths import check_output, existing_folder, replacing_folder
 
 log = logging.getLogger("mmrecun.forget_set")
 KINDS = ("user_erasures", "interaction_erasures", "item_revocations", "modality_revocations")
@@ -242,8 +243,6 @@ def build_forget_set(data_dir: str | Path, requests_dir: str | Path, cutoff: dat
     arrays, read back by :func:`load_plan`), replacing what was there only on success; an ``out_dir``
     that is, holds or lies inside an input is refused (:class:`~schemas.errors.OutputOverlapsInput`).
     """
-    from tasks.inputs.catalogue import load_catalogue
-
     if out_dir is not None:
         check_output(out_dir, [data_dir, requests_dir, parent_dir])
     catalogue = load_catalogue(data_dir)

@@ -23,9 +23,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from schemas.errors import UserError
+from tasks.pipeline.run import clean_run, keep_days, load_run, record, start_run, version_id
 from tasks.reporting.gates import Gates
-from tasks.storage.registry import NoParent, Superseded
-from tasks.pipeline.run import load_run, record, start_run
+from tasks.reporting.lifecycle import lifecycle
+from tasks.storage.registry import NoParent, Superseded, fetch_current, fetch_version
+from tasks.storage.store import Retention, open_store
 
 log = logging.getLogger("mmrecun.steps")
 
@@ -48,8 +50,6 @@ def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_d
     if "data" not in params:
         raise ValueError("the run needs a 'data' location")
     if not params.get("dry_run"):
-        from tasks.storage.store import Retention
-
         Retention.from_env()  # a bad retention setting stops the run here, before any model is made
     full = {**DEFAULTS, **params}
     full["cutoff"] = full["cutoff"] or logical_date or dt.datetime.now(dt.timezone.utc).isoformat()
@@ -58,8 +58,6 @@ def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_d
 
 def run_dir_for(workspace: str | Path, run_id: str) -> Path:
     """Where run ``run_id`` keeps its files under ``workspace``."""
-    from tasks.pipeline.run import version_id
-
     return Path(workspace) / version_id(run_id)
 
 
@@ -73,8 +71,6 @@ def _cutoff(params: dict) -> dt.datetime:
 
 
 def _store(params: dict):
-    from tasks.storage.store import open_store
-
     return open_store(params["store"], params["endpoint_url"])
 
 
@@ -99,8 +95,6 @@ def fetch_parent(run_dir: str) -> dict:
     A retried or rerun run fetches the parent it recorded the first time, not whatever CURRENT names now
     (which may be this run's own version once it has published).
     """
-    from tasks.storage.registry import fetch_current, fetch_version
-
     p, run = _params(run_dir), load_run(run_dir)
     if run.get("parent"):
         return fetch_version(_store(p), p["model_name"], run["parent"]["version"], Path(run_dir) / "parent")
@@ -124,8 +118,6 @@ def forget_set(run_dir: str) -> dict:
 def check_deadlines(run_dir: str) -> dict:
     """Raise :class:`DeadlineMissed` naming the overdue requests (effective, not applied before this run, waiting
     longer than ``deadline_days``); returns the counts otherwise. The run goes on either way: this is an alarm."""
-    from tasks.reporting.lifecycle import lifecycle
-
     life = lifecycle(run_dir, _params(run_dir)["deadline_days"])
     overdue = [q for q in (life or {}).get("requests", []) if q["overdue"]]
     if overdue:
@@ -183,7 +175,6 @@ def publish(run_dir: str) -> dict:
     A run with nothing to forget publishes its report and a ledger entry without a model version. Object Lock
     retention comes from the deployment's environment (:meth:`tasks.storage.store.Retention.from_env`)."""
     from tasks.storage.publish import publish as publish_run
-    from tasks.storage.store import Retention
 
     p = _params(run_dir)
     if p["dry_run"]:
@@ -225,8 +216,6 @@ def already_published(run_dir: str) -> bool:
 def cleanup(run_dir: str) -> dict:
     """The end of every run, whatever its outcome: remove the workspace's personal parts (input snapshots, parent
     copy, forget-set arrays, model files), now or after ``MMRECUN_WORKSPACE_KEEP_DAYS`` (then ``mmrecun gc``)."""
-    from tasks.pipeline.run import clean_run, keep_days
-
     record = clean_run(run_dir, keep_days())
     log.info("workspace %s: %s", run_dir, f"removed {', '.join(record['removed']) or 'nothing'}" if record["removed_at"]
              else f"kept until {record['expires_at']} (mmrecun gc removes it then)")

@@ -29,9 +29,9 @@ from mmrecun_core.unlearning.loop import UnlearnConfig, unlearn
 from mmrecun_core.unlearning.rows import erase_user_rows
 from mmrecun_core.unlearning.objective import MMRecUNConfig
 from tasks.inputs.catalogue import load_catalogue
+from tasks.paths import replacing_folder
 from tasks.pipeline.evaluate import check_same_ids
 from tasks.pipeline.forget_set import plan_forget
-from tasks.paths import replacing_folder
 
 log = logging.getLogger("mmrecun.unlearn")
 METHODS = (*UNLEARN_METHODS, "gold")

@@ -17,17 +17,20 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import great_expectations as gx
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from schemas.contracts import ContractError
 from schemas.personal import pseudonymise, scrub
 from schemas.suites import DEFAULT_DUPLICATE_THRESHOLD, SuiteContext, schema_frame
-from tasks.pipeline.ingest import load_reference
-from tasks.paths import replacing_folder
+from schemas.suites.tables import suite_for
 from tasks.inputs.request_tables import REQUEST_TABLES
+from tasks.paths import replacing_folder
+from tasks.pipeline.ingest import load_reference
 
 log = logging.getLogger("mmrecun.validate")
 EXAMPLES = 5
@@ -109,10 +112,6 @@ class _Runner:
     SITE = "mmrecun"
 
     def __init__(self, docs_dir: Path):
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
-        self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)  # our log lines say the progress
         self.context.add_data_docs_site(site_name=self.SITE, site_config={
@@ -122,9 +121,9 @@ class _Runner:
 
     def run(self, name: str, expectations: list, frame):
         asset = self.source.add_dataframe_asset(name)
-        suite = self.context.suites.add(self.gx.ExpectationSuite(name=name, expectations=expectations))
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         definition = self.context.validation_definitions.add(
-            self.gx.ValidationDefinition(name=name, data=asset.add_batch_definition_whole_dataframe("all"), suite=suite))
+            gx.ValidationDefinition(name=name, data=asset.add_batch_definition_whole_dataframe("all"), suite=suite))
         return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
     def build_docs(self) -> None:
@@ -140,8 +139,6 @@ def validate(workspace: str | Path, cutoff: datetime | None = None,
     ``cutoff`` (default now, UTC) is the run's logical date: no interaction may be later.
     Raises :class:`ValidationFailed` when a critical expectation fails (after writing the results).
     """
-    from schemas.suites.tables import suite_for
-
     cutoff = cutoff or datetime.now(timezone.utc)
     tables = load_reference(workspace)["tables"]
     ctx = _context(tables, cutoff, duplicate_threshold)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from schemas.errors import UserError
 from tasks.paths import replacing_folder
+from tasks.storage import ledger
 from tasks.storage.store import ChecksumMismatch, Conflict, sha256_bytes
 
 MANIFEST, TOMBSTONE = "manifest.json", "TOMBSTONE.json"
@@ -153,8 +154,6 @@ def rollback(store, name: str, to: str, retain=None) -> dict:
     Only to a complete, unpurged version that applied every request ``CURRENT`` applied
     (:class:`LineageError` otherwise), by compare-and-swap like a promotion.
     """
-    from tasks.storage import ledger
-
     pointer, tag = read_pointer(store, name)
     if pointer is None:
         raise LineageError(f"model {name!r} has no CURRENT version in {store.uri()}: nothing to roll back")
