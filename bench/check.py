@@ -25,6 +25,7 @@ here; 0 otherwise. Not part of ``make test``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shlex
@@ -114,7 +115,7 @@ def tiny_command(argv: list[str], values: dict[str, str], results: Path) -> list
     each option of ``values`` given that value, ``--json`` a file under ``results``, the script's ``TINY`` settings
     appended."""
     out = [sys.executable, str(ROOT / argv[0])]
-    for option, arg in zip(argv, argv[1:]):
+    for option, arg in itertools.pairwise(argv):
         out.append(str(results / Path(arg).name) if option == "--json" else values.get(option, arg))
     return out + TINY[Path(argv[0]).name]
 

@@ -41,8 +41,17 @@ def write_inputs(root: Path, rows: int, users: int, items: int, dim: int, seed: 
     popularity = 1.0 / np.arange(1, items + 1) ** 0.8
     item = rng.choice(items, rows, p=popularity / popularity.sum())
     (root / "data" / FEATURES_DIR).mkdir(parents=True)
-    pq.write_table(pa.table({"user_id": rng.integers(0, users, rows), "item_id": item, "ts": _ts(rng.integers(start, start + 365 * 86400, rows)),
-                             "weight": rng.exponential(1.0, rows).astype(np.float32)}), root / "data" / INTERACTIONS_FILE)
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": rng.integers(0, users, rows),
+                "item_id": item,
+                "ts": _ts(rng.integers(start, start + 365 * 86400, rows)),
+                "weight": rng.exponential(1.0, rows).astype(np.float32),
+            }
+        ),
+        root / "data" / INTERACTIONS_FILE,
+    )
     pq.write_table(pa.table({"item_id": np.arange(items), "embedding": embedding_column(rng.standard_normal((items, dim), np.float32))}),
                    root / "data" / FEATURES_DIR / "image.parquet")
     (root / "requests").mkdir()
@@ -84,9 +93,14 @@ def main() -> None:
     result = {"rows": args.rows, "items": args.items, "dim": args.dim, "wall_s": ingest_s + validate_s, "peak_rss_mb": peak_rss_mib(),
               "phases": phases, "generate_s": generate_s, "expectations": sum(s["expectations"] for s in summary["tables"].values()),
               "snapshot_bytes": sum(t["bytes"] for t in ref["tables"].values()), "machine": machine()}
-    print_table([{"phase": k, "seconds": v} for k, v in phases.items()] + [{"phase": "total (ingest + validate)", "seconds": result["wall_s"]}],
-                [("phase", "{}"), ("seconds", "{:.2f}")])
-    print(f"\n{args.rows:,} interactions, {args.items:,} x {args.dim} features: {result['wall_s']:.1f} s, peak RSS {result['peak_rss_mb']:,.0f} MiB")
+    print_table(
+        [{"phase": k, "seconds": v} for k, v in phases.items()] + [{"phase": "total (ingest + validate)", "seconds": result["wall_s"]}],
+        [("phase", "{}"), ("seconds", "{:.2f}")],
+    )
+    print(
+        f"\n{args.rows:,} interactions, {args.items:,} x {args.dim} features: {result['wall_s']:.1f} s, "
+        f"peak RSS {result['peak_rss_mb']:,.0f} MiB"
+    )
     write_json(args.json, result)
 
 

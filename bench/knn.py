@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, peak_rss_mib, print_table, write_json  # noqa: E402
-
-from mmrecun_core.graphs import knn_adjacency, knn_graph  # noqa: E402
+from _common import machine, peak_rss_mib, print_table, write_json
+from mmrecun_core.graphs import knn_adjacency, knn_graph
 
 
 def synthetic_features(n: int, dim: int, seed: int) -> torch.Tensor:

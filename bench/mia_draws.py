@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, paired_row_draws, parent_dir, print_table, write_json  # noqa: E402
-
-from mmrecun_core.graphs import build_graphs  # noqa: E402
-from tasks.inputs.catalogue import load_catalogue  # noqa: E402
-from tasks.inputs.requests import make_requests  # noqa: E402
-from tasks.pipeline.unlearn import prepare  # noqa: E402
+from _common import catalogue_dir, machine, paired_row_draws, parent_dir, print_table, write_json
+from mmrecun_core.graphs import build_graphs
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.requests import make_requests
+from tasks.pipeline.unlearn import prepare
 
 
 def main() -> None:

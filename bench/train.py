@@ -17,9 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from _common import catalogue_dir, machine, peak_rss_mib, print_table, write_json  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import catalogue_dir, machine, peak_rss_mib, print_table, write_json
 
 
 def _child(args) -> None:
@@ -72,7 +71,9 @@ def main() -> None:
     if len(rows) > 1:
         base = rows[0]
         for r in rows[1:]:
-            print(f"\n{base['model']} / {r['model']} seconds per epoch (same run): {base['seconds_per_epoch'] / r['seconds_per_epoch']:.2f}")
+            print(
+                f"\n{base['model']} / {r['model']} seconds per epoch (same run): {base['seconds_per_epoch'] / r['seconds_per_epoch']:.2f}"
+            )
     write_json(args.json, {"seed": args.seed, "data": str(args.data), "models": {r["model"]: r for r in rows}, "machine": machine()})
 
 

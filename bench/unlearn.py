@@ -17,9 +17,10 @@ digits of the data's sha256>``; a ``--parent`` trained on other data is refused 
 ``wall_s`` is each method's own time to produce its model (Gold's early-stopping evaluations
 included, evidence excluded).
 
-``--gold-seeds 1,2`` (the default for ``modality``, whose content-trace target is Gold's own spread) retrains Gold again with other training seeds (same data, same forget set) and
-prints how far those Golds sit from the parent-seeded Gold on each target measure: the spread that
-retraining itself shows, beside MMRecUN's distance (JSON ``gold_replicates``).
+``--gold-seeds 1,2`` (the default for ``modality``, whose content-trace target is Gold's own spread) retrains Gold
+again with other training seeds (same data, same forget set) and prints how far those Golds sit from the
+parent-seeded Gold on each target measure: the spread that retraining itself shows, beside MMRecUN's distance
+(JSON ``gold_replicates``).
 
 For scenarios with erased users, ``--row-draws N`` (default 20) measures the user-centric evidence
 (membership AUC, forget Recall@20) again with the erased users' ID rows redrawn from the initialiser,
@@ -47,13 +48,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, paired_row_draws, parent_dir, write_json  # noqa: E402
-from _unlearn_tables import KEYS, paper_table, print_seed_tables, target_checks  # noqa: E402
+from _common import catalogue_dir, machine, paired_row_draws, parent_dir, write_json
+from _unlearn_tables import KEYS, paper_table, print_seed_tables, target_checks
+from mmrecun_core.unlearning.criterion import cold_pool, paired_auc
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.requests import SCENARIOS, make_requests
+from tasks.pipeline.unlearn import measure_and_erase, prepare, run_method
 
-from mmrecun_core.unlearning.criterion import cold_pool, paired_auc  # noqa: E402
-from tasks.inputs.catalogue import load_catalogue  # noqa: E402
-from tasks.inputs.requests import SCENARIOS, make_requests  # noqa: E402
-from tasks.pipeline.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
 
 def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded: np.ndarray, seed: int, size: int = 5000) -> dict:
     """Scores of revoked items against the cold pool and uniformly drawn items, under one model's embeddings ``emb``.
@@ -102,7 +103,9 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
     results, replicates, gold_emb, redrawable = {}, {}, None, {}
-    gold_seeds = [int(x) for x in (args.gold_seeds if args.gold_seeds is not None else "1,2" if args.scenario == "modality" else "").split(",") if x]
+    gold_seeds = [
+        int(x) for x in (args.gold_seeds if args.gold_seeds is not None else "1,2" if args.scenario == "modality" else "").split(",") if x
+    ]
     methods = args.methods.split(",")
     runs = [(m, (m, {})) for m in methods if m not in LADDER] + [(m, LADDER[m]) for m in LADDER if args.ladder]
     runs += [(f"gold (seed {g})", ("gold", {"gold_seed": g})) for g in gold_seeds]

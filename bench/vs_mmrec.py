@@ -6,10 +6,10 @@ The training speed target is a ratio to MMRec's MGCN (seconds per training epoch
 machine drift by tens of percent between hours, so a ratio is only worth reporting when both sides
 ran in the same run: each round trains MMRec's MGCN and mmrecun's, each in its own process (odd
 rounds start with MMRec, even rounds with mmrecun), for ``--epochs`` epochs (or to early stopping
-with ``--epochs 1000``), on the CPU, with the same seed and MGCN defaults (contrastive weight 0.01). A round's figure is the median training epoch
-of each side (evaluation excluded on both: MMRec's ``epoch N training [time: ...]`` lines and
-mmrecun's manifest), and its ratio mmrecun / MMRec. The JSON is rewritten after every round, so a
-failure in a later round keeps the rounds before it.
+with ``--epochs 1000``), on the CPU, with the same seed and MGCN defaults (contrastive weight 0.01).
+A round's figure is the median training epoch of each side (evaluation excluded on both: MMRec's
+``epoch N training [time: ...]`` lines and mmrecun's manifest), and its ratio mmrecun / MMRec. The JSON is
+rewritten after every round, so a failure in a later round keeps the rounds before it.
 
 ``--mmrec`` is a checkout of https://github.com/enoche/MMRec (its ``src/`` layout); it is not part
 of mmrecun and is run unmodified, from its ``src/`` folder as MMRec's own ``main.py`` is (MMRec
@@ -69,7 +69,7 @@ def _mmrec_quality(log: str) -> dict:
             best_epoch = epoch
     quality = {"best_epoch": best_epoch}
     if block := BEST_BLOCK.search(log):
-        for split, text in zip(["valid", "test"], block.groups()):
+        for split, text in zip(["valid", "test"], block.groups(), strict=True):
             for metric in ["recall@20", "ndcg@20"]:
                 if found := re.search(rf"{metric}: ([0-9.]+)", text):
                     quality[f"{split}_{metric}"] = float(found.group(1))
@@ -220,7 +220,9 @@ def main() -> None:
         parser.error(f"--data {args.data}: not an MMRec-layout folder (no <name>.inter)")
     modalities = sorted(p.name.removesuffix("_feat.npy") for p in Path(args.data).glob("*_feat.npy"))
     if modalities != sorted({args.vision, args.text}) or args.vision == args.text:
-        parser.error(f"--data has modalities {modalities}; MMRec's MGCN takes exactly two, here --vision {args.vision} and --text {args.text}")
+        parser.error(
+            f"--data has modalities {modalities}; MMRec's MGCN takes exactly two, here --vision {args.vision} and --text {args.text}"
+        )
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.child_mmrec:

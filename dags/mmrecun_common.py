@@ -82,13 +82,19 @@ def unlearn_params() -> dict:
     return {
         **common_params(),
         "requests": Param(REQUESTS, **LOCATION, description="licence_revocations / erasure_requests: folder or s3://"),
-        "cutoff": Param(None, type=["null", "string"], format="date-time", description="take requests effective at this time (empty: the run's logical date)"),
+        "cutoff": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            description="take requests effective at this time (empty: the run's logical date)",
+        ),
         "method": Param("mmrecun", enum=["mmrecun", "mmrecun-paper", "finetune", "neggrad", "gold"]),
         "alpha": Param(0.5, type="number", minimum=0, maximum=1, description="MMRecUN weight of reverse BPR vs retain BPR"),
         "max_epochs": Param(None, type=["null", "integer"], minimum=1, maximum=1000),
         "run_gold": Param(False, type="boolean", description="also retrain from scratch (Gold) and compare"),
-        "require_approval": Param(False, type="boolean",
-                                  description="wait for a person to approve the report in the UI before CURRENT moves"),
+        "require_approval": Param(
+            False, type="boolean", description="wait for a person to approve the report in the UI before CURRENT moves"
+        ),
     }
 
 
@@ -110,7 +116,8 @@ def user_errors(step):
 
 def record_failure(context) -> None:
     """Failure callback: record the failed step in the store so the runs index shows it."""
-    from tasks.pipeline.steps import record_failure as record, run_dir_for
+    from tasks.pipeline.steps import record_failure as record
+    from tasks.pipeline.steps import run_dir_for
 
     run_id = context["dag_run"].run_id
     run_dir = run_dir_for(WORKSPACE, run_id)

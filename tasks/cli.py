@@ -83,7 +83,15 @@ def _unlearn(args) -> None:
                         max_epochs=args.max_epochs, seed=args.seed, device=args.device, run_gold=args.with_gold)
     e = ref["evidence"]
     print(f"{ref['method']} model written to {ref['model_dir']} (evidence.json beside it), {e['wall_s']:.1f}s")
-    for key in ("retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20", "item_recall@500", "exposure@20", "bpr_div_parent", "mia_auc"):
+    for key in (
+        "retain_test_recall@20",
+        "retain_test_ndcg@20",
+        "forget_recall@20",
+        "item_recall@500",
+        "exposure@20",
+        "bpr_div_parent",
+        "mia_auc",
+    ):
         value = e.get(key)
         print(f"  {key:<22} {'-' if value is None else f'{value:.4f}' if isinstance(value, float) else value}")
 
@@ -231,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         args.func(args)

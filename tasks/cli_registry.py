@@ -30,7 +30,9 @@ def _publish(args) -> None:
 def _verify_ledger(args) -> None:
     result = ledger.verify(open_store(args.store, args.endpoint_url, create=False))
     if not result.ok:
-        raise ChecksumMismatch(f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else ""))
+        raise ChecksumMismatch(
+            f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else "")
+        )
     print(f"ledger intact: {result.entries} entries, {result.artifacts} artifacts checked")
 
 

@@ -32,7 +32,7 @@ def mmrec_slice(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mmrec") / "tiktok_slice"
     if (TIKTOK / "tiktok.inter").is_file():
         return write_mmrec_slice(TIKTOK, out, max_user=1200)
-    warnings.warn(f"TikTok set not found at {TIKTOK}: tests use a synthetic MMRec-layout set")
+    warnings.warn(f"TikTok set not found at {TIKTOK}: tests use a synthetic MMRec-layout set", stacklevel=1)
     from tasks.inputs.catalogue import load_catalogue
     from tasks.inputs.synthetic import make_synthetic
 
@@ -97,7 +97,7 @@ def s3_endpoint(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"moto server exited with {proc.returncode}")
+                    raise RuntimeError(f"moto server exited with {proc.returncode}") from None
                 time.sleep(0.05)
         else:
             raise RuntimeError(f"moto server did not answer on {url}")

@@ -30,7 +30,9 @@ class LightGCN(GraphRecommender):
 
     name = "lightgcn"
 
-    def __init__(self, n_users: int, n_items: int, features: dict[str, torch.Tensor] | None = None, config: LightGCNConfig = LightGCNConfig()):
+    def __init__(
+        self, n_users: int, n_items: int, features: dict[str, torch.Tensor] | None = None, config: LightGCNConfig = LightGCNConfig()
+    ):
         super().__init__()
         self.n_users, self.n_items, self.config = n_users, n_items, config
         self.user_embedding = nn.Embedding(n_users, config.embedding_dim)
@@ -64,5 +66,7 @@ class LightGCN(GraphRecommender):
 
     def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:
         bpr = bpr_loss(rows(emb.users, batch.user), rows(emb.items, batch.pos), rows(emb.items, batch.neg))
-        reg = self.config.reg_weight * embedding_l2(rows(emb.ego_users, batch.user), rows(emb.ego_items, batch.pos), rows(emb.ego_items, batch.neg))
+        reg = self.config.reg_weight * embedding_l2(
+            rows(emb.ego_users, batch.user), rows(emb.ego_items, batch.pos), rows(emb.ego_items, batch.neg)
+        )
         return {"total": bpr + reg, "bpr": bpr, "reg": reg}

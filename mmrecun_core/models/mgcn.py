@@ -148,7 +148,8 @@ class MGCN(GraphRecommender):
         return ((gates * (v - common.unsqueeze(1))).sum(dim=1) + common) / (len(self.modalities) + 1)
 
     def _preference_gates(self, content: torch.Tensor) -> torch.Tensor:
-        """``σ(W_{p,m} C + b_{p,m})`` for every modality ``m`` at once: ``[r, M, d]`` for ``content`` ``[r, d]`` (the fuser's preference gates).
+        """``σ(W_{p,m} C + b_{p,m})`` for every modality ``m`` at once: ``[r, M, d]`` for ``content`` ``[r, d]``
+        (the fuser's preference gates).
 
         The ``M`` gates' weights are stacked into one ``[M d, d]`` map at each call (the parameters
         stay per modality), so the rows pass through one matrix product instead of ``M``.

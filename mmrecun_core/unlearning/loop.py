@@ -25,9 +25,9 @@ Methods (``UnlearnConfig.method``):
 Every method propagates over the *retain* graphs. An epoch walks as many forget triples ``(u, f, r)``
 as there are forgotten training interactions, shuffled, in batches each paired with an equally large
 batch of retain interactions; reverse BPR pushes ``s(u, f)`` below ``s(u, r)``, ``r`` a never-seen item
-of ``u`` (with retraining's references: a held-out item of ``u``, or for a revoked item a cold item). A forget set that deletes content only has no forgotten
-interaction: an epoch then walks as many retain interactions as the content-deleted items have, and
-the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
+of ``u`` (with retraining's references: a held-out item of ``u``, or for a revoked item a cold item). A forget set
+that deletes content only has no forgotten interaction: an epoch then walks as many retain interactions as the
+content-deleted items have, and the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
 before the first step.
 """
 
@@ -41,15 +41,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs
 from mmrecun_core.data import InteractionData
-from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
+from mmrecun_core.sampling import NegativeSampler
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs
+from mmrecun_core.unlearning.forget import ForgetSet
+from mmrecun_core.unlearning.objective import MMRecUNConfig, mmrecun_loss, parent_snapshot
 from mmrecun_core.unlearning.replay import ReplaySchedule, replay_rows
 from mmrecun_core.unlearning.rows import delete_model_content, frozen_rows, reset_own_rows
-from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.objective import MMRecUNConfig, mmrecun_loss, parent_snapshot
 
 log = logging.getLogger("mmrecun.unlearn")
 METHODS = ("mmrecun", "mmrecun-paper", "finetune", "neggrad")
@@ -240,7 +240,7 @@ def _forget_triples(f_users: np.ndarray, f_items: np.ndarray, revoked: np.ndarra
             u, f = f_users[mask], f_items[mask]
             r = reference.sample(u, f, rng)
             parts.append((u[r >= 0], f[r >= 0], r[r >= 0]))  # a user without a held-out item has no reference
-    return tuple(np.concatenate(a) for a in zip(*parts))
+    return tuple(np.concatenate(a) for a in zip(*parts, strict=True))
 
 
 class _Stepper:

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
+import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
-import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 ID_TYPES = ("int64", "string")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-import great_expectations.expectations as gxe
 from schemas.contracts import SPLIT_VALUES
-from schemas.suites import (ID_TYPES, STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns,
-                            non_empty, not_null)
+from schemas.suites import ID_TYPES, STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns, non_empty, not_null
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 

@@ -7,13 +7,13 @@ The data stage checks per-row summaries of the embeddings rather than the vector
 
 from __future__ import annotations
 
+import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
+
 from schemas.suites import SuiteContext, TableSuite, column_type, has_columns, mark_unknown, non_empty, not_null, only_known, unique
 
 EMBEDDING_TYPE = r"^(?:fixed_size_)?list<[a-z]+: float>(?:\[\d+\])?$"

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import great_expectations.expectations as gxe
 import pandas as pd
 import pyarrow as pa
 
-import great_expectations.expectations as gxe
-from schemas.suites import (STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns,
-                            mark_shared, mark_unknown, not_in_other_request_table, not_null, only_known, unique)
+from schemas.suites import (
+    STRING_TYPES,
+    TIMESTAMP_TYPES,
+    SuiteContext,
+    TableSuite,
+    column_type,
+    has_columns,
+    mark_shared,
+    mark_unknown,
+    not_in_other_request_table,
+    not_null,
+    only_known,
+    unique,
+)
 
 TABLE = "licence_revocations"
 

@@ -21,6 +21,8 @@ from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, erasure_requests_
 from schemas.errors import ContractError, RequestIdConflict
 from schemas.personal import is_personal
 from tasks.paths import confined, existing_file
+
+
 @dataclass(frozen=True)
 class RequestTable:
     """One request table: its file, its id column, the columns a plan needs, and those a request's content spans."""

@@ -35,8 +35,9 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
     ``users``: whole-user erasures; ``items``: item revocations grouped under licences of 1-8 items;
     ``both``: the two together; ``interactions``: ``fraction`` of the users with two or more training
     interactions each erase ``INTERACTION_SHARE`` of them (at least one; outdated preferences), drawn
-    uniformly (the core's data keeps no time per training pair); ``modality``: one modality of an item revoked. Requests were received in the 60 days before 2026-01-01 and take
-    effect up to 30 days later. Returns ``{"out", "revocations", "erasures"}`` (row counts).
+    uniformly (the core's data keeps no time per training pair); ``modality``: one modality of an item revoked.
+    Requests were received in the 60 days before 2026-01-01 and take effect up to 30 days later. Returns
+    ``{"out", "revocations", "erasures"}`` (row counts).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {list(SCENARIOS)}")

@@ -28,8 +28,16 @@ from mmrecun_core.unlearning.forget import ForgetSet
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE
 from schemas.errors import ContractError, IdTypeMismatch, NothingRetained
 from tasks.inputs.catalogue import load_catalogue
-from tasks.inputs.request_tables import (ERASURES, REQUEST_TABLES, REVOCATIONS, check_unique_request_ids, effective, read_table,
-                                         request_id_of, request_key)
+from tasks.inputs.request_tables import (
+    ERASURES,
+    REQUEST_TABLES,
+    REVOCATIONS,
+    check_unique_request_ids,
+    effective,
+    read_table,
+    request_id_of,
+    request_key,
+)
 from tasks.paths import check_output, existing_folder, replacing_folder
 
 log = logging.getLogger("mmrecun.forget_set")
@@ -114,7 +122,7 @@ def _resolve_erasures(table: pa.Table, data: InteractionData, resolved: _Resolve
         _check_id_type(table, ERASURES, "item_id", data.item_ids)
     rows = table.to_pylist()
     users = _lookup(data.user_ids, [r["user_id"] for r in rows])
-    for row, user in zip(rows, users):
+    for row, user in zip(rows, users, strict=True):
         item = row.get("item_id")
         index = -1 if item is None else _lookup(data.item_ids, [item])[0]
         if user < 0:
@@ -132,7 +140,7 @@ def _resolve_revocations(table: pa.Table, data: InteractionData, resolved: _Reso
     _check_id_type(table, REVOCATIONS, "item_id", data.item_ids)
     rows = table.to_pylist()
     items = _lookup(data.item_ids, [r["item_id"] for r in rows])
-    for row, item in zip(rows, items):
+    for row, item in zip(rows, items, strict=True):
         if item < 0:
             resolved.not_applicable["unknown_item"].append(row["revocation_id"])
         elif row["scope"] == "item":
@@ -185,7 +193,7 @@ def plan_forget(requests_dir: str | Path, data: InteractionData, cutoff: datetim
                             f"(e.g. {[request_id_of(k) for k in gone[:3]]}): the tables must be cumulative and the cutoff no "
                             "earlier than the parent's, or what those requests forgot would come back")
     new_keys = [key for key in every if key not in done]
-    counts = {kind: sum(key not in done for key in group) for kind, group in zip(KINDS, resolved.groups)}
+    counts = {kind: sum(key not in done for key in group) for kind, group in zip(KINDS, resolved.groups, strict=True)}
     counts |= {"already_applied": len(every) - len(new_keys), "deferred": len(deferred),
                "not_applicable": sum(len(v) for v in resolved.not_applicable.values())}
     plan = ForgetPlan(forget=resolved.forget_set(lambda key: key not in done),

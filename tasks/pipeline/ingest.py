@@ -19,8 +19,7 @@ from typing import BinaryIO, Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.contracts import (ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, ContractError,
-                               check_modality_name)
+from schemas.contracts import ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, ContractError, check_modality_name
 from tasks.inputs.catalogue import fingerprint
 from tasks.paths import check_output, confined, existing_file, existing_folder, replacing_folder
 from tasks.storage.s3 import is_s3_uri, list_keys, s3_client, split_s3_uri, storage_errors

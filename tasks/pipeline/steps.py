@@ -138,8 +138,19 @@ def unlearn(run_dir: str) -> dict:
     from tasks.pipeline.unlearn import unlearn_model
 
     p, root = _params(run_dir), Path(run_dir)
-    ref = unlearn_model(root / "inputs" / "data", root / "parent", root / "inputs" / "requests", root / "model", method=p["method"],
-                        alpha=p["alpha"], max_epochs=p["max_epochs"], seed=p["seed"], device=p["device"], cutoff=_cutoff(p), run_gold=p["run_gold"])
+    ref = unlearn_model(
+        root / "inputs" / "data",
+        root / "parent",
+        root / "inputs" / "requests",
+        root / "model",
+        method=p["method"],
+        alpha=p["alpha"],
+        max_epochs=p["max_epochs"],
+        seed=p["seed"],
+        device=p["device"],
+        cutoff=_cutoff(p),
+        run_gold=p["run_gold"],
+    )
     e = ref["evidence"]
     return {"forget_recall@20": e["forget_recall@20"], "retain_test_recall@20": e["retain_test_recall@20"], "wall_s": e["wall_s"]}
 
@@ -148,7 +159,9 @@ def train(run_dir: str) -> dict:
     from tasks.pipeline.train import train_model
 
     p, root = _params(run_dir), Path(run_dir)
-    ref = train_model(root / "inputs" / "data", p["model"], root / "model", max_epochs=p["train_epochs"], seed=p["seed"], device=p["device"])
+    ref = train_model(
+        root / "inputs" / "data", p["model"], root / "model", max_epochs=p["train_epochs"], seed=p["seed"], device=p["device"]
+    )
     return {"best_epoch": ref["best_epoch"], "valid_recall@20": ref["valid"]["recall@20"]}
 
 

@@ -1,8 +1,8 @@
 """``mmrecun unlearn``: make a trained model forget the requests in a FORGET_DIR, with evidence.
 
 Methods: ``mmrecun`` (default), ``mmrecun-paper`` (the paper's form), ``finetune``, ``neggrad`` (all start
-from the parent model; :mod:`mmrecun_core.unlearning.loop`) and ``gold`` (retrain from scratch on the retain data with the parent's hyper-parameters and early
-stopping: the reference an approximate method is judged against).
+from the parent model; :mod:`mmrecun_core.unlearning.loop`) and ``gold`` (retrain from scratch on the retain data
+with the parent's hyper-parameters and early stopping: the reference an approximate method is judged against).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ import torch
 
 from mmrecun_core.checkpoint import ModelBundle, load_model, save_model
 from mmrecun_core.device import resolve_device
-from mmrecun_core.unlearning.evidence import collect_evidence
-from mmrecun_core.unlearning.forget import retain_data
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
-from mmrecun_core.unlearning.replay import ReplaySchedule
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
+from mmrecun_core.unlearning.evidence import collect_evidence
+from mmrecun_core.unlearning.forget import retain_data
 from mmrecun_core.unlearning.loop import METHODS as UNLEARN_METHODS
 from mmrecun_core.unlearning.loop import UnlearnConfig, unlearn
-from mmrecun_core.unlearning.rows import erase_user_rows
 from mmrecun_core.unlearning.objective import MMRecUNConfig
+from mmrecun_core.unlearning.replay import ReplaySchedule
+from mmrecun_core.unlearning.rows import erase_user_rows
 from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import replacing_folder
 from tasks.pipeline.evaluate import check_same_ids
@@ -154,7 +154,10 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
     gold, gold_emb = None, None
     if run_gold:
         gold_model, gold_graphs, gold_facts = run_method("gold", parent, data, requests, retain, knn, dev, seed=seed)
-        gold = {**collect_evidence(gold_model, gold_graphs, data, retain, requests.cumulative, parent=parent_emb), "wall_s": gold_facts["wall_s"]}
+        gold = {
+            **collect_evidence(gold_model, gold_graphs, data, retain, requests.cumulative, parent=parent_emb),
+            "wall_s": gold_facts["wall_s"],
+        }
         with torch.no_grad():
             gold_emb = gold_model.propagate(gold_graphs)
     model, graphs, facts = run_method(method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed)

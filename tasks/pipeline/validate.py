@@ -47,7 +47,9 @@ class ValidationFailed(ContractError):
 def _context(tables: dict, cutoff: datetime, duplicate_threshold: float) -> SuiteContext:
     """What the suites must know, read from ``interactions`` (ids, user ids hashed; id type), the feature tables'
     names and the request tables' ids."""
-    inter = pq.read_table(tables["interactions"]["path"], columns=[c for c in ("user_id", "item_id") if c in tables["interactions"]["columns"]])
+    inter = pq.read_table(
+        tables["interactions"]["path"], columns=[c for c in ("user_id", "item_id") if c in tables["interactions"]["columns"]]
+    )
     ids = {c: np.asarray(scrub(c, pc.unique(inter.column(c)).to_pylist()), dtype=object) for c in inter.column_names}
     id_type = str(inter.schema.field("user_id").type) if "user_id" in inter.column_names else "int64"
     modalities = tuple(name.split("/", 1)[1] for name in tables if name.startswith("item_features/"))
@@ -78,7 +80,7 @@ def _examples(result: dict, columns: list[str] | None) -> list:
     """
     counts = result.get("partial_unexpected_counts")
     values = [c["value"] for c in counts] if counts else result.get("partial_unexpected_list") or result.get("partial_missing_list") or []
-    rows = [dict(zip(columns, v)) if columns and isinstance(v, (tuple, list)) else v for v in values[:EXAMPLES]]
+    rows = [dict(zip(columns, v, strict=True)) if columns and isinstance(v, (tuple, list)) else v for v in values[:EXAMPLES]]
     return [{k: _plain(x) for k, x in v.items()} if isinstance(v, dict) else _plain(v) for v in rows]
 
 
@@ -100,7 +102,13 @@ def _outcome(table: str, stage: str, result) -> dict:
 
 
 def _describe(o: dict) -> str:
-    what = f"{o['unexpected']:,} of {o['rows']:,} rows" if o.get("rows") else f"observed {o['observed']}" if o.get("observed") is not None else ""
+    what = (
+        f"{o['unexpected']:,} of {o['rows']:,} rows"
+        if o.get("rows")
+        else f"observed {o['observed']}"
+        if o.get("observed") is not None
+        else ""
+    )
     examples = f", e.g. {o['examples']}" if o["examples"] else ""
     error = f" ({o['error']})" if o.get("error") else ""
     return f"{o['description']}: {what}{examples}{error}".replace(": ,", ":")
@@ -163,8 +171,14 @@ def validate(workspace: str | Path, cutoff: datetime | None = None,
                 "expectations": sum(s["expectations"] for s in stages), "stages": [s["stage"] for s in stages],
                 "success": not any(s["failed"] for s in stages),
                 "failed": [f for s in stages for f in s["failed"]], "warnings": [w for s in stages for w in s["warnings"]]}
-            log.info("%s: %d expectations, %d failed, %d warnings (%.1fs)", table, summary["tables"][table]["expectations"],
-                     len(summary["tables"][table]["failed"]), len(summary["tables"][table]["warnings"]), summary["tables"][table]["seconds"])
+            log.info(
+                "%s: %d expectations, %d failed, %d warnings (%.1fs)",
+                table,
+                summary["tables"][table]["expectations"],
+                len(summary["tables"][table]["failed"]),
+                len(summary["tables"][table]["warnings"]),
+                summary["tables"][table]["seconds"],
+            )
         started = time.perf_counter()
         runner.build_docs()
         summary["docs_seconds"] = round(time.perf_counter() - started, 2)

@@ -134,7 +134,7 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
             values = np.array([rows[k][c] if rows[k][c] is not None else np.nan for k in keys], dtype=float)
             x = np.arange(len(keys)) + i * width
             ax.bar(x, values, width, label=c, color=colours[c])
-            for xi, v in zip(x, values):
+            for xi, v in zip(x, values, strict=True):
                 if not np.isnan(v):
                     ax.annotate(f"{v:.3g}", (xi, v), ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
             top = max(top, np.nanmax(values) if not np.isnan(values).all() else 0.0)
@@ -195,25 +195,48 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: 
     version = run["version"] if made else None
     status, verdict = outcome or (status, VERDICTS[status])
     report = {
-        "schema": SCHEMA, "status": status, "verdict": verdict,
+        "schema": SCHEMA,
+        "status": status,
+        "verdict": verdict,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "run": {**{k: run.get(k) for k in ("run_id", "kind", "model_name", "started_at", "parent")}, "version": version},
-        "gates": gate_rows, "gate_config": asdict(gates),
+        "gates": gate_rows,
+        "gate_config": asdict(gates),
         "requests": _forgotten(root, forget),
         "lifecycle": lifecycle(root, deadline_days),
         "workspace": _workspace_policy(),
         "validation": _validation(validation),
         "evidence": _evidence_rows(evidence),
-        "model": {k: manifest.get(k) for k in ("model", "method", "seed", "best_epoch", "epochs_run", "valid", "test", "unlearn")
-                  if manifest.get(k) is not None},
-        "lineage": {"parent": run.get("parent"), "version": version, "data_sha256": (ingest or {}).get("data", {}).get("sha256"),
-                    "requests_sha256": ((ingest or {}).get("requests") or {}).get("sha256"),
-                    "inputs": {t: {"sha256": f["sha256"], "rows": f["rows"], "uri": f["uri"]} for t, f in (ingest or {}).get("tables", {}).items()},
-                    "model_files": manifest.get("files", {}), "requests_applied_total": len(manifest.get("requests_applied", []))},
-        "reproducibility": {"code_version": run.get("code_version"), "params": run.get("params"), "seed": manifest.get("seed"),
-                            "python": platform.python_version(), "salt": "MMRECUN_ID_SALT" if os.environ.get(SALT_VARIABLE) else "random, per process, not stored"},
-        "wall_times": {k: v for k, v in {"unlearn_s": (evidence or {}).get("wall_s"), "gold_s": ((evidence or {}).get("gold") or {}).get("wall_s"),
-                                         "train_s": manifest.get("train_seconds")}.items() if v is not None},
+        "model": {
+            k: manifest.get(k)
+            for k in ("model", "method", "seed", "best_epoch", "epochs_run", "valid", "test", "unlearn")
+            if manifest.get(k) is not None
+        },
+        "lineage": {
+            "parent": run.get("parent"),
+            "version": version,
+            "data_sha256": (ingest or {}).get("data", {}).get("sha256"),
+            "requests_sha256": ((ingest or {}).get("requests") or {}).get("sha256"),
+            "inputs": {t: {"sha256": f["sha256"], "rows": f["rows"], "uri": f["uri"]} for t, f in (ingest or {}).get("tables", {}).items()},
+            "model_files": manifest.get("files", {}),
+            "requests_applied_total": len(manifest.get("requests_applied", [])),
+        },
+        "reproducibility": {
+            "code_version": run.get("code_version"),
+            "params": run.get("params"),
+            "seed": manifest.get("seed"),
+            "python": platform.python_version(),
+            "salt": "MMRECUN_ID_SALT" if os.environ.get(SALT_VARIABLE) else "random, per process, not stored",
+        },
+        "wall_times": {
+            k: v
+            for k, v in {
+                "unlearn_s": (evidence or {}).get("wall_s"),
+                "gold_s": ((evidence or {}).get("gold") or {}).get("wall_s"),
+                "train_s": manifest.get("train_seconds"),
+            }.items()
+            if v is not None
+        },
     }
     with replacing_folder(Path(out_dir) if out_dir else root / "report") as out:
         report["figures"] = _figures(report, evidence, out)

@@ -85,7 +85,10 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
             ["Already applied by the parent version", fmt(c["already_applied"])], ["Not yet effective", fmt(c["deferred"])],
             ["Not applicable", fmt(c["not_applicable"])]], (140, 40))
         f = q["new"]["forgotten_interactions"]
-        doc.text(f"Interactions forgotten: train {fmt(f['train'])}, valid {fmt(f['valid'])}, test {fmt(f['test'])}; retained {fmt(q['retained_interactions'])}.")
+        doc.text(
+            f"Interactions forgotten: train {fmt(f['train'])}, valid {fmt(f['valid'])}, test {fmt(f['test'])}; "
+            f"retained {fmt(q['retained_interactions'])}."
+        )
         doc.text(f"{len(q['licence_ids'])} licence ids and {len(q['new_request_ids'])} request ids are listed in the appendix; "
                  "no user id appears in this report, in any form.")
     if life:
@@ -119,8 +122,12 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
                 doc.pdf.ln(2)
     doc.heading("Lineage")
     lin = r["lineage"]
-    rows = [["parent version", (lin.get("parent") or {}).get("version", "none (base model)")], ["this version", lin["version"] or "none made (nothing to forget)"],
-            ["data sha256", fmt(lin.get("data_sha256"))], ["requests sha256", fmt(lin.get("requests_sha256"))]]
+    rows = [
+        ["parent version", (lin.get("parent") or {}).get("version", "none (base model)")],
+        ["this version", lin["version"] or "none made (nothing to forget)"],
+        ["data sha256", fmt(lin.get("data_sha256"))],
+        ["requests sha256", fmt(lin.get("requests_sha256"))],
+    ]
     rows += [[f"input {t}", f"{x['sha256']} ({fmt(x['rows'])} rows)"] for t, x in lin["inputs"].items()]
     rows += [[f"model file {n}", s] for n, s in lin["model_files"].items()]
     doc.table([], rows, (45, 135), mono=True)

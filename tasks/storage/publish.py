@@ -38,8 +38,18 @@ from tasks.reporting.lifecycle import DEADLINE_DAYS
 from tasks.reporting.render import templates
 from tasks.reporting.report import NOTHING_TO_FORGET, build_report
 from tasks.storage import ledger
-from tasks.storage.registry import (MANIFEST, Superseded, applied, check_lineage, current_version, promote, read_pointer,
-                                    stale_versions, tombstone, version_manifest)
+from tasks.storage.registry import (
+    MANIFEST,
+    Superseded,
+    applied,
+    check_lineage,
+    current_version,
+    promote,
+    read_pointer,
+    stale_versions,
+    tombstone,
+    version_manifest,
+)
 from tasks.storage.store import Retention, checked_key
 
 log = logging.getLogger("mmrecun.publish")
@@ -202,10 +212,21 @@ def _purge(store, name: str, current: str, current_applied: set[str], run_id: st
     purged = []
     for version in stale_versions(store, name, current, current_applied):
         stone = tombstone(store, name, version, f"holds data of requests that {current} applied", run_id)
-        ledger.append(store, {"kind": "purge", "model": name, "version": version, "run_id": run_id,
-                              "files_sha256": stone["files_sha256"], "purged_at": stone["purged_at"], "reason": stone["reason"],
-                              "artifacts": {f"models/{name}/{version}/TOMBSTONE.json": store.sha256_of(f"models/{name}/{version}/TOMBSTONE.json")},
-                              "published_at": _now()}, retain=retain)
+        ledger.append(
+            store,
+            {
+                "kind": "purge",
+                "model": name,
+                "version": version,
+                "run_id": run_id,
+                "files_sha256": stone["files_sha256"],
+                "purged_at": stone["purged_at"],
+                "reason": stone["reason"],
+                "artifacts": {f"models/{name}/{version}/TOMBSTONE.json": store.sha256_of(f"models/{name}/{version}/TOMBSTONE.json")},
+                "published_at": _now(),
+            },
+            retain=retain,
+        )
         purged.append(version)
         log.info("purged %s/%s (tombstone left)", name, version)
     return purged

@@ -29,8 +29,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tasks.storage.objects import (AlreadyExists, BadKey, ChecksumMismatch, Conflict, Retention, StoreMissing, _sha256_stream,
-                                   _Store, checked_key, sha256_bytes)
+from tasks.storage.objects import (
+    AlreadyExists,
+    BadKey,
+    ChecksumMismatch,
+    Conflict,
+    Retention,
+    StoreMissing,
+    _sha256_stream,
+    _Store,
+    checked_key,
+    sha256_bytes,
+)
 from tasks.storage.s3 import is_s3_uri
 from tasks.storage.s3_store import S3Store
 

@@ -9,8 +9,8 @@ from mmrecun_core.models import LightGCN
 from mmrecun_core.unlearning.evidence import behaviour_representation, content_trace
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
 from mmrecun_core.unlearning.loop import PAPER_EPOCHS, UnlearnConfig, unlearn
-from mmrecun_core.unlearning.rows import reset_own_rows
 from mmrecun_core.unlearning.replay import ReplaySchedule, _Adam, replay_rows
+from mmrecun_core.unlearning.rows import reset_own_rows
 from tests.conftest import graphs_of
 
 
@@ -76,7 +76,10 @@ def test_a_content_only_forget_set_is_unlearned_by_every_mmrecun_form(slice_data
     result = unlearn(paper, slice_data, forget, retain, graphs, UnlearnConfig(method="mmrecun-paper"))
     assert result.epochs_run == PAPER_EPOCHS and result.stopped_by == "epoch cap" and result.replay is None
     rows = paper.features[m][torch.from_numpy(items)].detach().numpy()  # trained on from the mean (MGCN trains its features)
-    gap = lambda x: np.abs(rows - x).mean()  # noqa: E731
+
+    def gap(x: np.ndarray) -> float:
+        return np.abs(rows - x).mean()
+
     assert gap(retain.features[m].matrix[items]) < 0.1 * gap(slice_data.features[m].matrix[items])
 
 

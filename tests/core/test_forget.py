@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mmrecun_core.data import build_interaction_data
-from mmrecun_core.unlearning.forget import ForgetSet, delete_content, retain_data
 from mmrecun_core.graphs import knn_graph, modality_knn
+from mmrecun_core.unlearning.forget import ForgetSet, delete_content, retain_data
 
 
 def small():
@@ -20,7 +20,7 @@ def small():
 
 def edges(m):
     coo = m.tocoo()
-    return sorted(zip(coo.row.tolist(), coo.col.tolist()))
+    return sorted(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
 
 
 def test_each_request_kind_removes_its_interactions_from_every_split():

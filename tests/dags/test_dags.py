@@ -36,9 +36,12 @@ def test_every_dag_loads_without_import_errors(dagbag):
 @pytest.mark.parametrize("name", sorted(p.name for p in DAGS.glob("mmrecun_*.py")))
 def test_each_dag_file_parses_in_under_two_seconds(name, airflow_db):
     """As the DAG processor parses it: Airflow already imported, the file run from scratch (heavy imports stay in tasks)."""
-    code = (f"import sys, time, runpy, airflow.sdk; sys.path.insert(0, {str(DAGS)!r}); before = set(sys.modules); "
-            f"t = time.perf_counter(); runpy.run_path({str(DAGS / name)!r}); print(time.perf_counter() - t); "
-            "print(sorted(m for m in ('torch', 'pandas', 'great_expectations', 'tasks', 'mmrecun_core', 'schemas') if m in set(sys.modules) - before))")
+    code = (
+        f"import sys, time, runpy, airflow.sdk; sys.path.insert(0, {str(DAGS)!r}); before = set(sys.modules); "
+        f"t = time.perf_counter(); runpy.run_path({str(DAGS / name)!r}); print(time.perf_counter() - t); "
+        "print(sorted(m for m in ('torch', 'pandas', 'great_expectations', 'tasks', 'mmrecun_core', 'schemas') "
+        "if m in set(sys.modules) - before))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     seconds, heavy = out.stdout.strip().splitlines()[-2:]
     assert float(seconds) < 2.0 and heavy == "[]"
@@ -83,8 +86,8 @@ def pipeline_inputs(catalogue_dir, slice_data, s3_endpoint, tmp_path_factory):
 
 
 def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, monkeypatch, capsys):
-    from tasks.storage import ledger
     from tasks.cli import main
+    from tasks.storage import ledger
     from tasks.storage.registry import current_version
     from tasks.storage.store import open_store
 
@@ -288,7 +291,9 @@ def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inpu
     run = dagbag.get_dag("mmrecun_train").test(run_conf={"data": str(bad), "store": str(store_dir), "train_epochs": 2, "device": "cpu"},
                                                logical_date=dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc))
     s = states(run)
-    assert str(run.state) == "failed" and s["validate"] == "failed" and s["train"] == "upstream_failed" and s["publish"] == "upstream_failed"
+    assert (
+        str(run.state) == "failed" and s["validate"] == "failed" and s["train"] == "upstream_failed" and s["publish"] == "upstream_failed"
+    )
     store = open_store(store_dir)
     assert store.list("models") == [] and store.list("ledger") == []
     failure = [k for k in store.list("reports") if k.endswith("failure.json")]

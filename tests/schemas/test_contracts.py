@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from schemas.contracts import ContractError, TS_TYPE, check_interactions, check_item_features, interactions_schema, item_features_schema
+from schemas.contracts import TS_TYPE, ContractError, check_interactions, check_item_features, interactions_schema, item_features_schema
 from tasks.inputs.catalogue import embedding_column
 
 

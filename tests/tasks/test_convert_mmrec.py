@@ -57,7 +57,7 @@ def test_malformed_inter(mmrec_slice, tmp_path):
 def test_inter_without_required_column(mmrec_slice, tmp_path):
     src = _copy(mmrec_slice, tmp_path)
     lines = (src / "slice.inter").read_text().splitlines()
-    (src / "slice.inter").write_text("\n".join(["\t".join(l.split("\t")[:4]) for l in lines]) + "\n")
+    (src / "slice.inter").write_text("\n".join(["\t".join(line.split("\t")[:4]) for line in lines]) + "\n")
     _expect_refused(src, tmp_path, r"missing column\(s\) \['x_label'\]")
 
 

@@ -14,8 +14,8 @@ import pytest
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, ContractError, erasure_requests_schema, licence_revocations_schema
 from schemas.errors import PathError
 from tasks.cli import main
-from tasks.pipeline.forget_set import build_forget_set, load_plan, plan_forget
 from tasks.inputs.request_tables import request_id_of
+from tasks.pipeline.forget_set import build_forget_set, load_plan, plan_forget
 
 
 def utc(day: str) -> datetime:
@@ -38,7 +38,10 @@ def requests_dir(slice_data, tmp_path) -> Path:
                 ("ER-4", 10**9, None, "2026-01-02"), ("ER-5", u[2], None, "2026-01-09")]
     revocations = [("RV-1", d.item_ids[5], "LIC-1", "item", "2026-01-02"), ("RV-2", d.item_ids[6], "LIC-1", "item", "2026-01-05"),
                    ("RV-3", d.item_ids[7], "LIC-2", "audio", "2026-01-04"), ("RV-4", d.item_ids[8], "LIC-3", "text", "2026-01-04")]
-    ts = lambda days: pa.array([utc(x) for x in days], pa.timestamp("us", tz="UTC"))  # noqa: E731
+
+    def ts(days):
+        return pa.array([utc(x) for x in days], pa.timestamp("us", tz="UTC"))
+
     out = tmp_path / "requests"
     out.mkdir()
     pq.write_table(pa.table({

@@ -12,7 +12,6 @@ import json
 import pytest
 
 from tasks.pipeline import steps
-
 from tasks.storage import ledger
 from tasks.storage.registry import current_version
 from tasks.storage.store import LocalStore

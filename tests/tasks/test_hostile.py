@@ -19,13 +19,23 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, erasure_requests_schema, licence_revocations_schema
-from schemas.errors import (BadModalityName, ContractError, IdTypeMismatch, NonFiniteValues, NothingRetained, OutputOverlapsInput,
-                            PathError, PathEscape, RequestIdConflict, UserError)
+from schemas.errors import (
+    BadModalityName,
+    ContractError,
+    IdTypeMismatch,
+    NonFiniteValues,
+    NothingRetained,
+    OutputOverlapsInput,
+    PathError,
+    PathEscape,
+    RequestIdConflict,
+    UserError,
+)
 from schemas.personal import hash_id, pseudonymise, scrub
 from tasks.cli import main
-from tasks.pipeline.forget_set import plan_forget
 from tasks.inputs.request_tables import request_id_of, request_key
 from tasks.paths import check_output, confined, replacing_folder
+from tasks.pipeline.forget_set import plan_forget
 
 CUTOFF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
@@ -496,7 +506,10 @@ def test_string_user_ids_in_requests_for_int_interactions_are_named_without_valu
 def test_a_non_finite_weight_fails_validation_and_loading(data, tmp_path, capsys, bad, words):
     from tasks.inputs.catalogue import load_catalogue
 
-    weights = lambda n: pa.array(np.r_[bad, np.ones(n - 1)], pa.float32())  # noqa: E731
+
+    def weights(n):
+        return pa.array(np.r_[bad, np.ones(n - 1)], pa.float32())
+
     rewrite(data / "interactions.parquet", lambda t: t.append_column("weight", weights(t.num_rows)))
     assert words in validation_error(capsys, data, tmp_path / "ws")
     with pytest.raises(NonFiniteValues, match="interactions: column 'weight' holds 1 NaN or inf values"):

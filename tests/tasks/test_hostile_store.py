@@ -36,12 +36,14 @@ def test_a_key_that_could_leave_the_store_is_refused_by_every_operation(store, k
 @pytest.mark.parametrize("field,value", [("run_id", "../../escape"), ("run_id", "x/../../../escape"),
                                          ("model_name", "../escape"), ("model_name", "a//b")])
 def test_publish_refuses_a_run_id_or_model_name_that_would_leave_its_prefix(run_copy, tmp_path, field, value):
-    from tasks.storage.publish import publish
     from tasks.reporting.gates import Gates
     from tasks.reporting.report import build_report
+    from tasks.storage.publish import publish
 
     intact = sentinel(tmp_path)
-    build_report(run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0))
+    build_report(
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+    )
     run_file = run_copy / "run.json"
     run_file.write_text(json.dumps({**json.loads(run_file.read_text()), field: value}))
     store = LocalStore(tmp_path / "store")
@@ -51,11 +53,13 @@ def test_publish_refuses_a_run_id_or_model_name_that_would_leave_its_prefix(run_
 
 
 def test_publish_refuses_a_model_whose_bytes_changed_after_its_manifest(run_copy, tmp_path):
-    from tasks.storage.publish import publish
     from tasks.reporting.gates import Gates
     from tasks.reporting.report import build_report
+    from tasks.storage.publish import publish
 
-    build_report(run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0))
+    build_report(
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+    )
     with open(run_copy / "model" / "model.pt", "ab") as f:
         f.write(b"tampered")
     store = LocalStore(tmp_path / "store")
@@ -141,9 +145,11 @@ def test_rollback_on_a_store_that_never_promoted_is_one_line(tmp_path, capsys):
 
 def test_a_copied_run_keeps_its_model(run_copy, tmp_path):
     """Guard for the cases above: the unmodified copy loads and publishes (so each refusal is the change's doing)."""
-    from tasks.storage.publish import publish
     from tasks.reporting.gates import Gates
     from tasks.reporting.report import build_report
+    from tasks.storage.publish import publish
 
-    build_report(run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0))
+    build_report(
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+    )
     assert publish(run_copy, LocalStore(tmp_path / "store"))["current_moved"]

@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.pipeline import steps
-
 from tasks.storage import ledger
 from tasks.storage.registry import LineageError, Superseded, current_version, rollback, version_manifest
 from tasks.storage.store import LocalStore, S3Store

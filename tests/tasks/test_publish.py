@@ -8,12 +8,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
+from tasks.pipeline.run import load_run
+from tasks.reporting.gates import Gates
+from tasks.reporting.report import build_report
 from tasks.storage import ledger
 from tasks.storage.publish import PublishError, publish
 from tasks.storage.registry import current_version, fetch_current
-from tasks.reporting.gates import Gates
-from tasks.reporting.report import build_report
-from tasks.pipeline.run import load_run
 from tasks.storage.s3 import StorageError
 from tasks.storage.store import LocalStore, Retention, S3Store
 
@@ -31,7 +31,9 @@ def s3_store(s3_endpoint, request):
 
 def passed(run_dir) -> dict:
     """Report with gates every run here meets (an absolute forget-recall ceiling instead of the criterion)."""
-    report = build_report(run_dir, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0))
+    report = build_report(
+        run_dir, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+    )
     assert report["status"] == "PASSED", report["gates"]
     return report
 

@@ -49,7 +49,9 @@ def test_corruption_between_client_and_store_is_detected(s3_bucket, tmp_path):
 
     client.meta.events.register("before-send.s3.PutObject", corrupt)
     try:
-        with pytest.raises(ChecksumMismatch, match=r"s3://.*/reports/r1/report.json: (stored sha256 .* differs|the stored bytes do not match)"):
+        with pytest.raises(
+            ChecksumMismatch, match=r"s3://.*/reports/r1/report.json: (stored sha256 .* differs|the stored bytes do not match)"
+        ):
             store.put_bytes("reports/r1/report.json", b'{"status": "PASSED"}')
     finally:
         client.meta.events.unregister("before-send.s3.PutObject", corrupt)

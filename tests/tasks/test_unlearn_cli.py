@@ -21,7 +21,12 @@ def parent(catalogue_dir, tmp_path_factory):
 
 
 def test_requests_are_realistic(catalogue_dir, tmp_path):
-    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "both", "--fraction", "0.05", "--out", str(tmp_path / "f")]) == 0
+    assert (
+        main(
+            ["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "both", "--fraction", "0.05", "--out", str(tmp_path / "f")]
+        )
+        == 0
+    )
     revocations = pq.read_table(tmp_path / "f" / "licence_revocations.parquet").to_pylist()
     erasures = pq.read_table(tmp_path / "f" / "erasure_requests.parquet").to_pylist()
     assert {r["scope"] for r in revocations} == {"item"}
@@ -32,7 +37,9 @@ def test_requests_are_realistic(catalogue_dir, tmp_path):
 
 def test_unlearn_items_writes_a_model_that_never_serves_revoked_items(catalogue_dir, parent, tmp_path):
     forget, out = tmp_path / "f", tmp_path / "unlearned"
-    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.05", "--out", str(forget)]) == 0
+    assert (
+        main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.05", "--out", str(forget)]) == 0
+    )
     assert main(["-q", "unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(forget), "--out", str(out),
                  "--max-epochs", "3", "--device", "cpu"]) == 0
     evidence = json.loads((out / "evidence.json").read_text())
@@ -56,12 +63,30 @@ def test_unlearn_items_writes_a_model_that_never_serves_revoked_items(catalogue_
     assert manifest["training_schedule"]["epochs"] == parent_manifest["best_epoch"] + 1
     schedule = manifest["training_schedule"]
     assert replay["steps"] == schedule["epochs"] * -(-bundle.train.nnz // schedule["batch_size"]) and replay["triples"] > 0
-    assert main(["-q", "evaluate", "--data", str(catalogue_dir), "--model", str(out), "--json", str(tmp_path / "e.json"), "--device", "cpu"]) == 0
+    assert (
+        main(["-q", "evaluate", "--data", str(catalogue_dir), "--model", str(out), "--json", str(tmp_path / "e.json"), "--device", "cpu"])
+        == 0
+    )
 
 
 def test_nothing_to_forget_is_an_error_that_writes_nothing(catalogue_dir, parent, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "unlearn",
+                "--data",
+                str(catalogue_dir),
+                "--model",
+                str(parent),
+                "--forget",
+                str(tmp_path / "empty"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "holds neither" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -71,7 +96,10 @@ def test_request_table_without_a_required_column_is_named(catalogue_dir, parent,
     assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "users", "--out", str(forget)]) == 0
     table = pq.read_table(forget / "erasure_requests.parquet").drop_columns(["effective_at"])
     pq.write_table(table, forget / "erasure_requests.parquet")
-    assert main(["unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(forget), "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(["unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(forget), "--out", str(tmp_path / "out")])
+        == 2
+    )
     assert "erasure_requests: missing column(s) ['effective_at']" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -82,8 +110,12 @@ def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(cata
     from tasks.inputs.request_tables import request_id_of
 
     items, users, both = tmp_path / "items", tmp_path / "users", tmp_path / "both"
-    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.03", "--out", str(items)]) == 0
-    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "users", "--fraction", "0.03", "--out", str(users)]) == 0
+    assert (
+        main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.03", "--out", str(items)]) == 0
+    )
+    assert (
+        main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "users", "--fraction", "0.03", "--out", str(users)]) == 0
+    )
     shutil.copytree(items, both)
     shutil.copy(users / "erasure_requests.parquet", both)
     common = ["--data", str(catalogue_dir), "--max-epochs", "2", "--device", "cpu"]
