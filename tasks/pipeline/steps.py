@@ -26,6 +26,7 @@ from schemas.errors import UserError
 from tasks.pipeline.run import clean_run, keep_days, load_run, record, start_run, version_id
 from tasks.reporting.gates import Gates
 from tasks.reporting.lifecycle import lifecycle
+from tasks.storage.index import record_failure as record_in_store
 from tasks.storage.registry import NoParent, Superseded, fetch_current, fetch_version
 from tasks.storage.store import Retention, open_store
 
@@ -237,7 +238,5 @@ def cleanup(run_dir: str) -> dict:
 
 def record_failure(run_dir: str, task_id: str, error: str) -> None:
     """Record a failed run in the store (``reports/<run_id>/failure.json``) so the runs index shows it."""
-    from tasks.storage.publish import record_failure as record_in_store
-
     p = _params(run_dir)
     record_in_store(_store(p), load_run(run_dir)["run_id"], task_id, error)

@@ -21,10 +21,11 @@ from mmrecun_core.device import resolve_device
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
+from mmrecun_core.unlearning.config import METHODS as UNLEARN_METHODS
+from mmrecun_core.unlearning.config import UnlearnConfig
 from mmrecun_core.unlearning.evidence import collect_evidence
 from mmrecun_core.unlearning.forget import retain_data
-from mmrecun_core.unlearning.loop import METHODS as UNLEARN_METHODS
-from mmrecun_core.unlearning.loop import UnlearnConfig, unlearn
+from mmrecun_core.unlearning.loop import unlearn
 from mmrecun_core.unlearning.objective import MMRecUNConfig
 from mmrecun_core.unlearning.replay import ReplaySchedule
 from mmrecun_core.unlearning.rows import erase_user_rows
@@ -89,7 +90,7 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
 
     The approximate methods change ``parent.model`` in place (pass a copy to keep the parent) and
     draw with ``seed``; ``max_epochs`` None is the method's own cap; ``overrides``: further
-    :class:`~mmrecun_core.unlearning.loop.UnlearnConfig` fields (the benchmark's ablation ladder). Gold trains
+    :class:`~mmrecun_core.unlearning.config.UnlearnConfig` fields (the benchmark's ablation ladder). Gold trains
     with ``gold_seed``, by default the parent's own training seed, so that it differs from the parent
     only by the data.
     """

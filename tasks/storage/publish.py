@@ -25,7 +25,6 @@ completes a publish that failed part-way; a run whose ledger entry exists is alr
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from pathlib import Path
@@ -35,19 +34,19 @@ from schemas.errors import UserError
 from tasks.pipeline.run import load_run
 from tasks.reporting.gates import Gates
 from tasks.reporting.lifecycle import DEADLINE_DAYS
-from tasks.reporting.render import templates
 from tasks.reporting.report import NOTHING_TO_FORGET, build_report
 from tasks.storage import ledger
+from tasks.storage.index import write_index
 from tasks.storage.registry import (
     MANIFEST,
     Superseded,
     applied,
     check_lineage,
-    current_version,
     promote,
     read_pointer,
     stale_versions,
     tombstone,
+    utc_now,
     version_manifest,
 )
 from tasks.storage.store import Retention, checked_key
@@ -72,10 +71,6 @@ def _put(store, key: str, path: Path, retain: Retention | None, written: dict[st
     elif found != sha:
         raise PublishError(f"{store.uri(key)} already holds other bytes (sha256 {found}, this run's {sha}); refusing to overwrite")
     written[key] = sha
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _verified_manifest(model_dir: Path) -> dict:
@@ -197,7 +192,7 @@ def _entry(run: dict, root: Path, report: dict, version: str | None, promoted: b
         "current_moved": promoted, "requests_new": (report.get("requests") or {}).get("new_request_ids", []),
         "inputs": {t: f["sha256"] for t, f in json.loads(inputs.read_text())["tables"].items()} if inputs.is_file() else {},
         "artifacts": artifacts, "report": f"reports/{run['run_id']}/report.html", "code_version": run.get("code_version"),
-        "published_at": _now()}
+        "published_at": utc_now()}
 
 
 def _lineage(mine: set[str], replaced: str | None, replaced_manifest: dict | None) -> dict:
@@ -223,33 +218,10 @@ def _purge(store, name: str, current: str, current_applied: set[str], run_id: st
                 "purged_at": stone["purged_at"],
                 "reason": stone["reason"],
                 "artifacts": {f"models/{name}/{version}/TOMBSTONE.json": store.sha256_of(f"models/{name}/{version}/TOMBSTONE.json")},
-                "published_at": _now(),
+                "published_at": utc_now(),
             },
             retain=retain,
         )
         purged.append(version)
         log.info("purged %s/%s (tombstone left)", name, version)
     return purged
-
-
-def record_failure(store, run_id: str, step: str, error: str) -> None:
-    """Record that run ``run_id`` failed at ``step`` (``reports/<run_id>/failure.json``) and refresh the index."""
-    record = {"run_id": run_id, "step": step, "error": error[:2000], "failed_at": _now()}
-    store.put_bytes(f"reports/{run_id}/failure.json", json.dumps(record, indent=2).encode())
-    write_index(store)
-
-
-def write_index(store) -> None:
-    """``reports/index.html``: every run, newest first: the ledger's run entries and the recorded failures."""
-    entries = [e for e in ledger.entries(store) if "run_id" in e and e.get("kind") not in ("purge", "rollback")]
-    published = {e["run_id"] for e in entries}
-    rows = [{**e, "when": e["published_at"], "detail": ""} for e in entries]
-    for key in store.list("reports"):
-        if key.endswith("/failure.json"):
-            failure = json.loads(store.get_bytes(key))
-            if failure["run_id"] not in published:
-                rows.append({"run_id": failure["run_id"], "status": "FAILED", "when": failure["failed_at"], "model": None,
-                             "detail": f"failed at {failure['step']}: {failure['error'].splitlines()[0][:200]}"})
-    rows.sort(key=lambda r: r["when"], reverse=True)
-    current = {e["model"]: current_version(store, e["model"]) for e in entries}
-    store.put_bytes("reports/index.html", templates().get_template("index.html.j2").render(rows=rows, current=current).encode())

@@ -41,7 +41,8 @@ class Superseded(Conflict, UserError):
         self.current = current
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second: the time stamps of registry and ledger records."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -100,7 +101,7 @@ def promote(store, name: str, version: str, manifest_sha256: str, run_id: str, e
     versions when another writer moved it first. Returns the new pointer.
     """
     pointer = {"version": version, "manifest_sha256": manifest_sha256, "run_id": run_id, "previous": expected,
-               "updated_at": _now(), **facts}
+               "updated_at": utc_now(), **facts}
     data = json.dumps(pointer, indent=2).encode()
     try:
         if tag is None:
@@ -125,7 +126,7 @@ def tombstone(store, name: str, version: str, reason: str, by_run: str) -> dict:
         return json.loads(store.get_bytes(key))
     manifest = version_manifest(store, name, version)
     files = {k[len(base) + 1:]: store.sha256_of(k) for k in store.list(base)}
-    stone = {"model": name, "version": version, "purged_at": _now(), "reason": reason, "purged_by_run": by_run,
+    stone = {"model": name, "version": version, "purged_at": utc_now(), "reason": reason, "purged_by_run": by_run,
              "files_sha256": files, "requests_applied": len(applied(manifest)),
              "manifest_sha256": files.get(MANIFEST)}
     store.delete_prefix(base)
@@ -165,11 +166,11 @@ def rollback(store, name: str, to: str, retain=None) -> dict:
     manifest_sha = store.sha256_of(f"models/{name}/{to}/{MANIFEST}")
     promote(store, name, to, manifest_sha, "rollback", pointer["version"], tag, rollback=True)
     mine, before = ledger.request_names(applied(target)), ledger.request_names(applied(current))
-    return ledger.append(store, {"kind": "rollback", "model": name, "version": to, "run_id": f"rollback-{_now()}",
+    return ledger.append(store, {"kind": "rollback", "model": name, "version": to, "run_id": f"rollback-{utc_now()}",
                                  "current_moved": True, "replaced_version": pointer["version"],
                                  "requests_added": sorted(mine - before), "requests_applied_sha256": ledger.requests_sha256(mine),
                                  "requests_applied_count": len(mine), "artifacts": {f"models/{name}/{to}/{MANIFEST}": manifest_sha},
-                                 "published_at": _now()}, retain=retain)
+                                 "published_at": utc_now()}, retain=retain)
 
 
 def fetch_version(store, name: str, version: str, dest: str | Path, manifest_sha256: str | None = None) -> dict:

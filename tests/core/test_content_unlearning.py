@@ -6,9 +6,10 @@ import numpy as np
 import torch
 
 from mmrecun_core.models import LightGCN
+from mmrecun_core.unlearning.config import PAPER_EPOCHS, UnlearnConfig
 from mmrecun_core.unlearning.evidence import behaviour_representation, content_trace
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
-from mmrecun_core.unlearning.loop import PAPER_EPOCHS, UnlearnConfig, unlearn
+from mmrecun_core.unlearning.loop import unlearn
 from mmrecun_core.unlearning.replay import ReplaySchedule, _Adam, replay_rows
 from mmrecun_core.unlearning.rows import reset_own_rows
 from tests.conftest import graphs_of

@@ -11,10 +11,11 @@ from mmrecun_core.models import MGCN, LightGCN
 from mmrecun_core.sampling import NegativeSampler
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
 from mmrecun_core.unlearning import loop as unlearner
+from mmrecun_core.unlearning.config import UnlearnConfig
 from mmrecun_core.unlearning.criterion import ReferenceSampler, paired_auc
 from mmrecun_core.unlearning.evidence import forget_recall
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
-from mmrecun_core.unlearning.loop import UnlearnConfig, unlearn
+from mmrecun_core.unlearning.loop import unlearn
 from mmrecun_core.unlearning.replay import ReplaySchedule, replay_rows
 from mmrecun_core.unlearning.rows import erase_user_rows, frozen_rows, reset_own_rows
 from tests.conftest import graphs_of
