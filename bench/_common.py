@@ -23,8 +23,10 @@ def peak_rss_mib() -> float:
 
 def machine() -> dict:
     """What the numbers were measured on."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -76,8 +78,10 @@ def parent_dir(parent: str | None, catalogue, data: str) -> Path:
     if manifest.is_file():
         trained_on = json.loads(manifest.read_text()).get("data_sha256")
         if trained_on != catalogue.sha256:
-            raise SystemExit(f"parent {path} was trained on data with sha256 {str(trained_on)[:12]}, not on --data "
-                             f"{data} (sha256 {catalogue.sha256[:12]}): pass the parent of that data, or no --parent")
+            raise SystemExit(
+                f"parent {path} was trained on data with sha256 {str(trained_on)[:12]}, not on --data "
+                f"{data} (sha256 {catalogue.sha256[:12]}): pass the parent of that data, or no --parent"
+            )
     return path
 
 
@@ -133,7 +137,12 @@ def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
             if gold is not None:
                 kept = np.ones(len(v), bool) if how == "absolute" else gold != 0
                 diff = v[kept] - gold[kept] if how == "absolute" else (v[kept] - gold[kept]) / gold[kept]
-                out[measure][name].update(compared=int(kept.sum()), **(
-                    {"diff_mean": float(diff.mean()), "diff_sd": sd(diff), "within": float((np.abs(diff) <= target + 1e-12).mean())}
-                    if len(diff) else {"diff_mean": None, "diff_sd": None, "within": None}))
+                out[measure][name].update(
+                    compared=int(kept.sum()),
+                    **(
+                        {"diff_mean": float(diff.mean()), "diff_sd": sd(diff), "within": float((np.abs(diff) <= target + 1e-12).mean())}
+                        if len(diff)
+                        else {"diff_mean": None, "diff_sd": None, "within": None}
+                    ),
+                )
     return out

@@ -61,6 +61,7 @@ def _stand_ins() -> list[str]:
             _empty_modules(name, modules)
             used.append(name)
     if importlib.util.find_spec("torch_scatter") is None:
+
         def scatter_add(src, index, dim=0, dim_size=None):
             if src.dim() != 1 or dim != 0:
                 raise NotImplementedError("this stand-in covers MGCN's use only: 1-d values summed along dim 0")
@@ -111,11 +112,21 @@ def child_mmrec(args) -> None:
         from utils.quick_start import quick_start  # MMRec's entry point (src/utils/quick_start.py)
 
         config = {
-            "gpu_id": 0, "use_gpu": False, "seed": [args.seed], "cl_loss": [0.01], "epochs": args.epochs,
-            "data_path": tmp + "/", "inter_file_name": inter.name, "inter_splitting_label": "x_label",
-            "USER_ID_FIELD": "userID", "ITEM_ID_FIELD": "itemID", "TIME_FIELD": "timestamp", "field_separator": "\t",
+            "gpu_id": 0,
+            "use_gpu": False,
+            "seed": [args.seed],
+            "cl_loss": [0.01],
+            "epochs": args.epochs,
+            "data_path": tmp + "/",
+            "inter_file_name": inter.name,
+            "inter_splitting_label": "x_label",
+            "USER_ID_FIELD": "userID",
+            "ITEM_ID_FIELD": "itemID",
+            "TIME_FIELD": "timestamp",
+            "field_separator": "\t",
             "filter_out_cod_start_users": True,
-            "vision_feature_file": f"{args.vision}_feat.npy", "text_feature_file": f"{args.text}_feat.npy",
+            "vision_feature_file": f"{args.vision}_feat.npy",
+            "text_feature_file": f"{args.text}_feat.npy",
         }
         t0 = time.perf_counter()
         quick_start(model="MGCN", dataset=name, config_dict=config, save_model=False)

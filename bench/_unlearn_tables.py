@@ -26,10 +26,19 @@ KEYS = [
     "content_trace_reference",
     "content_item_recall@500",
 ]
-PAPER = [("retain_valid_recall@20", "R@20 retain valid"), ("retain_test_recall@20", "R@20 retain test"),
-         ("forget_recall@20", "R@20 forget"), ("item_recall@500", "item R@500"), ("item_recall@1000", "item R@1000"),
-         ("item_recall@1500", "item R@1500"), ("bpr_div_gold", "BPR div. to Gold"), ("mia_auc", "MIA AUC"),
-         ("content_trace", "content trace"), ("s_per_epoch", "s / epoch"), ("wall_s", "total s")]
+PAPER = [
+    ("retain_valid_recall@20", "R@20 retain valid"),
+    ("retain_test_recall@20", "R@20 retain test"),
+    ("forget_recall@20", "R@20 forget"),
+    ("item_recall@500", "item R@500"),
+    ("item_recall@1000", "item R@1000"),
+    ("item_recall@1500", "item R@1500"),
+    ("bpr_div_gold", "BPR div. to Gold"),
+    ("mia_auc", "MIA AUC"),
+    ("content_trace", "content trace"),
+    ("s_per_epoch", "s / epoch"),
+    ("wall_s", "total s"),
+]
 BASELINES = ("finetune", "neggrad")
 
 
@@ -47,17 +56,33 @@ def print_seed_tables(scenario: str, per_seed: list[dict]) -> None:
         models = {**run["methods"], **run["gold_replicates"]}
         rows = [{"method": m, **{k: _scalar(r, k) for k in r}} for m, r in models.items()]
         print(f"\nscenario {scenario}, seed {run['seed']}: {run['requests']}")
-        print_table(rows, [("method", "{}"), ("wall_s", "{:.1f}"), ("epochs_run", "{}"), ("retain_valid_recall@20", "{:.4f}"),
-                           ("retain_test_recall@20", "{:.4f}"), ("forget_recall@20", "{:.4f}"), ("item_recall@500", "{:.4f}"),
-                           ("content_item_recall@500", "{:.4f}"), ("model_exposure@20", "{}"), ("bpr_div_gold", "{:.4f}"),
-                           ("mia_auc", "{:.3f}"), ("erasure_heldout_auc", "{:.3f}"), ("content_trace", "{:.3f}"),
-                           ("content_trace_reference", "{:.3f}")])
+        print_table(
+            rows,
+            [
+                ("method", "{}"),
+                ("wall_s", "{:.1f}"),
+                ("epochs_run", "{}"),
+                ("retain_valid_recall@20", "{:.4f}"),
+                ("retain_test_recall@20", "{:.4f}"),
+                ("forget_recall@20", "{:.4f}"),
+                ("item_recall@500", "{:.4f}"),
+                ("content_item_recall@500", "{:.4f}"),
+                ("model_exposure@20", "{}"),
+                ("bpr_div_gold", "{:.4f}"),
+                ("mia_auc", "{:.3f}"),
+                ("erasure_heldout_auc", "{:.3f}"),
+                ("content_trace", "{:.3f}"),
+                ("content_trace_reference", "{:.3f}"),
+            ],
+        )
         for measure, per_model in (run["paired_row_draws"] or {}).items():
             target, how = PAIRED[measure]
             diff = "{:+.3f}" if how == "absolute" else "{:+.1%}"
             print(f"{measure}, erased users' rows redrawn alike in every model (difference from Gold, {how}):")
-            print_table([{"model": m, **r} for m, r in per_model.items()],
-                        [("model", "{}"), ("mean", "{:.4f}"), ("sd", "{:.4f}"), ("diff_mean", diff), ("within", "{:.0%}")])
+            print_table(
+                [{"model": m, **r} for m, r in per_model.items()],
+                [("model", "{}"), ("mean", "{:.4f}"), ("sd", "{:.4f}"), ("diff_mean", diff), ("within", "{:.0%}")],
+            )
 
 
 def _mean_sd(s: dict | None) -> str:
@@ -73,11 +98,14 @@ def paper_table(per_seed: list[dict]) -> dict:
         summary[m] = {}
         for key, _ in PAPER:
             values = [v for run in per_seed if (v := _scalar(run["methods"][m], key)) is not None]
-            summary[m][key] = ({"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
-                               if values else None)
+            summary[m][key] = (
+                {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0} if values else None
+            )
     print(f"\nmean ± sd over {len(per_seed)} forget set(s):")
-    print_table([{"method": m, **{label: _mean_sd(summary[m][k]) for k, label in PAPER}} for m in methods],
-                [("method", "{}"), *((label, "{}") for _, label in PAPER)])
+    print_table(
+        [{"method": m, **{label: _mean_sd(summary[m][k]) for k, label in PAPER}} for m in methods],
+        [("method", "{}"), *((label, "{}") for _, label in PAPER)],
+    )
     baselines = [b for b in BASELINES if b in summary and summary[b]["retain_test_recall@20"]]
     if "mmrecun" in summary and baselines:
         best = max(baselines, key=lambda b: summary[b]["retain_test_recall@20"]["mean"])
@@ -118,8 +146,12 @@ def _run_checks(scenario: str, run: dict) -> list[dict]:
         golds = [gold, *run["gold_replicates"].values()]
         for m, value in ours["content_trace"].items():
             spread = [g["content_trace"][m] for g in golds]
-            add(f"content trace {m} (Golds {min(spread):.3f}-{max(spread):.3f})", value, "inside the Golds' range",
-                min(spread) <= value <= max(spread) if len(spread) > 1 else None)
+            add(
+                f"content trace {m} (Golds {min(spread):.3f}-{max(spread):.3f})",
+                value,
+                "inside the Golds' range",
+                min(spread) <= value <= max(spread) if len(spread) > 1 else None,
+            )
     add("wall / Gold's", ours["wall_s"] / gold["wall_s"], "<= 0.05", ours["wall_s"] / gold["wall_s"] <= 0.05)
     return rows
 

@@ -67,8 +67,9 @@ def uncovered(commands: list[list[str]], benchmarks: str) -> list[str]:
     """One line per bench script that no command of ``commands`` runs, or that has no ``TINY`` settings."""
     scripts = {p.name for p in (ROOT / "bench").glob("*.py")} - NOT_BENCHMARKS
     named = {Path(argv[0]).name for argv in commands}
-    return ([f"bench/{s}: no command in {benchmarks}" for s in sorted(scripts - named)]
-            + [f"bench/{s}: no tiny settings in bench/check.py" for s in sorted(scripts - set(TINY))])
+    return [f"bench/{s}: no command in {benchmarks}" for s in sorted(scripts - named)] + [
+        f"bench/{s}: no tiny settings in bench/check.py" for s in sorted(scripts - set(TINY))
+    ]
 
 
 def write_inter(path: Path, rows: np.ndarray, header: list[str]) -> None:
@@ -125,8 +126,9 @@ def run(command: list[str], cwd: Path, log: Path) -> tuple[int, float]:
     seconds."""
     started = time.perf_counter()
     with log.open("w") as out:
-        status = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+        status = subprocess.run(
+            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        ).returncode
     return status, time.perf_counter() - started
 
 
@@ -150,8 +152,7 @@ def run_commands(commands: list[list[str]], values: dict[str, str], work: Path) 
             continue
         command, log = tiny_command(argv, values, work / "results"), work / f"command{i}.log"
         status, seconds = run(command, work, log)
-        print(f"{'ok' if status == 0 else f'FAILED (exit {status})'} in {seconds:.0f} s: {shlex.join(command[1:])}",
-              flush=True)
+        print(f"{'ok' if status == 0 else f'FAILED (exit {status})'} in {seconds:.0f} s: {shlex.join(command[1:])}", flush=True)
         if status:
             failed.append(f"exit {status}: {shlex.join(argv)}")
             print("".join(log.read_text().splitlines(keepends=True)[-40:]))

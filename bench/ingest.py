@@ -52,17 +52,39 @@ def write_inputs(root: Path, rows: int, users: int, items: int, dim: int, seed: 
         ),
         root / "data" / INTERACTIONS_FILE,
     )
-    pq.write_table(pa.table({"item_id": np.arange(items), "embedding": embedding_column(rng.standard_normal((items, dim), np.float32))}),
-                   root / "data" / FEATURES_DIR / "image.parquet")
+    pq.write_table(
+        pa.table({"item_id": np.arange(items), "embedding": embedding_column(rng.standard_normal((items, dim), np.float32))}),
+        root / "data" / FEATURES_DIR / "image.parquet",
+    )
     (root / "requests").mkdir()
     n = 1000
     effective = _ts(rng.integers(start, start + 365 * 86400, n))
-    pq.write_table(pa.table({"request_id": [f"ER-{i:06d}" for i in range(n)], "user_id": rng.integers(0, users, n),
-                             "item_id": pa.nulls(n, pa.int64()), "received_at": effective, "effective_at": effective,
-                             "legal_basis": ["GDPR Art. 17(1)(b)"] * n}), root / "requests" / ERASURES_FILE)
-    pq.write_table(pa.table({"revocation_id": [f"RV-{i:06d}" for i in range(n)], "item_id": rng.integers(0, items, n),
-                             "licence_id": [f"LIC-{i // 4:05d}" for i in range(n)], "scope": ["item"] * n, "effective_at": effective,
-                             "reason": ["licence expired"] * n}), root / "requests" / REVOCATIONS_FILE)
+    pq.write_table(
+        pa.table(
+            {
+                "request_id": [f"ER-{i:06d}" for i in range(n)],
+                "user_id": rng.integers(0, users, n),
+                "item_id": pa.nulls(n, pa.int64()),
+                "received_at": effective,
+                "effective_at": effective,
+                "legal_basis": ["GDPR Art. 17(1)(b)"] * n,
+            }
+        ),
+        root / "requests" / ERASURES_FILE,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "revocation_id": [f"RV-{i:06d}" for i in range(n)],
+                "item_id": rng.integers(0, items, n),
+                "licence_id": [f"LIC-{i // 4:05d}" for i in range(n)],
+                "scope": ["item"] * n,
+                "effective_at": effective,
+                "reason": ["licence expired"] * n,
+            }
+        ),
+        root / "requests" / REVOCATIONS_FILE,
+    )
 
 
 def main() -> None:
@@ -88,11 +110,24 @@ def main() -> None:
         validate_s = time.perf_counter() - started
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    phases = {"ingest_s": ingest_s, **{f"validate_{t}_s": s["seconds"] for t, s in summary["tables"].items()},
-              "data_docs_s": summary["docs_seconds"], "validate_s": validate_s}
-    result = {"rows": args.rows, "items": args.items, "dim": args.dim, "wall_s": ingest_s + validate_s, "peak_rss_mb": peak_rss_mib(),
-              "phases": phases, "generate_s": generate_s, "expectations": sum(s["expectations"] for s in summary["tables"].values()),
-              "snapshot_bytes": sum(t["bytes"] for t in ref["tables"].values()), "machine": machine()}
+    phases = {
+        "ingest_s": ingest_s,
+        **{f"validate_{t}_s": s["seconds"] for t, s in summary["tables"].items()},
+        "data_docs_s": summary["docs_seconds"],
+        "validate_s": validate_s,
+    }
+    result = {
+        "rows": args.rows,
+        "items": args.items,
+        "dim": args.dim,
+        "wall_s": ingest_s + validate_s,
+        "peak_rss_mb": peak_rss_mib(),
+        "phases": phases,
+        "generate_s": generate_s,
+        "expectations": sum(s["expectations"] for s in summary["tables"].values()),
+        "snapshot_bytes": sum(t["bytes"] for t in ref["tables"].values()),
+        "machine": machine(),
+    }
     print_table(
         [{"phase": k, "seconds": v} for k, v in phases.items()] + [{"phase": "total (ingest + validate)", "seconds": result["wall_s"]}],
         [("phase", "{}"), ("seconds", "{:.2f}")],

@@ -119,16 +119,32 @@ def main() -> None:
     cases = []
     for name, op in [("adjacency", graphs.adj), (f"kNN {first}", graphs.modality[first]), ("R", graphs.user_item)]:
         x, csr = torch.randn(op.shape[1], d), torch_csr(op.a)
-        cases.append((f"A @ X, {name}", f"{op.shape[0]}x{op.shape[1]}, nnz {len(op.a.values):,}",
-                      lambda a=csr, x=x: (torch.sparse.mm(a, x), []), lambda a=op.a, x=x: (a.matmul(x), [])))
+        cases.append(
+            (
+                f"A @ X, {name}",
+                f"{op.shape[0]}x{op.shape[1]}, nnz {len(op.a.values):,}",
+                lambda a=csr, x=x: (torch.sparse.mm(a, x), []),
+                lambda a=op.a, x=x: (a.matmul(x), []),
+            )
+        )
     ego, adj = torch.randn(data.n_users + data.n_items, d), torch_csr(graphs.adj.a)
-    cases.append(("layer mean, 2 layers", f"{len(rows):,} of {len(ego):,} rows",
-                  trained(lambda e: plain_layer_mean(adj, e, 2, rows), ego),
-                  trained(lambda e: graphs.adj.power_mean(e, 2, rows), ego)))
+    cases.append(
+        (
+            "layer mean, 2 layers",
+            f"{len(rows):,} of {len(ego):,} rows",
+            trained(lambda e: plain_layer_mean(adj, e, 2, rows), ego),
+            trained(lambda e: graphs.adj.power_mean(e, 2, rows), ego),
+        )
+    )
     v1, v2 = torch.randn(len(pos), d), torch.randn(len(pos), d)
-    cases.append(("InfoNCE, batch items", f"{len(pos):,} unique of {args.batch}",
-                  trained(lambda a, b: plain_info_nce(a, b, 0.2, pos_counts), v1, v2),
-                  trained(lambda a, b: info_nce(a, b, 0.2, pos_counts), v1, v2)))
+    cases.append(
+        (
+            "InfoNCE, batch items",
+            f"{len(pos):,} unique of {args.batch}",
+            trained(lambda a, b: plain_info_nce(a, b, 0.2, pos_counts), v1, v2),
+            trained(lambda a, b: info_nce(a, b, 0.2, pos_counts), v1, v2),
+        )
+    )
 
     table = []
     for label, shape, plain, ours in cases:

@@ -69,8 +69,11 @@ def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded
     coo = retain_train.tocoo()
     users = torch.from_numpy(coo.row[rng.integers(0, len(coo.row), size)].astype(np.int64))
     cold = cold_pool(retain_train, np.union1d(revoked, excluded), 100)
-    drawn = {"revoked": revoked[rng.integers(0, len(revoked), size)], "cold": cold[rng.integers(0, len(cold), size)],
-             "uniform": rng.integers(0, retain_train.shape[1], size)}
+    drawn = {
+        "revoked": revoked[rng.integers(0, len(revoked), size)],
+        "cold": cold[rng.integers(0, len(cold), size)],
+        "uniform": rng.integers(0, retain_train.shape[1], size),
+    }
     emb = dataclasses.replace(emb, **{k: v.cpu() for k, v in vars(emb).items() if v is not None})  # a CUDA run too
     u = emb.users[users]
     out: dict = {"item_norm": float(emb.items.norm(dim=1).mean())}
@@ -111,8 +114,9 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
     runs += [(f"gold (seed {g})", ("gold", {"gold_seed": g})) for g in gold_seeds]
     for name, (method, kwargs) in runs:
         kwargs = {"replay": not args.no_replay, **kwargs}
-        model, graphs, facts = run_method(method, copy.deepcopy(parent), data, requests, retain, knn, dev,
-                                          max_epochs=args.max_epochs, seed=seed, **kwargs)
+        model, graphs, facts = run_method(
+            method, copy.deepcopy(parent), data, requests, retain, knn, dev, max_epochs=args.max_epochs, seed=seed, **kwargs
+        )
         with torch.no_grad():
             model.eval()
             emb = model.propagate(graphs)
@@ -120,15 +124,24 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
             gold_emb = emb
         if len(requests.forget.users) and args.row_draws and (method == "gold" or facts.get("resets_own_rows")):
             redrawable[name] = (copy.deepcopy(model), graphs)  # before measure_and_erase zeroes the erased rows
-        profile = (score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, seed)
-                   if len(requests.forget.items) else None)
+        profile = (
+            score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, seed)
+            if len(requests.forget.items)
+            else None
+        )
         evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
         epochs = facts.get("epochs_run") or 0
-        entry = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
-                 "s_per_epoch": facts["wall_s"] / epochs if epochs else None, "epochs_run": epochs,
-                 "stopped_by": facts.get("stopped_by", "early stopping"), "criterion_auc": facts.get("criterion_auc"),
-                 "initial_criterion_auc": facts.get("initial_criterion_auc"), "replay": facts.get("replay"),
-                 "score_profile": profile}
+        entry = {
+            "wall_s": facts["wall_s"],
+            **{k: evidence.get(k) for k in KEYS[1:]},
+            "s_per_epoch": facts["wall_s"] / epochs if epochs else None,
+            "epochs_run": epochs,
+            "stopped_by": facts.get("stopped_by", "early stopping"),
+            "criterion_auc": facts.get("criterion_auc"),
+            "initial_criterion_auc": facts.get("initial_criterion_auc"),
+            "replay": facts.get("replay"),
+            "score_profile": profile,
+        }
         (replicates if name.startswith("gold (") else results)[name] = entry
     paired = paired_row_draws(redrawable, data, retain, requests.forget, args.row_draws) if "gold" in redrawable else None
     return {"seed": seed, "methods": results, "gold_replicates": replicates, "paired_row_draws": paired, "requests": requests.counts}
@@ -140,15 +153,19 @@ def main() -> None:
     parser.add_argument("--scenario", required=True, choices=list(SCENARIOS))
     parser.add_argument("--fraction", type=float, default=0.05)
     parser.add_argument("--seeds", default="0", help="comma-separated forget-set seeds (each its own forget set)")
-    parser.add_argument("--parent", help="parent model directory, trained if absent (default: one per data set, "
-                        "bench/results/parent_mgcn-<data sha256>)")
+    parser.add_argument(
+        "--parent", help="parent model directory, trained if absent (default: one per data set, bench/results/parent_mgcn-<data sha256>)"
+    )
     parser.add_argument("--methods", default="gold,mmrecun,finetune,neggrad")
     parser.add_argument("--no-ladder", dest="ladder", action="store_false", help="leave out the paper's form and its rungs")
     parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap of the approximate methods (default: each method's own)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-replay", action="store_true", help="MMRecUN without the replay")
-    parser.add_argument("--gold-seeds", default=None, help="comma-separated training seeds of extra Gold retrainings "
-                        "(default: 1,2 for modality, none otherwise)")
+    parser.add_argument(
+        "--gold-seeds",
+        default=None,
+        help="comma-separated training seeds of extra Gold retrainings (default: 1,2 for modality, none otherwise)",
+    )
     parser.add_argument("--row-draws", type=int, default=20, help="paired redraws of erased users' rows (0 = none)")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -171,9 +188,16 @@ def main() -> None:
         else:
             print(f"parent of data {catalogue.sha256[:12]}: {parent_path}", flush=True)
         per_seed = [run_seed(args, data_dir, catalogue, parent_path, int(seed), tmp) for seed in args.seeds.split(",")]
-    payload = {"scenario": args.scenario, "fraction": args.fraction, "seeds": [r["seed"] for r in per_seed],
-               "data": str(args.data), "data_sha256": catalogue.sha256, "parent": str(parent_path), "per_seed": per_seed,
-               "machine": machine()}
+    payload = {
+        "scenario": args.scenario,
+        "fraction": args.fraction,
+        "seeds": [r["seed"] for r in per_seed],
+        "data": str(args.data),
+        "data_sha256": catalogue.sha256,
+        "parent": str(parent_path),
+        "per_seed": per_seed,
+        "machine": machine(),
+    }
     write_json(args.json, payload)  # the measurements first: a table that fails to print loses nothing
     print_seed_tables(args.scenario, per_seed)
     payload.update(summary=paper_table(per_seed), targets=target_checks(args.scenario, per_seed))

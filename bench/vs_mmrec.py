@@ -64,20 +64,55 @@ def _last_json(out: str) -> dict:
 
 
 def _run_mmrec(args) -> dict:
-    cmd = [sys.executable, "-u", __file__, "--mmrec", str(Path(args.mmrec).resolve()), "--data", str(Path(args.data).resolve()),
-           "--epochs", str(args.epochs), "--seed", str(args.seed), "--vision", args.vision, "--text", args.text, "--child-mmrec"]
+    cmd = [
+        sys.executable,
+        "-u",
+        __file__,
+        "--mmrec",
+        str(Path(args.mmrec).resolve()),
+        "--data",
+        str(Path(args.data).resolve()),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(args.seed),
+        "--vision",
+        args.vision,
+        "--text",
+        args.text,
+        "--child-mmrec",
+    ]
     out = _run(cmd, "MMRec's MGCN")
     epochs = [float(s) for _, s in EPOCH_LINE.findall(out)]
     if not epochs:
         raise SystemExit(f"MMRec printed no 'epoch N training [time: ...]' line; its output ends:\n{out[-3000:]}")
-    return {"epoch_seconds": epochs, "seconds_per_epoch": statistics.median(epochs), "epochs_run": len(epochs),
-            **_last_json(out), **mmrec_quality(out)}
+    return {
+        "epoch_seconds": epochs,
+        "seconds_per_epoch": statistics.median(epochs),
+        "epochs_run": len(epochs),
+        **_last_json(out),
+        **mmrec_quality(out),
+    }
 
 
 def _run_mmrecun(args, catalogue: Path, out_dir: Path) -> dict:
     train = Path(__file__).resolve().with_name("train.py")
-    cmd = [sys.executable, str(train), "--data", str(catalogue), "--seed", str(args.seed), "--epochs", str(args.epochs),
-           "--device", "cpu", "--child-model", "mgcn", "--child-out", str(out_dir)]
+    cmd = [
+        sys.executable,
+        str(train),
+        "--data",
+        str(catalogue),
+        "--seed",
+        str(args.seed),
+        "--epochs",
+        str(args.epochs),
+        "--device",
+        "cpu",
+        "--child-model",
+        "mgcn",
+        "--child-out",
+        str(out_dir),
+    ]
     return _last_json(_run(cmd, "mmrecun's MGCN"))
 
 
@@ -128,26 +163,68 @@ def main() -> None:
             for side in order:
                 got[side] = _run_mmrec(args) if side == "MMRec" else _run_mmrecun(args, catalogue, Path(tmp) / f"mgcn_{r}")
             mmrec, ours, first = got["MMRec"], got["mmrecun"], order[0]
-            rows.append({"round": r, "first": first, "mmrec_s": mmrec["seconds_per_epoch"], "mmrecun_s": ours["seconds_per_epoch"],
-                         "ratio": ours["seconds_per_epoch"] / mmrec["seconds_per_epoch"],
-                         "mmrec_wall_s": mmrec["wall_s"], "mmrecun_wall_s": ours["wall_s"],
-                         "mmrec_epochs": mmrec["epochs_run"], "mmrecun_epochs": ours["epochs_run"],
-                         "mmrec_rss_mb": mmrec["peak_rss_mb"], "mmrecun_rss_mb": ours["peak_rss_mb"],
-                         "mmrec_best": mmrec["best_epoch"], "mmrecun_best": ours["best_epoch"],
-                         "mmrec_test_r20": mmrec.get("test_recall@20"), "mmrecun_test_r20": ours["test_recall@20"],
-                         "mmrec": mmrec, "mmrecun": ours})
+            rows.append(
+                {
+                    "round": r,
+                    "first": first,
+                    "mmrec_s": mmrec["seconds_per_epoch"],
+                    "mmrecun_s": ours["seconds_per_epoch"],
+                    "ratio": ours["seconds_per_epoch"] / mmrec["seconds_per_epoch"],
+                    "mmrec_wall_s": mmrec["wall_s"],
+                    "mmrecun_wall_s": ours["wall_s"],
+                    "mmrec_epochs": mmrec["epochs_run"],
+                    "mmrecun_epochs": ours["epochs_run"],
+                    "mmrec_rss_mb": mmrec["peak_rss_mb"],
+                    "mmrecun_rss_mb": ours["peak_rss_mb"],
+                    "mmrec_best": mmrec["best_epoch"],
+                    "mmrecun_best": ours["best_epoch"],
+                    "mmrec_test_r20": mmrec.get("test_recall@20"),
+                    "mmrecun_test_r20": ours["test_recall@20"],
+                    "mmrec": mmrec,
+                    "mmrecun": ours,
+                }
+            )
             print(f"round {r}: MMRec {mmrec['seconds_per_epoch']:.2f} s/epoch, mmrecun {ours['seconds_per_epoch']:.2f} s/epoch", flush=True)
             ratios = [row["ratio"] for row in rows]
-            write_json(args.json, {"epochs": args.epochs, "seed": args.seed, "data": str(args.data), "mmrec": str(args.mmrec),
-                                   "mmrec_src_sha256": source, "rounds_planned": args.rounds, "rounds": rows,
-                                   "median_ratio": statistics.median(ratios), "machine": machine()})
+            write_json(
+                args.json,
+                {
+                    "epochs": args.epochs,
+                    "seed": args.seed,
+                    "data": str(args.data),
+                    "mmrec": str(args.mmrec),
+                    "mmrec_src_sha256": source,
+                    "rounds_planned": args.rounds,
+                    "rounds": rows,
+                    "median_ratio": statistics.median(ratios),
+                    "machine": machine(),
+                },
+            )
     print()
-    print_table(rows, [("round", "{}"), ("first", "{}"), ("mmrec_s", "{:.2f}"), ("mmrecun_s", "{:.2f}"), ("ratio", "{:.3f}"),
-                       ("mmrec_epochs", "{}"), ("mmrecun_epochs", "{}"), ("mmrec_wall_s", "{:.0f}"), ("mmrecun_wall_s", "{:.0f}"),
-                       ("mmrec_rss_mb", "{:.0f}"), ("mmrecun_rss_mb", "{:.0f}"), ("mmrec_best", "{}"), ("mmrecun_best", "{}"),
-                       ("mmrec_test_r20", "{:.4f}"), ("mmrecun_test_r20", "{:.4f}")])
-    print(f"\nmmrecun / MMRec seconds per training epoch: median {statistics.median(ratios):.3f} over {len(ratios)} rounds "
-          f"(range {min(ratios):.3f} to {max(ratios):.3f})")
+    print_table(
+        rows,
+        [
+            ("round", "{}"),
+            ("first", "{}"),
+            ("mmrec_s", "{:.2f}"),
+            ("mmrecun_s", "{:.2f}"),
+            ("ratio", "{:.3f}"),
+            ("mmrec_epochs", "{}"),
+            ("mmrecun_epochs", "{}"),
+            ("mmrec_wall_s", "{:.0f}"),
+            ("mmrecun_wall_s", "{:.0f}"),
+            ("mmrec_rss_mb", "{:.0f}"),
+            ("mmrecun_rss_mb", "{:.0f}"),
+            ("mmrec_best", "{}"),
+            ("mmrecun_best", "{}"),
+            ("mmrec_test_r20", "{:.4f}"),
+            ("mmrecun_test_r20", "{:.4f}"),
+        ],
+    )
+    print(
+        f"\nmmrecun / MMRec seconds per training epoch: median {statistics.median(ratios):.3f} over {len(ratios)} rounds "
+        f"(range {min(ratios):.3f} to {max(ratios):.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,12 @@ S3_CONN_ID = os.environ.get("MMRECUN_S3_CONN_ID", "mmrecun_s3")
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 # I/O steps retry with exponential backoff; validation, unlearning and gates do not.
-IO_RETRIES = {"retries": 3, "retry_delay": dt.timedelta(seconds=20), "retry_exponential_backoff": True,
-              "max_retry_delay": dt.timedelta(minutes=5)}
+IO_RETRIES = {
+    "retries": 3,
+    "retry_delay": dt.timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=5),
+}
 # Runs of the nightly and on-demand DAGs that touch one registry queue in this pool (one slot: `airflow pools set
 # mmrecun_registry 1 ...`); later steps outrank earlier ones, so a started run drains before another fetches its
 # parent. Correctness does not rest on it: CURRENT moves only by compare-and-swap (tasks/storage/registry.py).
@@ -72,8 +76,15 @@ def record_failure(context) -> None:
 def dag_settings(params: dict, schedule: str | None = None) -> dict:
     """The ``@dag`` arguments every mmrecun DAG shares: one active run at a time, no catch-up, the failure
     callback on every task, and its ``params``; ``schedule`` None = on demand."""
-    return {"schedule": schedule, "start_date": START, "catchup": False, "max_active_runs": 1, "tags": ["mmrecun"],
-            "params": params, "default_args": {"on_failure_callback": record_failure}}
+    return {
+        "schedule": schedule,
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["mmrecun"],
+        "params": params,
+        "default_args": {"on_failure_callback": record_failure},
+    }
 
 
 def use_s3_connection() -> None:
@@ -83,8 +94,12 @@ def use_s3_connection() -> None:
     except AirflowNotFoundException:
         return
     extra = conn.extra_dejson
-    values = {"AWS_ACCESS_KEY_ID": conn.login, "AWS_SECRET_ACCESS_KEY": conn.password,
-              "AWS_DEFAULT_REGION": extra.get("region_name"), "AWS_ENDPOINT_URL_S3": extra.get("endpoint_url")}
+    values = {
+        "AWS_ACCESS_KEY_ID": conn.login,
+        "AWS_SECRET_ACCESS_KEY": conn.password,
+        "AWS_DEFAULT_REGION": extra.get("region_name"),
+        "AWS_ENDPOINT_URL_S3": extra.get("endpoint_url"),
+    }
     os.environ.update({k: v for k, v in values.items() if v})
 
 
@@ -129,8 +144,7 @@ class ReportApproval(ApprovalOperator):
         from tasks.pipeline import steps
 
         run_dir = steps.run_dir_for(WORKSPACE, context["run_id"])
-        if not context["params"]["require_approval"] or steps.already_published(str(run_dir)) \
-                or steps.nothing_to_forget(str(run_dir)):
+        if not context["params"]["require_approval"] or steps.already_published(str(run_dir)) or steps.nothing_to_forget(str(run_dir)):
             return None
         self.body = steps.approval_summary(str(run_dir))
         return super().execute(context)
@@ -140,15 +154,20 @@ class ReportApproval(ApprovalOperator):
 
         answer = HITLOperator.execute_complete(self, context, event)
         user = answer["responded_by_user"] or {}
-        steps.record_approval(str(steps.run_dir_for(WORKSPACE, context["run_id"])), answer["chosen_options"] == [self.APPROVE],
-                              user.get("name") or user.get("id"), answer["responded_at"].isoformat(timespec="seconds"))
+        steps.record_approval(
+            str(steps.run_dir_for(WORKSPACE, context["run_id"])),
+            answer["chosen_options"] == [self.APPROVE],
+            user.get("name") or user.get("id"),
+            answer["responded_at"].isoformat(timespec="seconds"),
+        )
         return answer
 
 
 def approval() -> ReportApproval:
     """The sign-off task between report and publish."""
-    return ReportApproval(task_id="approve", subject="mmrecun: approve the unlearning report of run {{ run_id }}",
-                          trigger_rule="none_failed", **NO_RETRY)
+    return ReportApproval(
+        task_id="approve", subject="mmrecun: approve the unlearning report of run {{ run_id }}", trigger_rule="none_failed", **NO_RETRY
+    )
 
 
 def begin(kind: str, keys: tuple[str, ...]):
@@ -200,14 +219,25 @@ def cleanup():
 
 
 def train_steps() -> list:
-    return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("train", queue="gpu", **NO_RETRY),
-            step("evaluate", **NO_RETRY), step("report", **NO_RETRY),
-            step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL)]
+    return [
+        step("ingest", **IO_RETRIES),
+        step("validate", **NO_RETRY),
+        step("train", queue="gpu", **NO_RETRY),
+        step("evaluate", **NO_RETRY),
+        step("report", **NO_RETRY),
+        step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL),
+    ]
 
 
 def unlearn_steps() -> list:
-    return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("fetch_parent", **IO_RETRIES, **REGISTRY_POOL),
-            step("forget_set", **NO_RETRY, **REGISTRY_POOL), step("unlearn", needs_forgetting=True, **GPU_STEP),
-            step("evaluate", needs_forgetting=True, **NO_RETRY, **REGISTRY_POOL),
-            step("report", trigger_rule="none_failed", **NO_RETRY, **REGISTRY_POOL),  # also after a skipped evaluate
-            approval, step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL)]
+    return [
+        step("ingest", **IO_RETRIES),
+        step("validate", **NO_RETRY),
+        step("fetch_parent", **IO_RETRIES, **REGISTRY_POOL),
+        step("forget_set", **NO_RETRY, **REGISTRY_POOL),
+        step("unlearn", needs_forgetting=True, **GPU_STEP),
+        step("evaluate", needs_forgetting=True, **NO_RETRY, **REGISTRY_POOL),
+        step("report", trigger_rule="none_failed", **NO_RETRY, **REGISTRY_POOL),  # also after a skipped evaluate
+        approval,
+        step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL),
+    ]

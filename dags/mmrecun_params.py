@@ -21,8 +21,11 @@ MODEL_NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$"}
 
 
 def train_params() -> dict:
-    return {**common_params(), "model": Param("mgcn", enum=["mgcn", "lightgcn"]),
-            "train_epochs": Param(1000, type="integer", minimum=1, maximum=1000, description="epoch cap (early stopping decides)")}
+    return {
+        **common_params(),
+        "model": Param("mgcn", enum=["mgcn", "lightgcn"]),
+        "train_epochs": Param(1000, type="integer", minimum=1, maximum=1000, description="epoch cap (early stopping decides)"),
+    }
 
 
 def common_params() -> dict:
@@ -34,18 +37,28 @@ def common_params() -> dict:
         "model_name": Param("mgcn", **MODEL_NAME, description="registry name of the model"),
         "device": Param("auto", type="string", pattern="^(auto|cpu|cuda(:[0-9]+)?)$"),
         "dry_run": Param(False, type="boolean", description="run every step but publish"),
-        "gate_retain_ratio": Param(0.95, type="number", minimum=0, maximum=1,
-                                   description="gate: retain validation Recall@20 >= this share of the original model's"),
-        "gate_erasure_auc_max": Param(0.70, type="number", minimum=0, maximum=1,
-                                      description="gate: AUC of erased against held-out interactions of the same users"),
-        "gate_revoked_exposure_max": Param(0.01, type="number", minimum=0, description="gate: revoked items per user in the "
-                                           "raw model's top-20, before the serving filter"),
-        "gate_content_tolerance": Param(0.05, type="number", minimum=0, maximum=1,
-                                        description="gate: content trace above the retained data's own, at most"),
-        "gate_forget_recall_max": Param(None, type=["null", "number"], minimum=0, maximum=1,
-                                        description="gate: optional ceiling on forget Recall@20"),
-        "deadline_days": Param(30, type="integer", minimum=1, maximum=366,
-                               description="an effective request waiting longer than this is overdue (GDPR Art. 12(3): one month)"),
+        "gate_retain_ratio": Param(
+            0.95, type="number", minimum=0, maximum=1, description="gate: retain validation Recall@20 >= this share of the original model's"
+        ),
+        "gate_erasure_auc_max": Param(
+            0.70, type="number", minimum=0, maximum=1, description="gate: AUC of erased against held-out interactions of the same users"
+        ),
+        "gate_revoked_exposure_max": Param(
+            0.01, type="number", minimum=0, description="gate: revoked items per user in the raw model's top-20, before the serving filter"
+        ),
+        "gate_content_tolerance": Param(
+            0.05, type="number", minimum=0, maximum=1, description="gate: content trace above the retained data's own, at most"
+        ),
+        "gate_forget_recall_max": Param(
+            None, type=["null", "number"], minimum=0, maximum=1, description="gate: optional ceiling on forget Recall@20"
+        ),
+        "deadline_days": Param(
+            30,
+            type="integer",
+            minimum=1,
+            maximum=366,
+            description="an effective request waiting longer than this is overdue (GDPR Art. 12(3): one month)",
+        ),
     }
 
 

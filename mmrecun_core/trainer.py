@@ -55,8 +55,16 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def run_epoch(model: GraphRecommender, graphs: GraphBundle, optimizer: torch.optim.Optimizer, users: np.ndarray, items: np.ndarray,
-              sampler: NegativeSampler, rng: np.random.Generator, batch_size: int) -> float:
+def run_epoch(
+    model: GraphRecommender,
+    graphs: GraphBundle,
+    optimizer: torch.optim.Optimizer,
+    users: np.ndarray,
+    items: np.ndarray,
+    sampler: NegativeSampler,
+    rng: np.random.Generator,
+    batch_size: int,
+) -> float:
     """One pass over the training pairs (``users``, ``items``: int64 ``[nnz]``) in shuffled batches; returns the mean loss."""
     device = next(model.parameters()).device
     order = rng.permutation(len(users))

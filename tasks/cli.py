@@ -36,8 +36,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     Anything else (a torch ``RuntimeError``, a ``KeyError``, ...) is a defect and keeps its traceback.
     """
-    return (UserError, ValueError, FileNotFoundError, CheckpointError,
-            StorageError, ChecksumMismatch, Conflict, PublishError)
+    return (UserError, ValueError, FileNotFoundError, CheckpointError, StorageError, ChecksumMismatch, Conflict, PublishError)
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -79,8 +78,18 @@ def _make_requests(args) -> None:
 
 def _unlearn(args) -> None:
     check_output(args.out, [args.data, args.model, args.forget])
-    ref = unlearn_model(args.data, args.model, args.forget, args.out, method=args.method, alpha=args.alpha,
-                        max_epochs=args.max_epochs, seed=args.seed, device=args.device, run_gold=args.with_gold)
+    ref = unlearn_model(
+        args.data,
+        args.model,
+        args.forget,
+        args.out,
+        method=args.method,
+        alpha=args.alpha,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+        device=args.device,
+        run_gold=args.with_gold,
+    )
     e = ref["evidence"]
     print(f"{ref['method']} model written to {ref['model_dir']} (evidence.json beside it), {e['wall_s']:.1f}s")
     for key in (
@@ -102,28 +111,33 @@ def _validate(args) -> None:
     ingest(args.data, workspace, args.requests, endpoint_url=args.endpoint_url)
     summary = validate(workspace, cutoff=args.cutoff, duplicate_threshold=args.duplicate_threshold)
     for table, s in summary["tables"].items():
-        print(f"{table:<28} {s['rows']:>12,} rows  {s['expectations']:>3} expectations passed"
-              + (f"  {sum(w['unexpected'] or 0 for w in s['warnings'])} rows not applicable" if s["warnings"] else ""))
+        print(
+            f"{table:<28} {s['rows']:>12,} rows  {s['expectations']:>3} expectations passed"
+            + (f"  {sum(w['unexpected'] or 0 for w in s['warnings'])} rows not applicable" if s["warnings"] else "")
+        )
     print(f"valid. GX results and Data Docs: {summary['docs']}")
 
 
 def _forget_set(args) -> None:
     s = build_forget_set(args.data, args.requests, cutoff=args.cutoff, parent_dir=args.parent, out_dir=args.out)
     c, new, cum = s["counts"], s["new"], s["cumulative"]
-    print(f"requests effective at {s['cutoff']}: {len(s['new_request_ids'])} new, {c['already_applied']} already applied by the parent, "
-          f"{c['deferred']} not yet effective, {c['not_applicable']} not applicable")
+    print(
+        f"requests effective at {s['cutoff']}: {len(s['new_request_ids'])} new, {c['already_applied']} already applied by the parent, "
+        f"{c['deferred']} not yet effective, {c['not_applicable']} not applicable"
+    )
     if s["nothing_to_forget"]:
         print("nothing to forget")
     for label, f in (("new", new), ("cumulative", cum)):
         modality = ", ".join(f"{n} {m}" for m, n in f["modality_items"].items()) or "none"
-        print(f"{label:<11} users {f['users']}, items {f['items']}, interactions {f['interactions']}, modality deletions: {modality}; "
-              f"interactions forgotten: " + ", ".join(f"{k} {v}" for k, v in f["forgotten_interactions"].items()))
+        print(
+            f"{label:<11} users {f['users']}, items {f['items']}, interactions {f['interactions']}, modality deletions: {modality}; "
+            f"interactions forgotten: " + ", ".join(f"{k} {v}" for k, v in f["forgotten_interactions"].items())
+        )
     print(f"retained interactions: {s['retained_interactions']:,}")
     for reason, ids in s["not_applicable"].items():
         print(f"not applicable ({reason.replace('_', ' ')}): {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
     if args.out:
         print(f"forget set written to {args.out}")
-
 
 
 def _run_records(run: str) -> list[Path]:
@@ -134,12 +148,16 @@ def _run_records(run: str) -> list[Path]:
 
 def _report(args) -> None:
     check_output(args.out or Path(args.run) / "report", _run_records(args.run))
-    gates = Gates(retain_ratio=args.retain_ratio, erasure_auc_max=args.erasure_auc_max, revoked_exposure_max=args.revoked_exposure_max,
-                  content_tolerance=args.content_tolerance, forget_recall_max=args.forget_recall_max)
+    gates = Gates(
+        retain_ratio=args.retain_ratio,
+        erasure_auc_max=args.erasure_auc_max,
+        revoked_exposure_max=args.revoked_exposure_max,
+        content_tolerance=args.content_tolerance,
+        forget_recall_max=args.forget_recall_max,
+    )
     report = build_report(args.run, args.out, gates)
     print(f"{report['status']}: " + ", ".join(f"{g['name']} {'PASS' if g['passed'] else 'FAIL'}" for g in report["gates"]))
     print(f"report written to {args.out or f'{args.run}/report'} (report.html, report.pdf, report.json)")
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,10 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="catalogue folder (Parquet contract)")
     p.add_argument("--model", choices=["mgcn", "lightgcn"], default="mgcn")
     p.add_argument("--out", required=True, help="model directory to write (replaced on success)")
-    p.add_argument("--epochs", type=at_least(1), default=TrainConfig.max_epochs,
-                   help="epoch cap (default %(default)s)")
-    p.add_argument("--patience", type=at_least(1), default=TrainConfig.patience,
-                   help="epochs without validation gain before stopping")
+    p.add_argument("--epochs", type=at_least(1), default=TrainConfig.max_epochs, help="epoch cap (default %(default)s)")
+    p.add_argument("--patience", type=at_least(1), default=TrainConfig.patience, help="epochs without validation gain before stopping")
     p.add_argument("--seed", type=at_least(0), default=TrainConfig.seed)
     p.add_argument("--device", type=device, default="auto", help="auto, cpu or cuda[:N]")
     p.set_defaults(func=_train)
@@ -187,8 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="new model directory (replaced on success)")
     p.add_argument("--method", choices=["mmrecun", "mmrecun-paper", "finetune", "neggrad", "gold"], default="mmrecun")
     p.add_argument("--alpha", type=float_in("[0, 1]"), default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
-    p.add_argument("--max-epochs", type=at_least(1), default=None,
-                   help="epoch cap of an approximate method (default: the method's own, 50; mmrecun-paper: a fixed 20)")
+    p.add_argument(
+        "--max-epochs",
+        type=at_least(1),
+        default=None,
+        help="epoch cap of an approximate method (default: the method's own, 50; mmrecun-paper: a fixed 20)",
+    )
     p.add_argument("--with-gold", action="store_true", help="also retrain Gold from scratch and compare with it in evidence.json")
     p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--device", type=device, default="auto")
@@ -200,8 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutoff", type=cutoff, help="the run's logical date, ISO 8601, UTC unless a zone is given (default now)")
     p.add_argument("--workspace", help="run workspace to snapshot into (default var/runs/validate-<UTC time>)")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS)")
-    p.add_argument("--duplicate-threshold", type=float_in("[0, 1)"), default=0.01,
-                   help="largest tolerated fraction of repeated interactions")
+    p.add_argument(
+        "--duplicate-threshold", type=float_in("[0, 1)"), default=0.01, help="largest tolerated fraction of repeated interactions"
+    )
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("forget-set", help="resolve the requests effective at a cutoff into the forget set, minus what the parent applied")
@@ -215,14 +236,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the compliance report (HTML, PDF, JSON) of a run directory")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--out", help="output folder (default RUN/report)")
-    p.add_argument("--retain-ratio", type=float_in("(0, 1]"), default=0.95,
-                   help="gate: retain validation Recall@20 >= this share of the original's (default %(default)s)")
-    p.add_argument("--erasure-auc-max", type=float_in("[0, 1]"), default=0.70,
-                   help="gate: AUC of erased against held-out interactions of the same users (default %(default)s)")
-    p.add_argument("--revoked-exposure-max", type=float_in("[0, 1000]"), default=0.01,
-                   help="gate: revoked items per user in the raw model's top-20 (default %(default)s)")
-    p.add_argument("--content-tolerance", type=float_in("[0, 1]"), default=0.05,
-                   help="gate: how far the content trace may lie above the retained data's own (default %(default)s)")
+    p.add_argument(
+        "--retain-ratio",
+        type=float_in("(0, 1]"),
+        default=0.95,
+        help="gate: retain validation Recall@20 >= this share of the original's (default %(default)s)",
+    )
+    p.add_argument(
+        "--erasure-auc-max",
+        type=float_in("[0, 1]"),
+        default=0.70,
+        help="gate: AUC of erased against held-out interactions of the same users (default %(default)s)",
+    )
+    p.add_argument(
+        "--revoked-exposure-max",
+        type=float_in("[0, 1000]"),
+        default=0.01,
+        help="gate: revoked items per user in the raw model's top-20 (default %(default)s)",
+    )
+    p.add_argument(
+        "--content-tolerance",
+        type=float_in("[0, 1]"),
+        default=0.05,
+        help="gate: how far the content trace may lie above the retained data's own (default %(default)s)",
+    )
     p.add_argument("--forget-recall-max", type=float_in("[0, 1]"), help="gate: optional ceiling on forget Recall@20")
     p.set_defaults(func=_report)
 

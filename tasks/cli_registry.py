@@ -23,8 +23,10 @@ def _publish(args) -> None:
         print(f"run already published as version {out['version']} (ledger entry {out['ledger_seq']}); nothing written")
     else:
         version = f"version {out['version']}" if out["version"] else "the report, no new version"
-        print(f"published {version} ({out['status']}), {len(out['artifacts'])} objects verified; "
-              f"CURRENT {'moved' if out['current_moved'] else 'unchanged'}; ledger entry {out['ledger_seq']}")
+        print(
+            f"published {version} ({out['status']}), {len(out['artifacts'])} objects verified; "
+            f"CURRENT {'moved' if out['current_moved'] else 'unchanged'}; ledger entry {out['ledger_seq']}"
+        )
 
 
 def _verify_ledger(args) -> None:
@@ -101,6 +103,10 @@ def add_registry_commands(sub) -> None:
 
     p = sub.add_parser("gc", help="remove the personal parts of finished runs whose kept days are over (MMRECUN_WORKSPACE_KEEP_DAYS)")
     p.add_argument("--workspace", required=True, help="the run workspace (MMRECUN_WORKSPACE)")
-    p.add_argument("--abandoned-days", type=at_least(0), default=7,
-                   help="also clean runs that never ended (no cleanup.json) started this many days ago")
+    p.add_argument(
+        "--abandoned-days",
+        type=at_least(0),
+        default=7,
+        help="also clean runs that never ended (no cleanup.json) started this many days ago",
+    )
     p.set_defaults(func=_gc)

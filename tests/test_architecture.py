@@ -79,7 +79,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state and (cycle := visit(target)):
                 return cycle
         stack.pop()
@@ -106,17 +106,22 @@ def _top(module: str) -> str:
     return module.split(".")[0]
 
 
-@pytest.mark.parametrize("layer,forbidden", [("mmrecun_core", {"tasks", "dags", "schemas"}), ("tasks", {"dags"}),
-                                             ("schemas", {"tasks", "dags"})])
+@pytest.mark.parametrize(
+    "layer,forbidden", [("mmrecun_core", {"tasks", "dags", "schemas"}), ("tasks", {"dags"}), ("schemas", {"tasks", "dags"})]
+)
 def test_imports_go_one_way(layer, forbidden):
-    wrong = sorted(f"{m} imports {t}" for m, targets in import_graph().items() if _top(m) == layer
-                   for t in targets if _top(t) in forbidden)
+    wrong = sorted(f"{m} imports {t}" for m, targets in import_graph().items() if _top(m) == layer for t in targets if _top(t) in forbidden)
     assert wrong == []
 
 
 def test_core_imports_no_orchestration_or_storage_library():
-    wrong = sorted(f"{m} imports {name}" for m, path in MODULES.items() if _top(m) == "mmrecun_core"
-                   for name in _imported_names(ast.parse(path.read_text()), m) if name.split(".")[0] in ("airflow", "boto3"))
+    wrong = sorted(
+        f"{m} imports {name}"
+        for m, path in MODULES.items()
+        if _top(m) == "mmrecun_core"
+        for name in _imported_names(ast.parse(path.read_text()), m)
+        if name.split(".")[0] in ("airflow", "boto3")
+    )
     assert wrong == []
 
 

@@ -52,7 +52,7 @@ def test_images_pin_their_bases_and_torch_and_run_unprivileged(name):
     assert ":" in base and not base.endswith(":latest")
     assert '"torch==2.13.0"' in text and "USER airflow" in text and "USER root" not in text
     assert "COPY --chown=airflow:root dags /opt/airflow/dags" in text
-    assert (".env" not in text.replace(".env.example", ""))
+    assert ".env" not in text.replace(".env.example", "")
 
 
 def test_env_example_names_every_secret_the_stack_needs():

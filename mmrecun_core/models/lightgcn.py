@@ -47,8 +47,10 @@ class LightGCN(GraphRecommender):
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         final_users, final_items = layer_mean(graphs, ego, self.config.n_layers, users, items)
         return Embeddings(
-            final_users, final_items,
-            rows(self.user_embedding.weight, users), rows(self.item_embedding.weight, items),
+            final_users,
+            final_items,
+            rows(self.user_embedding.weight, users),
+            rows(self.item_embedding.weight, items),
         )
 
     def local_items(self, graphs: GraphBundle, items: torch.Tensor) -> LocalMap:

@@ -129,8 +129,9 @@ class MGCN(GraphRecommender):
                 v0.append(purified[items])
             v0 = torch.stack(v0, dim=1)  # [k, M, d]
             a = own_weight(lambda x: graphs.adj @ x, graphs.adj.shape[0], items + n_u, self.config.n_ui_layers, mean=True)
-            s = torch.stack([own_weight(lambda x, op=graphs.modality[m]: op @ x, self.n_items, items, n_mm, mean=False)
-                             for m in self.modalities], dim=1)  # [k, M]
+            s = torch.stack(
+                [own_weight(lambda x, op=graphs.modality[m]: op @ x, self.n_items, items, n_mm, mean=False) for m in self.modalities], dim=1
+            )  # [k, M]
 
         def final(ego: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
             delta = ego - rows(e0, which)

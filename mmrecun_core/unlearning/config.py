@@ -81,14 +81,20 @@ class UnlearnConfig:
             rule = f"none: a fixed {self.epochs} epochs at lr {self.learning_rate:g}"
         else:
             erased = "held-out interactions" if self.uses_retrained_references else "never-seen items"
-            rule = (f"paired membership AUC <= {0.5 + self.auc_tolerance:.2f}, per kind: erased interactions vs {erased} "
-                    f"of the same users; revoked items vs the least-interacted retained items, for users drawn "
-                    f"by their retain interactions")
+            rule = (
+                f"paired membership AUC <= {0.5 + self.auc_tolerance:.2f}, per kind: erased interactions vs {erased} "
+                f"of the same users; revoked items vs the least-interacted retained items, for users drawn "
+                f"by their retain interactions"
+            )
         if self.resets_own_rows:
-            rule += ("; the rows of erased users, revoked items and content-deleted items are redrawn from the initialiser, "
-                     "erased users' rows frozen and their interactions not judged by the AUC (under a random row it "
-                     "measures only the draw)")
+            rule += (
+                "; the rows of erased users, revoked items and content-deleted items are redrawn from the initialiser, "
+                "erased users' rows frozen and their interactions not judged by the AUC (under a random row it "
+                "measures only the draw)"
+            )
         if self.replays:
-            rule += (f"; the redrawn item rows are then replayed through retraining's own steps ({self.replay.epochs} "
-                     f"epochs at batch {self.replay.batch_size}, lr {self.replay.lr:g}) before the criterion is first measured")
+            rule += (
+                f"; the redrawn item rows are then replayed through retraining's own steps ({self.replay.epochs} "
+                f"epochs at batch {self.replay.batch_size}, lr {self.replay.lr:g}) before the criterion is first measured"
+            )
         return rule

@@ -79,8 +79,15 @@ class ReferenceSampler:
     held-out (validation) interactions, the references of erasures (None: never-seen items).
     """
 
-    def __init__(self, train: sp.csr_matrix, retain_train: sp.csr_matrix, revoked: np.ndarray, pool_size: int,
-                 excluded: np.ndarray | None = None, held_out: sp.csr_matrix | None = None):
+    def __init__(
+        self,
+        train: sp.csr_matrix,
+        retain_train: sp.csr_matrix,
+        revoked: np.ndarray,
+        pool_size: int,
+        excluded: np.ndarray | None = None,
+        held_out: sp.csr_matrix | None = None,
+    ):
         self.revoked = np.asarray(revoked, dtype=np.int64)
         self.held_out = None if held_out is None else held_out.tocsr()
         self.never_seen = NegativeSampler(train)

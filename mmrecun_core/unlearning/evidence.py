@@ -66,9 +66,10 @@ def exposure(emb: Embeddings, users: np.ndarray, items: np.ndarray, excluded: sp
     With the serving filter's exclusions this must be 0; with only training items masked it shows
     how much the model alone would still expose them.
     """
-    target = sp.csr_matrix((np.ones(len(users) * len(items), np.float32),
-                            (np.repeat(np.arange(len(users)), len(items)), np.tile(items, len(users)))),
-                           shape=(len(users), emb.items.shape[0]))
+    target = sp.csr_matrix(
+        (np.ones(len(users) * len(items), np.float32), (np.repeat(np.arange(len(users)), len(items)), np.tile(items, len(users)))),
+        shape=(len(users), emb.items.shape[0]),
+    )
     sub = Embeddings(emb.users[torch.from_numpy(users).to(emb.users.device)], emb.items, emb.ego_users, emb.ego_items)
     hits = top_k_hits(sub, np.arange(len(users), dtype=np.int64), target, excluded[users], k)
     return int(hits.sum())
@@ -91,8 +92,7 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
-def content_trace(item_embeddings: np.ndarray, content: np.ndarray, known: np.ndarray, affected: np.ndarray,
-                  ridge: float = 1.0) -> float:
+def content_trace(item_embeddings: np.ndarray, content: np.ndarray, known: np.ndarray, affected: np.ndarray, ridge: float = 1.0) -> float:
     """How well a model's item embeddings identify the deleted content of the ``affected`` items: a paired AUC.
 
     ``item_embeddings``: float ``[n_i, d]`` (the model's final item embeddings); ``content``: the modality's
@@ -164,8 +164,9 @@ def score_histograms(member_scores: np.ndarray, non_member_scores: np.ndarray, b
 
 
 @torch.no_grad()
-def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | None = None, gold: Embeddings | None = None,
-                     sample: int = 5000, seed: int = 0) -> dict:
+def collect_evidence(
+    model, graphs, data, retain, forget, parent: Embeddings | None = None, gold: Embeddings | None = None, sample: int = 5000, seed: int = 0
+) -> dict:
     """Every measure of DESIGN.md's evidence table for one unlearned ``model`` (propagating over ``graphs``).
 
     ``data``: the parent's data; ``retain``: what remains after ``forget``; ``parent`` / ``gold``: the
@@ -181,12 +182,14 @@ def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | N
     forgotten = forget.forgotten_mask(data.train)
     users = retain.eval_users("test")
     out = {
-        "retain_valid_recall@20": valid["recall@20"], "retain_valid_ndcg@20": valid["ndcg@20"],
+        "retain_valid_recall@20": valid["recall@20"],
+        "retain_valid_ndcg@20": valid["ndcg@20"],
         **{f"retain_test_{k}": v for k, v in test.items() if k != "n_users"},
         "forget_recall@20": forget_recall(emb, forgotten, retain.train),
         **{f"item_recall@{k}": (v if len(revoked) else None) for k, v in item_recall(emb, revoked, data.train).items()},
         "exposure@20": exposure(emb, users, revoked, serving_mask(retain.train, revoked)) if len(revoked) else 0,
-        "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0, "exposure_users": len(users),
+        "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0,
+        "exposure_users": len(users),
         "bpr_div_parent": score_divergence(emb, parent) if parent is not None else None,
         "bpr_div_gold": score_divergence(emb, gold) if gold is not None else None,
     }
@@ -238,8 +241,9 @@ def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix
     return float(np.mean((member > reference) + 0.5 * (member == reference)))
 
 
-def membership_scores(emb: Embeddings, forgotten: sp.csr_matrix, train: sp.csr_matrix, sample: int = 5000,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def membership_scores(
+    emb: Embeddings, forgotten: sp.csr_matrix, train: sp.csr_matrix, sample: int = 5000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The membership attacker's scores: up to ``sample`` forgotten interactions (``forgotten`` CSR ``[n_u, n_i]``,
     drawn without replacement) and, for each, a never-seen item of the same user (never in ``train``, the parent's
     training CSR); returns ``(member, non_member)`` float ``[s]`` each. The draw depends on ``seed`` only, not on the

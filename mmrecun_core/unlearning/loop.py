@@ -53,6 +53,8 @@ from mmrecun_core.unlearning.replay import replay_rows
 from mmrecun_core.unlearning.rows import delete_model_content, frozen_rows, reset_own_rows
 
 log = logging.getLogger("mmrecun.unlearn")
+
+
 @dataclass
 class UnlearnResult:
     """``stopped_by``: ``criterion`` or ``epoch cap``; ``criterion_auc``: per kind of request (see
@@ -69,8 +71,15 @@ class UnlearnResult:
     replay: dict | None = None
 
 
-def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, retain: InteractionData,
-            graphs: GraphBundle, config: UnlearnConfig = UnlearnConfig(), excluded_items: np.ndarray | None = None) -> UnlearnResult:
+def unlearn(
+    model: GraphRecommender,
+    data: InteractionData,
+    forget: ForgetSet,
+    retain: InteractionData,
+    graphs: GraphBundle,
+    config: UnlearnConfig = UnlearnConfig(),
+    excluded_items: np.ndarray | None = None,
+) -> UnlearnResult:
     """Unlearn ``forget`` from ``model`` (trained on ``data``) in place; ``retain`` / ``graphs``: what remains.
 
     ``excluded_items``: int64 items revoked by earlier model versions (the cumulative set's may be passed whole):
@@ -132,15 +141,28 @@ def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, r
             seconds = time.perf_counter() - t0
             aucs = criterion_aucs(model, graphs, probe)
             history.append({"epoch": epoch, "loss": total, "criterion_auc": aucs, "seconds": seconds})
-            log.info("%s epoch %3d  loss %.4f  criterion AUC %s  %.2fs", config.method, epoch, total,
-                     ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()), seconds)
+            log.info(
+                "%s epoch %3d  loss %.4f  criterion AUC %s  %.2fs",
+                config.method,
+                epoch,
+                total,
+                ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()),
+                seconds,
+            )
     met = all(auc <= threshold for auc in aucs.values())
     stopped_by = "criterion" if config.stops and met else "epoch cap"
     return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, history, replay)
 
 
-def _forget_triples(f_users: np.ndarray, f_items: np.ndarray, revoked: np.ndarray, pending: list[str],
-                    reference: ReferenceSampler, retrained_references: bool, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def _forget_triples(
+    f_users: np.ndarray,
+    f_items: np.ndarray,
+    revoked: np.ndarray,
+    pending: list[str],
+    reference: ReferenceSampler,
+    retrained_references: bool,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, ...]:
     """One epoch's forget triples (user, forgotten item, reference item), int64 ``[t]`` each, for the ``pending`` kinds only
     (each kind is unlearned until its own criterion holds). ``f_users`` / ``f_items``: the forgotten training pairs
     ``[f]``; ``revoked``: bool ``[f]``, pairs of revoked items; ``retrained_references``: revocations as
@@ -171,8 +193,15 @@ class _Stepper:
     def _tensors(self, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
         return tuple(torch.from_numpy(a).to(self.device) for a in arrays)
 
-    def __call__(self, optimizer: torch.optim.Optimizer, parent: dict[str, torch.Tensor], fu: np.ndarray, fi: np.ndarray,
-                 fr: np.ndarray, rng: np.random.Generator) -> float:
+    def __call__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        parent: dict[str, torch.Tensor],
+        fu: np.ndarray,
+        fi: np.ndarray,
+        fr: np.ndarray,
+        rng: np.random.Generator,
+    ) -> float:
         """Step on forget triples ``(fu, fi, fr)`` (int64 ``[b]``; ``fi`` is pushed below ``fr``); returns the loss."""
         pick = rng.integers(0, len(self.r_users), len(fu) or self.config.batch_size)
         ru, ri = self.r_users[pick], self.r_items[pick]

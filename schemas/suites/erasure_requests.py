@@ -41,11 +41,19 @@ def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
 
 def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
     checks = [
-        not_null("request_id"), unique("request_id"), not_in_other_request_table("request_id"),
-        not_null("user_id"), not_null("effective_at"), not_null("legal_basis"),
+        not_null("request_id"),
+        unique("request_id"),
+        not_in_other_request_table("request_id"),
+        not_null("user_id"),
+        not_null("effective_at"),
+        not_null("legal_basis"),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="effective_at", column_B="received_at", or_equal=True, ignore_row_if="either_value_is_missing",
-            description="a request takes effect no earlier than it was received"),
+            column_A="effective_at",
+            column_B="received_at",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            description="a request takes effect no earlier than it was received",
+        ),
         only_known("user_id", "user"),
     ]
     if "item_id" in frame.columns:

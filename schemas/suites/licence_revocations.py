@@ -39,10 +39,14 @@ def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
 def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
     scopes = ["item", *ctx.modalities]
     return [
-        not_null("revocation_id"), unique("revocation_id"), not_in_other_request_table("revocation_id"),
-        not_null("item_id"), not_null("licence_id"),
-        gxe.ExpectColumnValuesToBeInSet(column="scope", value_set=scopes,
-                                        description=f"scope is 'item' or a modality of the data ({', '.join(scopes[1:]) or 'none'})"),
+        not_null("revocation_id"),
+        unique("revocation_id"),
+        not_in_other_request_table("revocation_id"),
+        not_null("item_id"),
+        not_null("licence_id"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="scope", value_set=scopes, description=f"scope is 'item' or a modality of the data ({', '.join(scopes[1:]) or 'none'})"
+        ),
         not_null("effective_at"),
         only_known("item_id", "item"),
     ]

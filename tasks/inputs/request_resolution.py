@@ -24,8 +24,7 @@ class Resolved:
     pairs: dict[str, tuple[int, int]] = field(default_factory=dict)
     items: dict[str, int] = field(default_factory=dict)
     modality_items: dict[str, tuple[str, int]] = field(default_factory=dict)
-    not_applicable: dict[str, list[str]] = field(
-        default_factory=lambda: {"unknown_user": [], "unknown_item": [], "unknown_modality": []})
+    not_applicable: dict[str, list[str]] = field(default_factory=lambda: {"unknown_user": [], "unknown_item": [], "unknown_modality": []})
 
     @property
     def groups(self) -> tuple[dict, ...]:
@@ -37,9 +36,12 @@ class Resolved:
         for key, (m, item) in self.modality_items.items():
             if keep(key):
                 modality.setdefault(m, []).append(item)
-        return ForgetSet.of(users=[v for k, v in self.users.items() if keep(k)],
-                            items=[v for k, v in self.items.items() if keep(k)],
-                            pairs=[v for k, v in self.pairs.items() if keep(k)], modality_items=modality)
+        return ForgetSet.of(
+            users=[v for k, v in self.users.items() if keep(k)],
+            items=[v for k, v in self.items.items() if keep(k)],
+            pairs=[v for k, v in self.pairs.items() if keep(k)],
+            modality_items=modality,
+        )
 
 
 def _lookup(ids: np.ndarray, values: list) -> np.ndarray:
@@ -57,8 +59,9 @@ def _check_id_type(table: pa.Table, name: str, column: str, ids: np.ndarray) -> 
     as_strings = ids.dtype.kind in "OUS"
     is_string = pa.types.is_string(typ) or pa.types.is_large_string(typ)
     if not (pa.types.is_null(typ) or (is_string if as_strings else pa.types.is_integer(typ))):
-        raise IdTypeMismatch(f"{name}: column {column!r} has type {typ}, but the interactions' {column} values are "
-                             f"{'strings' if as_strings else 'int64'}")
+        raise IdTypeMismatch(
+            f"{name}: column {column!r} has type {typ}, but the interactions' {column} values are {'strings' if as_strings else 'int64'}"
+        )
 
 
 def resolve_erasures(table: pa.Table, data: InteractionData, resolved: Resolved) -> None:

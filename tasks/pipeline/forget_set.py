@@ -74,11 +74,13 @@ def _check_something_retained(cumulative: ForgetSet, data: InteractionData, cuto
         raise NothingRetained(
             f"{' / '.join(tables)}: the requests effective at {cutoff.isoformat(timespec='seconds')} forget all "
             f"{data.train.nnz} training interactions ({users} users erased, {items} items revoked, {pairs} "
-            f"interactions erased): no user with a training interaction would be left")
+            f"interactions erased): no user with a training interaction would be left"
+        )
 
 
-def plan_forget(requests_dir: str | Path, data: InteractionData, cutoff: datetime | None = None,
-                applied: list[str] | tuple[str, ...] = ()) -> ForgetPlan:
+def plan_forget(
+    requests_dir: str | Path, data: InteractionData, cutoff: datetime | None = None, applied: list[str] | tuple[str, ...] = ()
+) -> ForgetPlan:
     """Resolve the requests in ``requests_dir`` effective at ``cutoff`` (default now) against ``data``.
 
     ``applied``: the :func:`request_key` of each request the parent model already applied (its manifest's
@@ -104,18 +106,27 @@ def plan_forget(requests_dir: str | Path, data: InteractionData, cutoff: datetim
     every = [key for group in resolved.groups for key in group]
     gone = sorted(k for k in done - set(every) if k.startswith(tuple(f"{t}:" for t in REQUEST_TABLES)))  # plain ids: applied again
     if gone:
-        raise ContractError(f"requests: {len(gone)} request(s) the parent model applied are not effective in these tables "
-                            f"(e.g. {[request_id_of(k) for k in gone[:3]]}): the tables must be cumulative and the cutoff no "
-                            "earlier than the parent's, or what those requests forgot would come back")
+        raise ContractError(
+            f"requests: {len(gone)} request(s) the parent model applied are not effective in these tables "
+            f"(e.g. {[request_id_of(k) for k in gone[:3]]}): the tables must be cumulative and the cutoff no "
+            "earlier than the parent's, or what those requests forgot would come back"
+        )
     new_keys = [key for key in every if key not in done]
     counts = {kind: sum(key not in done for key in group) for kind, group in zip(KINDS, resolved.groups, strict=True)}
-    counts |= {"already_applied": len(every) - len(new_keys), "deferred": len(deferred),
-               "not_applicable": sum(len(v) for v in resolved.not_applicable.values())}
-    plan = ForgetPlan(forget=resolved.forget_set(lambda key: key not in done),
-                      cumulative=resolved.forget_set(lambda key: True),
-                      request_ids=sorted(done | set(every)), new_request_ids=sorted(new_keys),
-                      not_applicable={k: v for k, v in resolved.not_applicable.items() if v}, deferred=sorted(deferred),
-                      counts=counts)
+    counts |= {
+        "already_applied": len(every) - len(new_keys),
+        "deferred": len(deferred),
+        "not_applicable": sum(len(v) for v in resolved.not_applicable.values()),
+    }
+    plan = ForgetPlan(
+        forget=resolved.forget_set(lambda key: key not in done),
+        cumulative=resolved.forget_set(lambda key: True),
+        request_ids=sorted(done | set(every)),
+        new_request_ids=sorted(new_keys),
+        not_applicable={k: v for k, v in resolved.not_applicable.items() if v},
+        deferred=sorted(deferred),
+        counts=counts,
+    )
     _check_something_retained(plan.cumulative, data, cutoff)
     log.info("requests at %s: %s", cutoff.isoformat(timespec="seconds"), counts)
     return plan
@@ -126,15 +137,27 @@ def summarise(plan: ForgetPlan, data: InteractionData) -> dict:
 
     def facts(forget: ForgetSet) -> dict:
         forgotten = {s: int(forget.forgotten_mask(m).nnz) for s, m in (("train", data.train), ("valid", data.valid), ("test", data.test))}
-        return {"users": len(forget.users), "items": len(forget.items), "interactions": len(forget.pairs),
-                "modality_items": {m: len(v) for m, v in forget.modality_items.items()}, "forgotten_interactions": forgotten}
+        return {
+            "users": len(forget.users),
+            "items": len(forget.items),
+            "interactions": len(forget.pairs),
+            "modality_items": {m: len(v) for m, v in forget.modality_items.items()},
+            "forgotten_interactions": forgotten,
+        }
 
     total = sum(m.nnz for m in (data.train, data.valid, data.test))
     cumulative = facts(plan.cumulative)
-    return {"nothing_to_forget": plan.nothing_to_forget, "counts": plan.counts, "new": facts(plan.forget),
-            "cumulative": cumulative, "retained_interactions": total - sum(cumulative["forgotten_interactions"].values()),
-            "new_request_ids": plan.new_request_ids, "request_ids": plan.request_ids,
-            "not_applicable": plan.not_applicable, "deferred": plan.deferred}
+    return {
+        "nothing_to_forget": plan.nothing_to_forget,
+        "counts": plan.counts,
+        "new": facts(plan.forget),
+        "cumulative": cumulative,
+        "retained_interactions": total - sum(cumulative["forgotten_interactions"].values()),
+        "new_request_ids": plan.new_request_ids,
+        "request_ids": plan.request_ids,
+        "not_applicable": plan.not_applicable,
+        "deferred": plan.deferred,
+    }
 
 
 def applied_requests(parent_dir: str | Path | None) -> list[str]:
@@ -148,18 +171,28 @@ def applied_requests(parent_dir: str | Path | None) -> list[str]:
 
 
 def _arrays(prefix: str, forget: ForgetSet) -> dict[str, np.ndarray]:
-    return {f"{prefix}.users": forget.users, f"{prefix}.items": forget.items, f"{prefix}.pairs": forget.pairs,
-            **{f"{prefix}.modality.{m}": v for m, v in forget.modality_items.items()}}
+    return {
+        f"{prefix}.users": forget.users,
+        f"{prefix}.items": forget.items,
+        f"{prefix}.pairs": forget.pairs,
+        **{f"{prefix}.modality.{m}": v for m, v in forget.modality_items.items()},
+    }
 
 
 def _forget_set(arrays, prefix: str) -> ForgetSet:
     modality = {k.split(".", 2)[2]: arrays[k] for k in arrays.files if k.startswith(f"{prefix}.modality.")}
-    return ForgetSet.of(users=arrays[f"{prefix}.users"], items=arrays[f"{prefix}.items"], pairs=arrays[f"{prefix}.pairs"],
-                        modality_items=modality)
+    return ForgetSet.of(
+        users=arrays[f"{prefix}.users"], items=arrays[f"{prefix}.items"], pairs=arrays[f"{prefix}.pairs"], modality_items=modality
+    )
 
 
-def build_forget_set(data_dir: str | Path, requests_dir: str | Path, cutoff: datetime | None = None,
-                     parent_dir: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
+def build_forget_set(
+    data_dir: str | Path,
+    requests_dir: str | Path,
+    cutoff: datetime | None = None,
+    parent_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+) -> dict:
     """Plan the forget set of a catalogue folder and a requests folder; return its summary.
 
     With ``out_dir`` also writes ``summary.json`` and ``forget_set.npz`` (new and cumulative index
@@ -170,8 +203,12 @@ def build_forget_set(data_dir: str | Path, requests_dir: str | Path, cutoff: dat
         check_output(out_dir, [data_dir, requests_dir, parent_dir])
     catalogue = load_catalogue(data_dir)
     plan = plan_forget(requests_dir, catalogue.data, cutoff, applied_requests(parent_dir))
-    summary = {"cutoff": (cutoff or datetime.now(timezone.utc)).isoformat(), "data_sha256": catalogue.sha256,
-               "parent": None if parent_dir is None else str(parent_dir), **summarise(plan, catalogue.data)}
+    summary = {
+        "cutoff": (cutoff or datetime.now(timezone.utc)).isoformat(),
+        "data_sha256": catalogue.sha256,
+        "parent": None if parent_dir is None else str(parent_dir),
+        **summarise(plan, catalogue.data),
+    }
     if out_dir is not None:
         with replacing_folder(out_dir) as tmp:
             np.savez(tmp / "forget_set.npz", **_arrays("new", plan.forget), **_arrays("cumulative", plan.cumulative))
@@ -184,6 +221,12 @@ def load_plan(out_dir: str | Path) -> ForgetPlan:
     root = Path(out_dir)
     summary = json.loads((root / "summary.json").read_text())
     with np.load(root / "forget_set.npz") as arrays:
-        return ForgetPlan(forget=_forget_set(arrays, "new"), cumulative=_forget_set(arrays, "cumulative"),
-                          request_ids=summary["request_ids"], new_request_ids=summary["new_request_ids"],
-                          not_applicable=summary["not_applicable"], deferred=summary["deferred"], counts=summary["counts"])
+        return ForgetPlan(
+            forget=_forget_set(arrays, "new"),
+            cumulative=_forget_set(arrays, "cumulative"),
+            request_ids=summary["request_ids"],
+            new_request_ids=summary["new_request_ids"],
+            not_applicable=summary["not_applicable"],
+            deferred=summary["deferred"],
+            counts=summary["counts"],
+        )

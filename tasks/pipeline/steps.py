@@ -37,10 +37,25 @@ class DeadlineMissed(UserError):
     """Effective requests waited longer than the deadline (GDPR Art. 12(3): one month) before a run applied them."""
 
 
-DEFAULTS = {"requests": None, "store": "var/store", "endpoint_url": None, "cutoff": None, "model_name": "mgcn", "model": "mgcn",
-            "method": "mmrecun", "alpha": 0.5, "max_epochs": None, "train_epochs": 1000, "run_gold": False, "dry_run": False,
-            "device": "auto", "seed": 999, **{f"gate_{k}": v for k, v in asdict(Gates()).items()}, "deadline_days": 30,
-            "require_approval": False}
+DEFAULTS = {
+    "requests": None,
+    "store": "var/store",
+    "endpoint_url": None,
+    "cutoff": None,
+    "model_name": "mgcn",
+    "model": "mgcn",
+    "method": "mmrecun",
+    "alpha": 0.5,
+    "max_epochs": None,
+    "train_epochs": 1000,
+    "run_gold": False,
+    "dry_run": False,
+    "device": "auto",
+    "seed": 999,
+    **{f"gate_{k}": v for k, v in asdict(Gates()).items()},
+    "deadline_days": 30,
+    "require_approval": False,
+}
 
 
 def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_date: str | None = None) -> str:
@@ -111,8 +126,9 @@ def forget_set(run_dir: str) -> dict:
     from tasks.pipeline.forget_set import build_forget_set
 
     root = Path(run_dir)
-    summary = build_forget_set(root / "inputs" / "data", root / "inputs" / "requests", _cutoff(_params(run_dir)),
-                               root / "parent", root / "forget_set")
+    summary = build_forget_set(
+        root / "inputs" / "data", root / "inputs" / "requests", _cutoff(_params(run_dir)), root / "parent", root / "forget_set"
+    )
     return {"nothing_to_forget": summary["nothing_to_forget"], "new_requests": len(summary["new_request_ids"]), "counts": summary["counts"]}
 
 
@@ -123,8 +139,10 @@ def check_deadlines(run_dir: str) -> dict:
     overdue = [q for q in (life or {}).get("requests", []) if q["overdue"]]
     if overdue:
         worst = overdue[0]
-        raise DeadlineMissed(f"{len(overdue)} effective request(s) waited more than {life['deadline_days']} days, the longest "
-                             f"{worst['request_id']} ({worst['kind']}, {worst['days_waiting']} days, {worst['state']})")
+        raise DeadlineMissed(
+            f"{len(overdue)} effective request(s) waited more than {life['deadline_days']} days, the longest "
+            f"{worst['request_id']} ({worst['kind']}, {worst['days_waiting']} days, {worst['state']})"
+        )
     return {"overdue": 0, "counts": (life or {}).get("counts", {})}
 
 
@@ -200,16 +218,23 @@ def publish(run_dir: str) -> dict:
         _mark_published(run_dir, "SUPERSEDED")
         raise
     _mark_published(run_dir, out["status"])
-    return {"published": not out["already_published"], "status": out["status"], "version": out["version"],
-            "current_moved": out["current_moved"], "ledger_seq": out["ledger_seq"]}
+    return {
+        "published": not out["already_published"],
+        "status": out["status"],
+        "version": out["version"],
+        "current_moved": out["current_moved"],
+        "ledger_seq": out["ledger_seq"],
+    }
 
 
 def approval_summary(run_dir: str) -> str:
     """What a person reads before approving a run's report: status, gates and where the report is (Markdown)."""
     report = json.loads((Path(run_dir) / "report" / "report.json").read_text())
     gates = "\n".join(f"- {'PASS' if g['passed'] else 'FAIL'}: {g['description']}" for g in report["gates"])
-    return (f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{Path(run_dir) / 'report' / 'report.html'}`. "
-            "Approve to let the new version become CURRENT; reject to publish the report as REJECTED.")
+    return (
+        f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{Path(run_dir) / 'report' / 'report.html'}`. "
+        "Approve to let the new version become CURRENT; reject to publish the report as REJECTED."
+    )
 
 
 def record_approval(run_dir: str, approved: bool, by: str | None, at: str) -> dict:
@@ -231,8 +256,13 @@ def cleanup(run_dir: str) -> dict:
     """The end of every run, whatever its outcome: remove the workspace's personal parts (input snapshots, parent
     copy, forget-set arrays, model files), now or after ``MMRECUN_WORKSPACE_KEEP_DAYS`` (then ``mmrecun gc``)."""
     record = clean_run(run_dir, keep_days())
-    log.info("workspace %s: %s", run_dir, f"removed {', '.join(record['removed']) or 'nothing'}" if record["removed_at"]
-             else f"kept until {record['expires_at']} (mmrecun gc removes it then)")
+    log.info(
+        "workspace %s: %s",
+        run_dir,
+        f"removed {', '.join(record['removed']) or 'nothing'}"
+        if record["removed_at"]
+        else f"kept until {record['expires_at']} (mmrecun gc removes it then)",
+    )
     return record
 
 

@@ -83,9 +83,22 @@ def training_schedule(method: str, parent_manifest: dict, facts: dict) -> Replay
     return replay_schedule(parent_manifest)
 
 
-def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, dev, *, alpha: float = 0.5,
-               max_epochs: int | None = None, seed: int = 0, gold_seed: int | None = None, replay: bool = True,
-               overrides: dict | None = None):
+def run_method(
+    method: str,
+    parent: ModelBundle,
+    data,
+    requests,
+    retain,
+    knn,
+    dev,
+    *,
+    alpha: float = 0.5,
+    max_epochs: int | None = None,
+    seed: int = 0,
+    gold_seed: int | None = None,
+    replay: bool = True,
+    overrides: dict | None = None,
+):
     """Produce the unlearned model with ``method``; return ``(model, graphs, facts)``; ``facts["wall_s"]`` is its own time.
 
     The approximate methods change ``parent.model`` in place (pass a copy to keep the parent) and
@@ -108,12 +121,25 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
         facts = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "train_seed": train_seed}
     else:
         model = parent.model
-        config = UnlearnConfig(method=method, objective=MMRecUNConfig(alpha=alpha), max_epochs=max_epochs, seed=seed,
-                               replay=replay_schedule(parent.manifest) if replay else None, **(overrides or {}))
+        config = UnlearnConfig(
+            method=method,
+            objective=MMRecUNConfig(alpha=alpha),
+            max_epochs=max_epochs,
+            seed=seed,
+            replay=replay_schedule(parent.manifest) if replay else None,
+            **(overrides or {}),
+        )
         result = unlearn(model, data, requests.forget, retain, graphs, config, excluded_items=requests.cumulative.items)
-        facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion": config.criterion,
-                 "criterion_auc": result.criterion_auc, "initial_criterion_auc": result.initial_auc, "replay": result.replay,
-                 "resets_own_rows": config.resets_own_rows, "config": dataclasses.asdict(config)}
+        facts = {
+            "epochs_run": result.epochs_run,
+            "stopped_by": result.stopped_by,
+            "criterion": config.criterion,
+            "criterion_auc": result.criterion_auc,
+            "initial_criterion_auc": result.initial_auc,
+            "replay": result.replay,
+            "resets_own_rows": config.resets_own_rows,
+            "config": dataclasses.asdict(config),
+        }
     facts["wall_s"] = time.perf_counter() - started
     return model, graphs, facts
 
@@ -137,9 +163,20 @@ def tombstoned(user_ids: np.ndarray, erased: np.ndarray) -> np.ndarray:
     return out
 
 
-def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mmrecun", alpha: float = 0.5,
-                  max_epochs: int | None = None, seed: int = 0, device: str = "auto", cutoff: dt.datetime | None = None,
-                  run_gold: bool = False) -> dict:
+def unlearn_model(
+    data_dir,
+    model_dir,
+    forget_dir,
+    out_dir,
+    *,
+    method: str = "mmrecun",
+    alpha: float = 0.5,
+    max_epochs: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    cutoff: dt.datetime | None = None,
+    run_gold: bool = False,
+) -> dict:
     """Unlearn and write ``out_dir`` (new model directory + ``evidence.json``); return a small reference.
 
     ``evidence.json`` holds the unlearned model's measures, ``original`` (the parent's, on the same
@@ -169,17 +206,27 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
     manifest = {
         **{k: parent.manifest[k] for k in ("model", "seed", "data_sha256") if k in parent.manifest},
         "parent": {"model_dir": str(model_dir), "files": parent.manifest.get("files", {})},
-        "method": method, "unlearn": facts, "requests_applied": requests.request_ids,
-        "forget_counts": requests.counts, "not_applicable": requests.not_applicable,
+        "method": method,
+        "unlearn": facts,
+        "requests_applied": requests.request_ids,
+        "forget_counts": requests.counts,
+        "not_applicable": requests.not_applicable,
         "excluded_items": np.asarray(data.item_ids[requests.cumulative.items]).tolist(),
         "training_schedule": dataclasses.asdict(schedule) if (schedule := training_schedule(method, parent.manifest, facts)) else None,
-        "erased_users": len(requests.cumulative.users), "new_requests": requests.new_request_ids,
+        "erased_users": len(requests.cumulative.users),
+        "new_requests": requests.new_request_ids,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     bundle = ModelBundle(model, retain.train, knn, tombstoned(data.user_ids, requests.cumulative.users), data.item_ids, manifest)
     with replacing_folder(out_dir) as tmp:
         (tmp / "evidence.json").write_text(json.dumps(evidence, indent=2))  # listed in the manifest save_model writes
         save_model(bundle, tmp)
-    log.info("%s: forget recall@20 %.4f, retain test recall@20 %.4f, membership AUC %s, %.1fs", method,
-             evidence["forget_recall@20"], evidence["retain_test_recall@20"], evidence["mia_auc"], facts["wall_s"])
+    log.info(
+        "%s: forget recall@20 %.4f, retain test recall@20 %.4f, membership AUC %s, %.1fs",
+        method,
+        evidence["forget_recall@20"],
+        evidence["retain_test_recall@20"],
+        evidence["mia_auc"],
+        facts["wall_s"],
+    )
     return {"model_dir": str(out_dir), "method": method, "evidence": evidence}

@@ -53,9 +53,15 @@ def _context(tables: dict, cutoff: datetime, duplicate_threshold: float) -> Suit
     ids = {c: np.asarray(scrub(c, pc.unique(inter.column(c)).to_pylist()), dtype=object) for c in inter.column_names}
     id_type = str(inter.schema.field("user_id").type) if "user_id" in inter.column_names else "int64"
     modalities = tuple(name.split("/", 1)[1] for name in tables if name.startswith("item_features/"))
-    return SuiteContext(cutoff=cutoff, id_type=id_type, user_ids=ids.get("user_id", np.empty(0)),
-                        item_ids=ids.get("item_id", np.empty(0)), modalities=modalities,
-                        duplicate_threshold=duplicate_threshold, request_ids=_request_ids(tables))
+    return SuiteContext(
+        cutoff=cutoff,
+        id_type=id_type,
+        user_ids=ids.get("user_id", np.empty(0)),
+        item_ids=ids.get("item_id", np.empty(0)),
+        modalities=modalities,
+        duplicate_threshold=duplicate_threshold,
+        request_ids=_request_ids(tables),
+    )
 
 
 def _request_ids(tables: dict) -> dict[str, np.ndarray]:
@@ -91,10 +97,15 @@ def _outcome(table: str, stage: str, result) -> dict:
         if r.success:
             continue
         cfg, res = r.expectation_config, r.result or {}
-        entry = {"expectation": cfg.type, "description": cfg.description or cfg.type,
-                 "column": cfg.kwargs.get("column"), "unexpected": res.get("unexpected_count", res.get("missing_count")),
-                 "rows": res.get("element_count"), "observed": res.get("observed_value"),
-                 "examples": _examples(res, cfg.kwargs.get("column_list"))}
+        entry = {
+            "expectation": cfg.type,
+            "description": cfg.description or cfg.type,
+            "column": cfg.kwargs.get("column"),
+            "unexpected": res.get("unexpected_count", res.get("missing_count")),
+            "rows": res.get("element_count"),
+            "observed": res.get("observed_value"),
+            "examples": _examples(res, cfg.kwargs.get("column_list")),
+        }
         if r.exception_info and r.exception_info.get("raised_exception"):
             entry["error"] = r.exception_info.get("exception_message")
         out["warnings" if str(cfg.severity).lower().endswith("warning") else "failed"].append(entry)
@@ -122,16 +133,22 @@ class _Runner:
     def __init__(self, docs_dir: Path):
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)  # our log lines say the progress
-        self.context.add_data_docs_site(site_name=self.SITE, site_config={
-            "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())}})
+        self.context.add_data_docs_site(
+            site_name=self.SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
+            },
+        )
         self.source = self.context.data_sources.add_pandas("mmrecun")
 
     def run(self, name: str, expectations: list, frame):
         asset = self.source.add_dataframe_asset(name)
         suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         definition = self.context.validation_definitions.add(
-            gx.ValidationDefinition(name=name, data=asset.add_batch_definition_whole_dataframe("all"), suite=suite))
+            gx.ValidationDefinition(name=name, data=asset.add_batch_definition_whole_dataframe("all"), suite=suite)
+        )
         return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
     def build_docs(self) -> None:
@@ -140,8 +157,7 @@ class _Runner:
         self.context.build_data_docs(site_names=[self.SITE])
 
 
-def validate(workspace: str | Path, cutoff: datetime | None = None,
-             duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> dict:
+def validate(workspace: str | Path, cutoff: datetime | None = None, duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> dict:
     """Validate the tables :func:`~tasks.pipeline.ingest.ingest` put in ``workspace``; return the summary.
 
     ``cutoff`` (default now, UTC) is the run's logical date: no interaction may be later.
@@ -167,10 +183,15 @@ def validate(workspace: str | Path, cutoff: datetime | None = None,
                 stages.append(_outcome(table, "data", result))
                 (out / f"{stem}.data.json").write_text(json.dumps(result.to_json_dict(), indent=1, default=str))
             summary["tables"][table] = {
-                "rows": facts["rows"], "sha256": facts["sha256"], "seconds": round(time.perf_counter() - started, 2),
-                "expectations": sum(s["expectations"] for s in stages), "stages": [s["stage"] for s in stages],
+                "rows": facts["rows"],
+                "sha256": facts["sha256"],
+                "seconds": round(time.perf_counter() - started, 2),
+                "expectations": sum(s["expectations"] for s in stages),
+                "stages": [s["stage"] for s in stages],
                 "success": not any(s["failed"] for s in stages),
-                "failed": [f for s in stages for f in s["failed"]], "warnings": [w for s in stages for w in s["warnings"]]}
+                "failed": [f for s in stages for f in s["failed"]],
+                "warnings": [w for s in stages for w in s["warnings"]],
+            }
             log.info(
                 "%s: %d expectations, %d failed, %d warnings (%.1fs)",
                 table,

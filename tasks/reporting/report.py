@@ -37,19 +37,26 @@ from tasks.reporting.report_pdf import write_pdf
 SCHEMA = "mmrecun.report/1"
 NOTHING_TO_FORGET = "NOTHING TO FORGET"  # the status of a run whose forget set held nothing new
 MEASURES = [  # (key, label, better)
-    ("retain_valid_recall@20", "Retain valid Recall@20", "high"), ("retain_test_recall@10", "Retain test Recall@10", "high"),
-    ("retain_test_recall@20", "Retain test Recall@20", "high"), ("retain_test_recall@50", "Retain test Recall@50", "high"),
-    ("retain_test_ndcg@20", "Retain test NDCG@20", "high"), ("forget_recall@20", "Forget Recall@20 (forgotten interactions)", "low"),
-    ("item_recall@500", "Revoked items Recall@500", "low"), ("item_recall@1000", "Revoked items Recall@1000", "low"),
-    ("item_recall@1500", "Revoked items Recall@1500", "low"), ("exposure@20", "Revoked items served in any top-20", "zero"),
+    ("retain_valid_recall@20", "Retain valid Recall@20", "high"),
+    ("retain_test_recall@10", "Retain test Recall@10", "high"),
+    ("retain_test_recall@20", "Retain test Recall@20", "high"),
+    ("retain_test_recall@50", "Retain test Recall@50", "high"),
+    ("retain_test_ndcg@20", "Retain test NDCG@20", "high"),
+    ("forget_recall@20", "Forget Recall@20 (forgotten interactions)", "low"),
+    ("item_recall@500", "Revoked items Recall@500", "low"),
+    ("item_recall@1000", "Revoked items Recall@1000", "low"),
+    ("item_recall@1500", "Revoked items Recall@1500", "low"),
+    ("exposure@20", "Revoked items served in any top-20", "zero"),
     ("model_exposure@20", "Revoked items in the raw model top-20 (before the serving filter)", "low"),
-    ("bpr_div_parent", "Score divergence to the original (MSE)", "info"), ("bpr_div_gold", "Score divergence to Gold (MSE)", "low"),
+    ("bpr_div_parent", "Score divergence to the original (MSE)", "info"),
+    ("bpr_div_gold", "Score divergence to Gold (MSE)", "low"),
     ("mia_auc", "Membership-inference AUC (forgotten vs never-seen)", "info"),
     ("erasure_mia_auc", "Membership-inference AUC, erased interactions of items still served", "info"),
     ("erasure_heldout_auc", "Erased against held-out interactions of the same users (AUC; 0.5 = never trained on)", "low"),
     ("content_trace", "Withdrawn content matched to its items from the model (AUC)", "low"),
     ("content_trace_reference", "The same, from the retained data alone (reference attacker)", "info"),
-    ("content_item_recall@500", "Items that lost content: Recall@500 over their users", "high"), ("wall_s", "Wall time, seconds", "fast"),
+    ("content_item_recall@500", "Items that lost content: Recall@500 over their users", "high"),
+    ("wall_s", "Wall time, seconds", "fast"),
 ]
 
 
@@ -68,17 +75,27 @@ def _forgotten(run_dir: Path, forget: dict | None) -> dict | None:
     if (requests / REVOCATIONS_FILE).is_file():
         t = pq.read_table(requests / REVOCATIONS_FILE, columns=["revocation_id", "licence_id"]).to_pylist()
         licences = {r["licence_id"] for r in t if r["revocation_id"] in new}
-    return {"counts": forget["counts"], "new": forget["new"], "cumulative": forget["cumulative"],
-            "retained_interactions": forget["retained_interactions"], "licence_ids": sorted(licences),
-            "new_request_ids": sorted(new), "requests_applied_total": len(forget["request_ids"]),
-            "not_applicable": forget["not_applicable"], "deferred": len(forget["deferred"])}
+    return {
+        "counts": forget["counts"],
+        "new": forget["new"],
+        "cumulative": forget["cumulative"],
+        "retained_interactions": forget["retained_interactions"],
+        "licence_ids": sorted(licences),
+        "new_request_ids": sorted(new),
+        "requests_applied_total": len(forget["request_ids"]),
+        "not_applicable": forget["not_applicable"],
+        "deferred": len(forget["deferred"]),
+    }
 
 
 def _workspace_policy() -> dict:
     """What the run's workspace keeps after it ends, and for how long (:func:`tasks.pipeline.run.clean_run`)."""
     days = keep_days()
-    return {"removed": list(PERSONAL_PARTS), "kept": ["run.json", "report", "evaluation.json", "cleanup.json"],
-            "when": "when the run ends" if days == 0 else f"{days} day(s) after the run ends (mmrecun gc)"}
+    return {
+        "removed": list(PERSONAL_PARTS),
+        "kept": ["run.json", "report", "evaluation.json", "cleanup.json"],
+        "when": "when the run ends" if days == 0 else f"{days} day(s) after the run ends (mmrecun gc)",
+    }
 
 
 VERDICTS = {
@@ -93,8 +110,11 @@ def _validation(summary: dict | None) -> dict | None:
     if summary is None:
         return None
     keep = ("rows", "expectations", "success", "sha256", "failed", "warnings")
-    return {"success": summary["success"], "cutoff": summary["cutoff"],
-            "tables": {name: {k: t[k] for k in keep} for name, t in summary["tables"].items()}}
+    return {
+        "success": summary["success"],
+        "cutoff": summary["cutoff"],
+        "tables": {name: {k: t[k] for k in keep} for name, t in summary["tables"].items()},
+    }
 
 
 def _evidence_rows(evidence: dict | None) -> list[dict]:
@@ -105,8 +125,10 @@ def _evidence_rows(evidence: dict | None) -> list[dict]:
     for k, label, better in MEASURES:
         values = {name: x.get(k) for name, x in columns.items()}
         if isinstance(values["unlearned"], dict):  # one value per modality
-            rows += [{"key": f"{k}/{m}", "measure": f"{label}, {m}", "better": better,
-                      **{name: (v or {}).get(m) for name, v in values.items()}} for m in values["unlearned"]]
+            rows += [
+                {"key": f"{k}/{m}", "measure": f"{label}, {m}", "better": better, **{name: (v or {}).get(m) for name, v in values.items()}}
+                for m in values["unlearned"]
+            ]
         elif any(v is not None for v in values.values()):
             rows.append({"key": k, "measure": label, "better": better, **values})
     return rows
@@ -147,13 +169,25 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
         fig.savefig(out / "figures" / f"{name}.png")
         figures[name] = f"figures/{name}.png"
 
-    bars("utility", "Utility kept: retain users' test ranking quality",
-         {"retain_test_recall@20": "Recall@20", "retain_test_ndcg@20": "NDCG@20"})
-    bars("forgetting", "Forgetting: recall of what was forgotten (lower is better)",
-         {"forget_recall@20": "forgotten interactions\nRecall@20", "item_recall@500": "revoked items\nRecall@500",
-          "item_recall@1000": "revoked items\nRecall@1000"})
-    bars("exposure", "Revoked items in users' top-20 lists",
-         {"model_exposure@20": "raw model ranking", "exposure@20": "served (after the filter)"})
+    bars(
+        "utility",
+        "Utility kept: retain users' test ranking quality",
+        {"retain_test_recall@20": "Recall@20", "retain_test_ndcg@20": "NDCG@20"},
+    )
+    bars(
+        "forgetting",
+        "Forgetting: recall of what was forgotten (lower is better)",
+        {
+            "forget_recall@20": "forgotten interactions\nRecall@20",
+            "item_recall@500": "revoked items\nRecall@500",
+            "item_recall@1000": "revoked items\nRecall@1000",
+        },
+    )
+    bars(
+        "exposure",
+        "Revoked items in users' top-20 lists",
+        {"model_exposure@20": "raw model ranking", "exposure@20": "served (after the filter)"},
+    )
     hist = evidence.get("score_histograms")
     if hist:
         fig = Figure(figsize=(6.4, 3.0), dpi=110)
@@ -172,8 +206,13 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
     return figures
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: Gates = Gates(),
-                 outcome: tuple[str, str] | None = None, deadline_days: int = DEADLINE_DAYS) -> dict:
+def build_report(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    gates: Gates = Gates(),
+    outcome: tuple[str, str] | None = None,
+    deadline_days: int = DEADLINE_DAYS,
+) -> dict:
     """Write the report of the run in ``run_dir`` into ``out_dir`` (default ``run_dir/report``); return report.json's dict.
 
     ``outcome``: ``(status, verdict)`` decided after the gates, by publication (``SUPERSEDED``: another run

@@ -26,8 +26,15 @@ def write_index(store) -> None:
         if key.endswith("/failure.json"):
             failure = json.loads(store.get_bytes(key))
             if failure["run_id"] not in published:
-                rows.append({"run_id": failure["run_id"], "status": "FAILED", "when": failure["failed_at"], "model": None,
-                             "detail": f"failed at {failure['step']}: {failure['error'].splitlines()[0][:200]}"})
+                rows.append(
+                    {
+                        "run_id": failure["run_id"],
+                        "status": "FAILED",
+                        "when": failure["failed_at"],
+                        "model": None,
+                        "detail": f"failed at {failure['step']}: {failure['error'].splitlines()[0][:200]}",
+                    }
+                )
     rows.sort(key=lambda r: r["when"], reverse=True)
     current = {e["model"]: current_version(store, e["model"]) for e in entries}
     store.put_bytes("reports/index.html", templates().get_template("index.html.j2").render(rows=rows, current=current).encode())

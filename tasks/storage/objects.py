@@ -94,7 +94,6 @@ def _sha256_stream(read) -> str:
     return digest.hexdigest()
 
 
-
 class _Store:
     """What both backends share: a write is checked by hashing what the store now holds."""
 

@@ -108,8 +108,15 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
         if done["current_moved"]:  # finish a purge a failure cut short
             manifest = version_manifest(store, done["model"], done["version"]) or {}
             purged = _purge(store, done["model"], done["version"], applied(manifest), run["run_id"], retain)
-        return {"version": done["version"], "status": done["status"], "current_moved": done["current_moved"],
-                "ledger_seq": done["seq"], "artifacts": done["artifacts"], "purged": purged, "already_published": True}
+        return {
+            "version": done["version"],
+            "status": done["status"],
+            "current_moved": done["current_moved"],
+            "ledger_seq": done["seq"],
+            "artifacts": done["artifacts"],
+            "purged": purged,
+            "already_published": True,
+        }
     report_dir = root / "report"
     if not report_dir.is_dir():
         raise FileNotFoundError(f"{report_dir} does not exist: run the report step first")
@@ -119,9 +126,16 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
     name, version = run["model_name"], run["version"] if has_model else None
     approval = _approval(run, report)
     if approval is not None and not approval["approved"]:
-        report = build_report(root, gates=Gates(**report["gate_config"]), deadline_days=_deadline(report),
-                              outcome=(REJECTED, f"{approval['by']} rejected the report on {approval['at']}: version {version} "
-                                                 "is not promoted; the published model pointer stays where it was."))
+        report = build_report(
+            root,
+            gates=Gates(**report["gate_config"]),
+            deadline_days=_deadline(report),
+            outcome=(
+                REJECTED,
+                f"{approval['by']} rejected the report on {approval['at']}: version {version} "
+                "is not promoted; the published model pointer stays where it was.",
+            ),
+        )
     passed = report["status"] == "PASSED"
     pointer, tag = read_pointer(store, name)
     promoted = passed and pointer is not None and pointer["version"] == version  # a rerun after the pointer moved
@@ -149,18 +163,41 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
     for path in sorted(p for p in report_dir.rglob("*") if p.is_file()):
         _put(store, f"reports/{run['run_id']}/{path.relative_to(report_dir).as_posix()}", path, retain, artifacts)
     lineage = _lineage(applied(manifest), replaced, replaced_manifest) if promoted else {}
-    entry = ledger.append(store, {**_entry(run, root, report, version if winner is None else None, promoted, artifacts), **lineage,
-                                  **({"approval": approval} if approval else {})}, retain=retain)
+    entry = ledger.append(
+        store,
+        {
+            **_entry(run, root, report, version if winner is None else None, promoted, artifacts),
+            **lineage,
+            **({"approval": approval} if approval else {}),
+        },
+        retain=retain,
+    )
     purged = _purge(store, name, version, applied(manifest), run["run_id"], retain) if promoted else []
     write_index(store)
-    log.info("published %s/%s (%s); CURRENT %s; ledger entry %d; %d earlier version(s) purged", name, version or "-",
-             report["status"], "moved" if promoted else "unchanged", entry["seq"], len(purged))
+    log.info(
+        "published %s/%s (%s); CURRENT %s; ledger entry %d; %d earlier version(s) purged",
+        name,
+        version or "-",
+        report["status"],
+        "moved" if promoted else "unchanged",
+        entry["seq"],
+        len(purged),
+    )
     if winner is not None:
-        raise Superseded(f"run {run['run_id']}: CURRENT of {name!r} is {winner!r}, no longer {run['parent']['version']!r} "
-                         f"which this run started from; version {version!r} was not promoted (report published as "
-                         f"SUPERSEDED); start a new run to apply its requests to {winner!r}")
-    return {"version": version, "status": report["status"], "current_moved": promoted, "ledger_seq": entry["seq"],
-            "artifacts": artifacts, "purged": purged, "already_published": False}
+        raise Superseded(
+            f"run {run['run_id']}: CURRENT of {name!r} is {winner!r}, no longer {run['parent']['version']!r} "
+            f"which this run started from; version {version!r} was not promoted (report published as "
+            f"SUPERSEDED); start a new run to apply its requests to {winner!r}"
+        )
+    return {
+        "version": version,
+        "status": report["status"],
+        "current_moved": promoted,
+        "ledger_seq": entry["seq"],
+        "artifacts": artifacts,
+        "purged": purged,
+        "already_published": False,
+    }
 
 
 def _deadline(report: dict) -> int:
@@ -169,8 +206,10 @@ def _deadline(report: dict) -> int:
 
 def _rerender_superseded(root: Path, report: dict, version: str, parent: str | None, winner: str) -> dict:
     """Rebuild the run's report as SUPERSEDED (same gates and evidence), naming both versions."""
-    verdict = (f"Version {version} was made from {parent}, but another run promoted {winner} first; "
-               f"{version} is not promoted and its model is not kept. Its requests stay pending: the next run applies them to {winner}.")
+    verdict = (
+        f"Version {version} was made from {parent}, but another run promoted {winner} first; "
+        f"{version} is not promoted and its model is not kept. Its requests stay pending: the next run applies them to {winner}."
+    )
     return build_report(root, gates=Gates(**report["gate_config"]), outcome=(SUPERSEDED, verdict), deadline_days=_deadline(report))
 
 
@@ -187,19 +226,32 @@ def _entry(run: dict, root: Path, report: dict, version: str | None, promoted: b
     """The ledger entry of a run's publication."""
     inputs = root / "inputs" / "ingest.json"
     return {
-        "run_id": run["run_id"], "kind": run["kind"], "model": run["model_name"], "version": version,
-        "parent_version": (run.get("parent") or {}).get("version"), "status": report["status"], "gates": report.get("gates", []),
-        "current_moved": promoted, "requests_new": (report.get("requests") or {}).get("new_request_ids", []),
+        "run_id": run["run_id"],
+        "kind": run["kind"],
+        "model": run["model_name"],
+        "version": version,
+        "parent_version": (run.get("parent") or {}).get("version"),
+        "status": report["status"],
+        "gates": report.get("gates", []),
+        "current_moved": promoted,
+        "requests_new": (report.get("requests") or {}).get("new_request_ids", []),
         "inputs": {t: f["sha256"] for t, f in json.loads(inputs.read_text())["tables"].items()} if inputs.is_file() else {},
-        "artifacts": artifacts, "report": f"reports/{run['run_id']}/report.html", "code_version": run.get("code_version"),
-        "published_at": utc_now()}
+        "artifacts": artifacts,
+        "report": f"reports/{run['run_id']}/report.html",
+        "code_version": run.get("code_version"),
+        "published_at": utc_now(),
+    }
 
 
 def _lineage(mine: set[str], replaced: str | None, replaced_manifest: dict | None) -> dict:
     """The lineage fields of an entry that moved ``CURRENT`` (see :mod:`tasks.storage.ledger`)."""
     names, before = ledger.request_names(mine), ledger.request_names(applied(replaced_manifest))
-    return {"replaced_version": replaced, "requests_added": sorted(names - before),
-            "requests_applied_sha256": ledger.requests_sha256(names), "requests_applied_count": len(names)}
+    return {
+        "replaced_version": replaced,
+        "requests_added": sorted(names - before),
+        "requests_applied_sha256": ledger.requests_sha256(names),
+        "requests_applied_count": len(names),
+    }
 
 
 def _purge(store, name: str, current: str, current_applied: set[str], run_id: str, retain: Retention | None) -> list[str]:

@@ -39,7 +39,7 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/a/b`` -> ``("bucket", "a/b")`` (prefix without surrounding slashes)."""
     if not is_s3_uri(uri):
         raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
     if not bucket:
         raise ValueError(f"no bucket in {uri!r}")
     return bucket, prefix.strip("/")

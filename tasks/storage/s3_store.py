@@ -59,11 +59,18 @@ class S3Store(_Store):
             return {}
         return {"ObjectLockMode": retain.mode, "ObjectLockRetainUntilDate": retain.until()}
 
-    def put_bytes(self, key: str, data: bytes, *, retain: Retention | None = None, if_absent: bool = False,
-                  if_match: str | None = None) -> str:
+    def put_bytes(
+        self, key: str, data: bytes, *, retain: Retention | None = None, if_absent: bool = False, if_match: str | None = None
+    ) -> str:
         digest = hashlib.sha256(data)
-        args = {"Bucket": self.bucket, "Key": self._key(key), "Body": data, "ChecksumAlgorithm": "SHA256",
-                "ChecksumSHA256": base64.b64encode(digest.digest()).decode(), **self._lock_args(retain)}
+        args = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "Body": data,
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": base64.b64encode(digest.digest()).decode(),
+            **self._lock_args(retain),
+        }
         if if_absent:
             args["IfNoneMatch"] = "*"
         if if_match is not None:
@@ -136,8 +143,7 @@ class S3Store(_Store):
         deleted: set[str] = set()
         with storage_errors(f"deleting {self.uri(prefix)}"):
             for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=base):
-                targets = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                           for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                targets = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
                 if targets:
                     answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": targets, "Quiet": True})
                     if answer.get("Errors"):

@@ -51,8 +51,15 @@ def test_the_replay_relearns_content_deleted_rows_from_their_interactions_only(s
         return float((e.users[u] * e.items[i]).sum(1).mean())
 
     before = own_score()
-    facts = replay_rows(model, graphs, retain.train, np.empty(0, np.int64), items, ReplaySchedule(epochs=5, batch_size=256, lr=1e-2),
-                        np.random.default_rng(0))
+    facts = replay_rows(
+        model,
+        graphs,
+        retain.train,
+        np.empty(0, np.int64),
+        items,
+        ReplaySchedule(epochs=5, batch_size=256, lr=1e-2),
+        np.random.default_rng(0),
+    )
     assert facts["triples"] > 0 and own_score() > before
     kept = np.setdiff1d(np.arange(slice_data.n_items), items)
     for name, value in model.state_dict().items():  # only the content-deleted rows moved

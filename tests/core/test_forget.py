@@ -13,8 +13,10 @@ def small():
     users = np.array([0, 0, 0, 1, 1, 2, 2, 2, 0, 1])
     items = np.array([0, 1, 2, 1, 3, 0, 2, 3, 3, 0])
     split = np.array([0, 0, 0, 0, 0, 0, 0, 0, 2, 1], dtype=np.int8)
-    feats = {"image": (np.arange(4), np.array([[1, 0], [0, 1], [1, 1], [3, 3]], dtype=np.float32)),
-             "audio": (np.arange(4), np.array([[2, 0], [0, 2], [4, 4], [1, 0]], dtype=np.float32))}
+    feats = {
+        "image": (np.arange(4), np.array([[1, 0], [0, 1], [1, 1], [3, 3]], dtype=np.float32)),
+        "audio": (np.arange(4), np.array([[2, 0], [0, 2], [4, 4], [1, 0]], dtype=np.float32)),
+    }
     return build_interaction_data(users, items, split, feats)
 
 

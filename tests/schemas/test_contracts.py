@@ -9,8 +9,12 @@ from tasks.inputs.catalogue import embedding_column
 
 
 def interactions(**overrides):
-    cols = {"user_id": pa.array([1, 2], pa.int64()), "item_id": pa.array([5, 6], pa.int64()),
-            "ts": pa.array([0, 1_000_000], pa.int64()).cast(TS_TYPE), "split": pa.array(["train", "test"])}
+    cols = {
+        "user_id": pa.array([1, 2], pa.int64()),
+        "item_id": pa.array([5, 6], pa.int64()),
+        "ts": pa.array([0, 1_000_000], pa.int64()).cast(TS_TYPE),
+        "split": pa.array(["train", "test"]),
+    }
     cols.update(overrides)
     return pa.table({k: v for k, v in cols.items() if v is not None})
 

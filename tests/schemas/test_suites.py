@@ -71,7 +71,12 @@ def ts(text: str, n: int) -> pa.Array:
 def test_valid_inputs_pass_and_reach_the_forget_set(inputs):
     summary = run_steps(inputs)
     assert summary["success"] and set(summary["tables"]) == {
-        "interactions", "item_features/image", "item_features/audio", "licence_revocations", "erasure_requests"}
+        "interactions",
+        "item_features/image",
+        "item_features/audio",
+        "licence_revocations",
+        "erasure_requests",
+    }
     assert all(t["expectations"] >= 8 and not t["warnings"] for t in summary["tables"].values())
     ws = inputs / "workspace"
     assert (ws / "validation" / "docs" / "index.html").is_file()
@@ -225,7 +230,6 @@ def test_requests_for_unknown_users_and_items_are_warnings_reported_as_not_appli
     summary = run_steps(inputs)
     assert summary["success"]
     warned = {t: [(w["column"], w["examples"]) for w in s["warnings"]] for t, s in summary["tables"].items() if s["warnings"]}
-    assert warned == {"erasure_requests": [("unknown_user_id", [hash_id(10**9)])],
-                      "licence_revocations": [("unknown_item_id", [-7])]}
+    assert warned == {"erasure_requests": [("unknown_user_id", [hash_id(10**9)])], "licence_revocations": [("unknown_item_id", [-7])]}
     forget = (inputs / "workspace" / "forget_set" / "summary.json").read_text()
     assert '"unknown_user"' in forget and '"unknown_item"' in forget

@@ -64,8 +64,14 @@ def unlearn_run(member_catalogue, member_parent, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("runs")
     make_requests(load_catalogue(member_catalogue).data, "both", 0.05, 0, root / "requests")
-    run = start_run(root / "run", "manual__2026-03-01T00:00:00+00:00", "unlearn", "mgcn", {"method": "mmrecun", "max_epochs": 2},
-                    parent={"version": "base", "model_dir": str(member_parent)})
+    run = start_run(
+        root / "run",
+        "manual__2026-03-01T00:00:00+00:00",
+        "unlearn",
+        "mgcn",
+        {"method": "mmrecun", "max_epochs": 2},
+        parent={"version": "base", "model_dir": str(member_parent)},
+    )
     ingest(member_catalogue, run, root / "requests")
     validate(run, cutoff=CUTOFF)
     build_forget_set(run / "inputs" / "data", run / "inputs" / "requests", CUTOFF, member_parent, run / "forget_set")

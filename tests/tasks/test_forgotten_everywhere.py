@@ -45,8 +45,9 @@ def test_the_scan_finds_what_the_workspace_held_before_the_cleanup(pipeline):
 
 def test_nothing_forgotten_is_left_in_the_store_or_the_workspace(pipeline):
     root, store = pipeline["root"], pipeline["store"]
-    findings = scan([root / "store" / "models", root / "store" / "reports", root / "runs"],
-                    forgotten(pipeline["data"], root / "requests", CUTOFF))
+    findings = scan(
+        [root / "store" / "models", root / "store" / "reports", root / "runs"], forgotten(pipeline["data"], root / "requests", CUTOFF)
+    )
     assert findings == []
     assert store.list(f"models/mgcn/{pipeline['base']}") == [f"models/mgcn/{pipeline['base']}/TOMBSTONE.json"]
     ids = json.loads(store.get_bytes(f"models/mgcn/{current_version(store, 'mgcn')}/id_maps.json"))["user_ids"]

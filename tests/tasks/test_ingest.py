@@ -61,8 +61,9 @@ def test_s3_ingest_matches_local_ingest_and_validates(s3_endpoint, s3_bucket, ca
     client, bucket = s3_bucket
     upload(client, bucket, "exports/2026-01-01/data", catalogue_dir)
     upload(client, bucket, "exports/2026-01-01/requests", requests_dir)
-    remote = ingest(f"s3://{bucket}/exports/2026-01-01/data", tmp_path / "s3", f"s3://{bucket}/exports/2026-01-01/requests",
-                    endpoint_url=s3_endpoint)
+    remote = ingest(
+        f"s3://{bucket}/exports/2026-01-01/data", tmp_path / "s3", f"s3://{bucket}/exports/2026-01-01/requests", endpoint_url=s3_endpoint
+    )
     local = ingest(catalogue_dir, tmp_path / "local", requests_dir)
     assert {n: t["sha256"] for n, t in remote["tables"].items()} == {n: t["sha256"] for n, t in local["tables"].items()}
     assert remote["tables"]["interactions"]["uri"] == f"s3://{bucket}/exports/2026-01-01/data/interactions.parquet"

@@ -19,8 +19,16 @@ from tasks.storage.registry import LineageError, Superseded, current_version, ro
 from tasks.storage.store import LocalStore, S3Store
 
 CUTOFF = "2026-03-01T00:00:00+00:00"
-FAST = {"max_epochs": 2, "train_epochs": 2, "device": "cpu", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0,
-        "gate_erasure_auc_max": 1.0, "gate_revoked_exposure_max": 1e3, "gate_content_tolerance": 1.0}
+FAST = {
+    "max_epochs": 2,
+    "train_epochs": 2,
+    "device": "cpu",
+    "gate_retain_ratio": 0.0,
+    "gate_forget_recall_max": 1.0,
+    "gate_erasure_auc_max": 1.0,
+    "gate_revoked_exposure_max": 1e3,
+    "gate_content_tolerance": 1.0,
+}
 
 
 def run_pipeline(workspace, run_id: str, kind: str, data, store_uri: str, requests=None, endpoint=None) -> str:
@@ -29,8 +37,11 @@ def run_pipeline(workspace, run_id: str, kind: str, data, store_uri: str, reques
     if requests is not None:
         params["requests"] = str(requests)
     run_dir = steps.begin(workspace, run_id, kind, params)
-    order = ["ingest", "validate", "train", "evaluate", "report"] if kind == "train" else \
-        ["ingest", "validate", "fetch_parent", "forget_set", "unlearn", "evaluate", "report"]
+    order = (
+        ["ingest", "validate", "train", "evaluate", "report"]
+        if kind == "train"
+        else ["ingest", "validate", "fetch_parent", "forget_set", "unlearn", "evaluate", "report"]
+    )
     for name in order:
         getattr(steps, name)(run_dir)
     return run_dir
@@ -58,8 +69,10 @@ def raced(catalogue_dir, request_sets, tmp_path_factory):
     scratch = LocalStore(root / "scratch-store")
     base = run_pipeline(root / "runs", "base-run", "train", catalogue_dir, scratch.uri())
     steps.publish(base)
-    runs = {name: run_pipeline(root / "runs", f"run-{name}", "unlearn", catalogue_dir, scratch.uri(), request_sets[rs])
-            for name, rs in (("A", "X"), ("B", "Y"))}
+    runs = {
+        name: run_pipeline(root / "runs", f"run-{name}", "unlearn", catalogue_dir, scratch.uri(), request_sets[rs])
+        for name, rs in (("A", "X"), ("B", "Y"))
+    }
     return {"base": base, **runs, "root": root}
 
 
@@ -75,8 +88,9 @@ def applied_users(store, name: str = "mgcn") -> set[str]:
 
 
 @pytest.mark.parametrize("kind,first", [("local", "A"), ("local", "B"), ("s3", "A"), ("s3", "B")])
-def test_one_of_two_runs_from_the_same_parent_is_promoted_the_other_is_superseded(raced, catalogue_dir, request_sets, kind,
-                                                                                  first, tmp_path, request, s3_endpoint):
+def test_one_of_two_runs_from_the_same_parent_is_promoted_the_other_is_superseded(
+    raced, catalogue_dir, request_sets, kind, first, tmp_path, request, s3_endpoint
+):
     from tasks.storage.publish import publish
 
     store = fresh_store(kind, tmp_path, request)
@@ -119,8 +133,19 @@ def test_verify_ledger_catches_a_promotion_whose_applied_requests_shrink(raced, 
     publish(run_a, store)
     assert ledger.verify(store).ok
     # a writer that ignores the rule: a later entry moves CURRENT to a version that applied nothing
-    ledger.append(store, {"kind": "unlearn", "run_id": "rogue", "model": "mgcn", "version": "rogue", "current_moved": True,
-                          "requests_added": [], "requests_applied_sha256": ledger.requests_sha256([]), "artifacts": {}})
+    ledger.append(
+        store,
+        {
+            "kind": "unlearn",
+            "run_id": "rogue",
+            "model": "mgcn",
+            "version": "rogue",
+            "current_moved": True,
+            "requests_added": [],
+            "requests_applied_sha256": ledger.requests_sha256([]),
+            "artifacts": {},
+        },
+    )
     problems = ledger.verify(store).problems
     assert len(problems) == 1 and "CURRENT of mgcn moved to rogue" in problems[0] and "a request was dropped" in problems[0]
 

@@ -48,8 +48,9 @@ def test_a_passed_run_publishes_moves_current_and_appends_the_ledger(run_copy, s
     out = publish(run_copy, s3_store)
     run = load_run(run_copy)
     assert current_version(s3_store, "mgcn") == run["version"] and out["current_moved"]
-    assert set(keys_of_version(s3_store, run_copy)) == {f"models/mgcn/{run['version']}/{f}" for f in
-                                                       ("model.pt", "config.json", "id_maps.json", "manifest.json", "evidence.json")}
+    assert set(keys_of_version(s3_store, run_copy)) == {
+        f"models/mgcn/{run['version']}/{f}" for f in ("model.pt", "config.json", "id_maps.json", "manifest.json", "evidence.json")
+    }
     assert f"reports/{run['run_id']}/report.pdf" in s3_store.list("reports")
     entry = ledger.find_run(s3_store, run["run_id"])
     assert entry["status"] == "PASSED" and entry["parent_version"] == "base" and entry["requests_new"]

@@ -38,8 +38,11 @@ def test_report_json_carries_every_section(unlearn_run):
 def test_no_raw_user_id_of_the_forget_set_appears_anywhere(unlearn_run):
     erased = pq.read_table(unlearn_run / "inputs" / "requests" / "erasure_requests.parquet").column("user_id").to_pylist()
     assert erased and all(u.startswith("member-") for u in erased)
-    texts = {"json": (unlearn_run / "report" / "report.json").read_text(), "html": (unlearn_run / "report" / "report.html").read_text(),
-             "pdf": pdf_text(unlearn_run / "report" / "report.pdf")}
+    texts = {
+        "json": (unlearn_run / "report" / "report.json").read_text(),
+        "html": (unlearn_run / "report" / "report.html").read_text(),
+        "pdf": pdf_text(unlearn_run / "report" / "report.pdf"),
+    }
     for name, text in texts.items():
         leaked = [u for u in erased if u in text]
         assert not leaked, f"report.{name} holds raw user ids, e.g. {leaked[:3]}"

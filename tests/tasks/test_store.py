@@ -92,21 +92,27 @@ def test_open_store_picks_the_backend(tmp_path, s3_endpoint, s3_bucket):
         Retention("FOREVER", 1)
 
 
-@pytest.mark.parametrize("environ,expected", [
-    ({}, Retention("GOVERNANCE", 365)),
-    ({"MMRECUN_LOCK_MODE": "compliance", "MMRECUN_LOCK_DAYS": "2555"}, Retention("COMPLIANCE", 2555)),
-    ({"MMRECUN_LOCK_MODE": "off", "MMRECUN_LOCK_DAYS": "x"}, None),
-    ({"MMRECUN_LOCK_MODE": "", "MMRECUN_LOCK_DAYS": " "}, Retention("GOVERNANCE", 365)),  # blank env_file lines
-])
+@pytest.mark.parametrize(
+    "environ,expected",
+    [
+        ({}, Retention("GOVERNANCE", 365)),
+        ({"MMRECUN_LOCK_MODE": "compliance", "MMRECUN_LOCK_DAYS": "2555"}, Retention("COMPLIANCE", 2555)),
+        ({"MMRECUN_LOCK_MODE": "off", "MMRECUN_LOCK_DAYS": "x"}, None),
+        ({"MMRECUN_LOCK_MODE": "", "MMRECUN_LOCK_DAYS": " "}, Retention("GOVERNANCE", 365)),  # blank env_file lines
+    ],
+)
 def test_retention_from_the_deployment_environment(environ, expected):
     assert Retention.from_env(environ) == expected
 
 
-@pytest.mark.parametrize("environ,message", [
-    ({"MMRECUN_LOCK_MODE": "FOREVER"}, "MMRECUN_LOCK_MODE.*GOVERNANCE or COMPLIANCE"),
-    ({"MMRECUN_LOCK_DAYS": "ten"}, "MMRECUN_LOCK_DAYS must be a whole number"),
-    ({"MMRECUN_LOCK_DAYS": "0"}, "retention days must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "environ,message",
+    [
+        ({"MMRECUN_LOCK_MODE": "FOREVER"}, "MMRECUN_LOCK_MODE.*GOVERNANCE or COMPLIANCE"),
+        ({"MMRECUN_LOCK_DAYS": "ten"}, "MMRECUN_LOCK_DAYS must be a whole number"),
+        ({"MMRECUN_LOCK_DAYS": "0"}, "retention days must be >= 1"),
+    ],
+)
 def test_bad_retention_settings_name_the_variable(environ, message):
     with pytest.raises(ValueError, match=message):
         Retention.from_env(environ)

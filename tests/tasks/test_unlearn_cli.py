@@ -9,8 +9,20 @@ import torch
 
 from tasks.cli import main
 
-EVIDENCE_KEYS = {"wall_s", "retain_valid_recall@20", "retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20",
-                 "item_recall@500", "item_recall@1000", "item_recall@1500", "exposure@20", "bpr_div_parent", "bpr_div_gold", "mia_auc"}
+EVIDENCE_KEYS = {
+    "wall_s",
+    "retain_valid_recall@20",
+    "retain_test_recall@20",
+    "retain_test_ndcg@20",
+    "forget_recall@20",
+    "item_recall@500",
+    "item_recall@1000",
+    "item_recall@1500",
+    "exposure@20",
+    "bpr_div_parent",
+    "bpr_div_gold",
+    "mia_auc",
+}
 
 
 def unlearn(data, model, forget, out, *options: str) -> int:
