@@ -23,10 +23,8 @@ from tasks.pipeline.forget_set import build_forget_set
 from tasks.pipeline.ingest import ingest
 from tasks.pipeline.train import train_model
 from tasks.pipeline.unlearn import unlearn_model
-from tasks.pipeline.validate import validate
 from tasks.reporting.gates import Gates
-from tasks.reporting.report import build_report
-from tasks.storage.publish import PublishError
+from tasks.storage.objects import PublishError
 from tasks.storage.s3 import StorageError
 from tasks.storage.store import ChecksumMismatch, Conflict
 
@@ -106,6 +104,8 @@ def _unlearn(args) -> None:
 
 
 def _validate(args) -> None:
+    from tasks.pipeline.validate import validate  # Great Expectations loads for this command only
+
     workspace = args.workspace or f"var/runs/validate-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
     check_output(workspace, [args.data, args.requests])
     ingest(args.data, workspace, args.requests, endpoint_url=args.endpoint_url)
@@ -147,6 +147,8 @@ def _run_records(run: str) -> list[Path]:
 
 
 def _report(args) -> None:
+    from tasks.reporting.report import build_report  # matplotlib and fpdf load for this command only
+
     check_output(args.out or Path(args.run) / "report", _run_records(args.run))
     gates = Gates(
         retain_ratio=args.retain_ratio,

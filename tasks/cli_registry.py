@@ -8,7 +8,6 @@ import json
 from tasks.cli_types import at_least
 from tasks.pipeline.run import collect_garbage
 from tasks.storage import ledger
-from tasks.storage.publish import publish
 from tasks.storage.registry import current_version, rollback
 from tasks.storage.store import ChecksumMismatch, Retention, open_store
 
@@ -18,6 +17,8 @@ def _retention(args):
 
 
 def _publish(args) -> None:
+    from tasks.storage.publish import publish  # the report's renderers load for this command only
+
     out = publish(args.run, open_store(args.store, args.endpoint_url), _retention(args))
     if out["already_published"]:
         print(f"run already published as version {out['version']} (ledger entry {out['ledger_seq']}); nothing written")

@@ -23,6 +23,10 @@ class Conflict(RuntimeError):
     """A conditional write lost: the object is not in the state the writer expected."""
 
 
+class PublishError(RuntimeError):
+    """The store holds something that contradicts a run being published (e.g. the same key with other bytes)."""
+
+
 class AlreadyExists(Conflict):
     """A write asked to create an object that is already there."""
 

@@ -37,6 +37,7 @@ from tasks.reporting.lifecycle import DEADLINE_DAYS
 from tasks.reporting.report import NOTHING_TO_FORGET, build_report
 from tasks.storage import ledger
 from tasks.storage.index import write_index
+from tasks.storage.objects import PublishError
 from tasks.storage.registry import (
     MANIFEST,
     Superseded,
@@ -53,10 +54,6 @@ from tasks.storage.store import Retention, checked_key
 
 log = logging.getLogger("mmrecun.publish")
 SUPERSEDED, REJECTED = "SUPERSEDED", "REJECTED"
-
-
-class PublishError(RuntimeError):
-    """The store holds something that contradicts this run (e.g. the same key with other bytes)."""
 
 
 class ApprovalMissing(UserError):

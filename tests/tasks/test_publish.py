@@ -12,7 +12,8 @@ from tasks.pipeline.run import load_run
 from tasks.reporting.gates import Gates
 from tasks.reporting.report import build_report
 from tasks.storage import ledger
-from tasks.storage.publish import PublishError, publish
+from tasks.storage.objects import PublishError
+from tasks.storage.publish import publish
 from tasks.storage.registry import current_version, fetch_current
 from tasks.storage.s3 import StorageError
 from tasks.storage.store import LocalStore, Retention, S3Store
