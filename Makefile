@@ -12,7 +12,7 @@ DEMO   := var/demo
 SHELL  := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: venv test demo airflow bench-train bench-vs-mmrec bench-knn bench-ingest bench-check clean
+.PHONY: venv test lint demo airflow bench-train bench-vs-mmrec bench-knn bench-ingest bench-check clean
 
 venv: $(STAMP)
 	@[ -L $(VENV) ] || ln -sfn $(VENV_DIR) $(VENV)
@@ -27,6 +27,11 @@ $(STAMP): pyproject.toml
 
 test: venv
 	$(BIN)/python -m pytest
+
+# ruff's lint rules and formatting, as pyproject.toml configures them (ruff is a test dependency).
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Airflow on SQLite in a project-local AIRFLOW_HOME; runs, models and reports under var/.
 AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \

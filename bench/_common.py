@@ -23,10 +23,17 @@ def peak_rss_mib() -> float:
 
 def machine() -> dict:
     """What the numbers were measured on."""
-    import os
-
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
@@ -34,7 +41,7 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     cells = [[key for key, _ in columns]] + [[fmt.format(r[key]) if r.get(key) is not None else "-" for key, fmt in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     for j, row in enumerate(cells):
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
         if j == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -48,7 +55,7 @@ def catalogue_dir(data: str | Path, tmp: str | Path) -> Path:
     data = Path(data)
     if not any(data.glob("*.inter")):
         return data
-    from tasks.convert_mmrec import convert_mmrec
+    from tasks.inputs.convert_mmrec import convert_mmrec
 
     convert_mmrec(data, Path(tmp) / "data")
     return Path(tmp) / "data"
@@ -58,7 +65,7 @@ PARENTS = Path("bench/results")  # default home of the benchmarks' cached parent
 
 
 def parent_dir(parent: str | None, catalogue, data: str) -> Path:
-    """The parent model directory for a benchmark on ``catalogue`` (a :class:`tasks.catalogue.Catalogue` read from the
+    """The parent model directory for a benchmark on ``catalogue`` (a :class:`tasks.inputs.catalogue.Catalogue` read from the
     user's ``--data`` folder ``data``).
 
     ``parent`` None gives the default cache ``bench/results/parent_mgcn-<first 12 hex digits of catalogue.sha256>``: one
@@ -71,8 +78,10 @@ def parent_dir(parent: str | None, catalogue, data: str) -> Path:
     if manifest.is_file():
         trained_on = json.loads(manifest.read_text()).get("data_sha256")
         if trained_on != catalogue.sha256:
-            raise SystemExit(f"parent {path} was trained on data with sha256 {str(trained_on)[:12]}, not on --data "
-                             f"{data} (sha256 {catalogue.sha256[:12]}): pass the parent of that data, or no --parent")
+            raise SystemExit(
+                f"parent {path} was trained on data with sha256 {str(trained_on)[:12]}, not on --data "
+                f"{data} (sha256 {catalogue.sha256[:12]}): pass the parent of that data, or no --parent"
+            )
     return path
 
 
@@ -128,7 +137,12 @@ def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
             if gold is not None:
                 kept = np.ones(len(v), bool) if how == "absolute" else gold != 0
                 diff = v[kept] - gold[kept] if how == "absolute" else (v[kept] - gold[kept]) / gold[kept]
-                out[measure][name].update(compared=int(kept.sum()), **(
-                    {"diff_mean": float(diff.mean()), "diff_sd": sd(diff), "within": float((np.abs(diff) <= target + 1e-12).mean())}
-                    if len(diff) else {"diff_mean": None, "diff_sd": None, "within": None}))
+                out[measure][name].update(
+                    compared=int(kept.sum()),
+                    **(
+                        {"diff_mean": float(diff.mean()), "diff_sd": sd(diff), "within": float((np.abs(diff) <= target + 1e-12).mean())}
+                        if len(diff)
+                        else {"diff_mean": None, "diff_sd": None, "within": None}
+                    ),
+                )
     return out

@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 import numpy as np
+
 from _common import PAIRED, print_table
 
-KEYS = ["wall_s", "retain_valid_recall@20", "retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20",
-        "item_recall@500", "item_recall@1000", "item_recall@1500", "exposure@20", "model_exposure@20", "bpr_div_parent",
-        "bpr_div_gold", "mia_auc", "erasure_mia_auc", "erasure_heldout_auc", "content_trace", "content_trace_reference", "content_item_recall@500"]
-PAPER = [("retain_valid_recall@20", "R@20 retain valid"), ("retain_test_recall@20", "R@20 retain test"),
-         ("forget_recall@20", "R@20 forget"), ("item_recall@500", "item R@500"), ("item_recall@1000", "item R@1000"),
-         ("item_recall@1500", "item R@1500"), ("bpr_div_gold", "BPR div. to Gold"), ("mia_auc", "MIA AUC"),
-         ("content_trace", "content trace"), ("s_per_epoch", "s / epoch"), ("wall_s", "total s")]
+KEYS = [
+    "wall_s",
+    "retain_valid_recall@20",
+    "retain_test_recall@20",
+    "retain_test_ndcg@20",
+    "forget_recall@20",
+    "item_recall@500",
+    "item_recall@1000",
+    "item_recall@1500",
+    "exposure@20",
+    "model_exposure@20",
+    "bpr_div_parent",
+    "bpr_div_gold",
+    "mia_auc",
+    "erasure_mia_auc",
+    "erasure_heldout_auc",
+    "content_trace",
+    "content_trace_reference",
+    "content_item_recall@500",
+]
+PAPER = [
+    ("retain_valid_recall@20", "R@20 retain valid"),
+    ("retain_test_recall@20", "R@20 retain test"),
+    ("forget_recall@20", "R@20 forget"),
+    ("item_recall@500", "item R@500"),
+    ("item_recall@1000", "item R@1000"),
+    ("item_recall@1500", "item R@1500"),
+    ("bpr_div_gold", "BPR div. to Gold"),
+    ("mia_auc", "MIA AUC"),
+    ("content_trace", "content trace"),
+    ("s_per_epoch", "s / epoch"),
+    ("wall_s", "total s"),
+]
 BASELINES = ("finetune", "neggrad")
 
 
@@ -29,17 +56,37 @@ def print_seed_tables(scenario: str, per_seed: list[dict]) -> None:
         models = {**run["methods"], **run["gold_replicates"]}
         rows = [{"method": m, **{k: _scalar(r, k) for k in r}} for m, r in models.items()]
         print(f"\nscenario {scenario}, seed {run['seed']}: {run['requests']}")
-        print_table(rows, [("method", "{}"), ("wall_s", "{:.1f}"), ("epochs_run", "{}"), ("retain_valid_recall@20", "{:.4f}"),
-                           ("retain_test_recall@20", "{:.4f}"), ("forget_recall@20", "{:.4f}"), ("item_recall@500", "{:.4f}"),
-                           ("content_item_recall@500", "{:.4f}"), ("model_exposure@20", "{}"), ("bpr_div_gold", "{:.4f}"),
-                           ("mia_auc", "{:.3f}"), ("erasure_heldout_auc", "{:.3f}"), ("content_trace", "{:.3f}"),
-                           ("content_trace_reference", "{:.3f}")])
+        print_table(
+            rows,
+            [
+                ("method", "{}"),
+                ("wall_s", "{:.1f}"),
+                ("epochs_run", "{}"),
+                ("retain_valid_recall@20", "{:.4f}"),
+                ("retain_test_recall@20", "{:.4f}"),
+                ("forget_recall@20", "{:.4f}"),
+                ("item_recall@500", "{:.4f}"),
+                ("content_item_recall@500", "{:.4f}"),
+                ("model_exposure@20", "{}"),
+                ("bpr_div_gold", "{:.4f}"),
+                ("mia_auc", "{:.3f}"),
+                ("erasure_heldout_auc", "{:.3f}"),
+                ("content_trace", "{:.3f}"),
+                ("content_trace_reference", "{:.3f}"),
+            ],
+        )
         for measure, per_model in (run["paired_row_draws"] or {}).items():
             target, how = PAIRED[measure]
             diff = "{:+.3f}" if how == "absolute" else "{:+.1%}"
             print(f"{measure}, erased users' rows redrawn alike in every model (difference from Gold, {how}):")
-            print_table([{"model": m, **r} for m, r in per_model.items()],
-                        [("model", "{}"), ("mean", "{:.4f}"), ("sd", "{:.4f}"), ("diff_mean", diff), ("within", "{:.0%}")])
+            print_table(
+                [{"model": m, **r} for m, r in per_model.items()],
+                [("model", "{}"), ("mean", "{:.4f}"), ("sd", "{:.4f}"), ("diff_mean", diff), ("within", "{:.0%}")],
+            )
+
+
+def _mean_sd(s: dict | None) -> str:
+    return "-" if s is None else f"{s['mean']:.4f} ± {s['sd']:.4f}"
 
 
 def paper_table(per_seed: list[dict]) -> dict:
@@ -51,12 +98,14 @@ def paper_table(per_seed: list[dict]) -> dict:
         summary[m] = {}
         for key, _ in PAPER:
             values = [v for run in per_seed if (v := _scalar(run["methods"][m], key)) is not None]
-            summary[m][key] = ({"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
-                               if values else None)
-    cell = lambda s: "-" if s is None else f"{s['mean']:.4f} ± {s['sd']:.4f}"  # noqa: E731
+            summary[m][key] = (
+                {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0} if values else None
+            )
     print(f"\nmean ± sd over {len(per_seed)} forget set(s):")
-    print_table([{"method": m, **{label: cell(summary[m][k]) for k, label in PAPER}} for m in methods],
-                [("method", "{}"), *((label, "{}") for _, label in PAPER)])
+    print_table(
+        [{"method": m, **{label: _mean_sd(summary[m][k]) for k, label in PAPER}} for m in methods],
+        [("method", "{}"), *((label, "{}") for _, label in PAPER)],
+    )
     baselines = [b for b in BASELINES if b in summary and summary[b]["retain_test_recall@20"]]
     if "mmrecun" in summary and baselines:
         best = max(baselines, key=lambda b: summary[b]["retain_test_recall@20"]["mean"])
@@ -73,39 +122,46 @@ def _within(value, gold, tolerance: float, relative: bool) -> tuple[float | None
     return diff, abs(diff) <= tolerance + 1e-12
 
 
+def _run_checks(scenario: str, run: dict) -> list[dict]:
+    """The rows of :func:`target_checks` for one forget set (``run``)."""
+    ours, gold, paired = run["methods"]["mmrecun"], run["methods"]["gold"], run["paired_row_draws"] or {}
+    rows = []
+
+    def add(measure: str, value, target: str, holds) -> None:
+        rows.append({"seed": run["seed"], "measure": measure, "mmrecun": value, "target": target, "holds": holds})
+
+    ratio = ours["retain_test_recall@20"] / gold["retain_test_recall@20"]
+    add("retain test R@20 / Gold's", ratio, ">= 0.95", ratio >= 0.95)
+    for key, tolerance, relative in (("forget_recall@20", 0.20, True), ("mia_auc", 0.05, False)):
+        if key in paired and "mmrecun" in paired[key]:
+            diff, holds = paired[key]["mmrecun"]["diff_mean"], None
+            holds = diff is not None and abs(diff) <= tolerance + 1e-12
+        else:
+            diff, holds = _within(ours.get(key), gold.get(key), tolerance, relative)
+        add(f"{key} vs Gold's", diff, f"±{tolerance:.0%}" if relative else f"±{tolerance}", holds)
+    item_key = "content_item_recall@500" if scenario == "modality" else "item_recall@500"
+    diff, holds = _within(ours.get(item_key), gold.get(item_key), 0.20, True)
+    add(f"{item_key} vs Gold's", diff, "±20%", holds)
+    if ours.get("content_trace"):
+        golds = [gold, *run["gold_replicates"].values()]
+        for m, value in ours["content_trace"].items():
+            spread = [g["content_trace"][m] for g in golds]
+            add(
+                f"content trace {m} (Golds {min(spread):.3f}-{max(spread):.3f})",
+                value,
+                "inside the Golds' range",
+                min(spread) <= value <= max(spread) if len(spread) > 1 else None,
+            )
+    add("wall / Gold's", ours["wall_s"] / gold["wall_s"], "<= 0.05", ours["wall_s"] / gold["wall_s"] <= 0.05)
+    return rows
+
+
 def target_checks(scenario: str, per_seed: list[dict]) -> list[dict]:
     """Print and return, per forget set, MMRecUN against the Gold of the same run on every target of the benchmark:
     retain test Recall@20 >= 95 % of Gold's; forget Recall@20 and item Recall@500 within ±20 % (paired row draws
     where erased users' rows are draws); membership AUC within 0.05; content trace inside the range of the Golds'
     (every training seed run); wall time <= 1/20 of Gold's."""
-    rows = []
-    for run in per_seed:
-        ours, gold, paired = run["methods"].get("mmrecun"), run["methods"]["gold"], run["paired_row_draws"] or {}
-        if ours is None:
-            continue
-
-        def add(measure: str, value, target: str, holds) -> None:
-            rows.append({"seed": run["seed"], "measure": measure, "mmrecun": value, "target": target, "holds": holds})
-
-        ratio = ours["retain_test_recall@20"] / gold["retain_test_recall@20"]
-        add("retain test R@20 / Gold's", ratio, ">= 0.95", ratio >= 0.95)
-        for key, tolerance, relative in (("forget_recall@20", 0.20, True), ("mia_auc", 0.05, False)):
-            if key in paired and "mmrecun" in paired[key]:
-                diff, holds = paired[key]["mmrecun"]["diff_mean"], None
-                holds = diff is not None and abs(diff) <= tolerance + 1e-12
-            else:
-                diff, holds = _within(ours.get(key), gold.get(key), tolerance, relative)
-            add(f"{key} vs Gold's", diff, f"±{tolerance:.0%}" if relative else f"±{tolerance}", holds)
-        item_key = "content_item_recall@500" if scenario == "modality" else "item_recall@500"
-        diff, holds = _within(ours.get(item_key), gold.get(item_key), 0.20, True)
-        add(f"{item_key} vs Gold's", diff, "±20%", holds)
-        if ours.get("content_trace"):
-            golds = [gold, *run["gold_replicates"].values()]
-            for m, value in ours["content_trace"].items():
-                spread = [g["content_trace"][m] for g in golds]
-                add(f"content trace {m} (Golds {min(spread):.3f}-{max(spread):.3f})", value, "inside the Golds' range",
-                    min(spread) <= value <= max(spread) if len(spread) > 1 else None)
-        add("wall / Gold's", ours["wall_s"] / gold["wall_s"], "<= 0.05", ours["wall_s"] / gold["wall_s"] <= 0.05)
+    rows = [row for run in per_seed if run["methods"].get("mmrecun") is not None for row in _run_checks(scenario, run)]
     print("\nMMRecUN against the Gold of the same run (None: not defined for this scenario):")
     print_table(rows, [("seed", "{}"), ("measure", "{}"), ("mmrecun", "{:+.4f}"), ("target", "{}"), ("holds", "{}")])
     return rows

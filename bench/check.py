@@ -25,6 +25,7 @@ here; 0 otherwise. Not part of ``make test``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shlex
@@ -66,8 +67,9 @@ def uncovered(commands: list[list[str]], benchmarks: str) -> list[str]:
     """One line per bench script that no command of ``commands`` runs, or that has no ``TINY`` settings."""
     scripts = {p.name for p in (ROOT / "bench").glob("*.py")} - NOT_BENCHMARKS
     named = {Path(argv[0]).name for argv in commands}
-    return ([f"bench/{s}: no command in {benchmarks}" for s in sorted(scripts - named)]
-            + [f"bench/{s}: no tiny settings in bench/check.py" for s in sorted(scripts - set(TINY))])
+    return [f"bench/{s}: no command in {benchmarks}" for s in sorted(scripts - named)] + [
+        f"bench/{s}: no tiny settings in bench/check.py" for s in sorted(scripts - set(TINY))
+    ]
 
 
 def write_inter(path: Path, rows: np.ndarray, header: list[str]) -> None:
@@ -95,8 +97,8 @@ def slice_mmrec(src: Path, out: Path, users: int) -> Path:
 def synthetic_mmrec(out: Path, users: int) -> Path:
     """Write ``out`` as an MMRec-layout folder holding mmrecun's synthetic catalogue of ``users`` users (image and
     audio features; ``x_label`` from the catalogue's split, missing feature rows filled as loaded); return ``out``."""
-    from tasks.catalogue import load_catalogue
-    from tasks.synthetic import make_synthetic
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.inputs.synthetic import make_synthetic
 
     make_synthetic(out.with_name("synthetic_catalogue"), n_users=users, n_items=2 * users, seed=0)
     data = load_catalogue(out.with_name("synthetic_catalogue")).data
@@ -114,7 +116,7 @@ def tiny_command(argv: list[str], values: dict[str, str], results: Path) -> list
     each option of ``values`` given that value, ``--json`` a file under ``results``, the script's ``TINY`` settings
     appended."""
     out = [sys.executable, str(ROOT / argv[0])]
-    for option, arg in zip(argv, argv[1:]):
+    for option, arg in itertools.pairwise(argv):
         out.append(str(results / Path(arg).name) if option == "--json" else values.get(option, arg))
     return out + TINY[Path(argv[0]).name]
 
@@ -124,8 +126,9 @@ def run(command: list[str], cwd: Path, log: Path) -> tuple[int, float]:
     seconds."""
     started = time.perf_counter()
     with log.open("w") as out:
-        status = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+        status = subprocess.run(
+            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        ).returncode
     return status, time.perf_counter() - started
 
 
@@ -149,8 +152,7 @@ def run_commands(commands: list[list[str]], values: dict[str, str], work: Path) 
             continue
         command, log = tiny_command(argv, values, work / "results"), work / f"command{i}.log"
         status, seconds = run(command, work, log)
-        print(f"{'ok' if status == 0 else f'FAILED (exit {status})'} in {seconds:.0f} s: {shlex.join(command[1:])}",
-              flush=True)
+        print(f"{'ok' if status == 0 else f'FAILED (exit {status})'} in {seconds:.0f} s: {shlex.join(command[1:])}", flush=True)
         if status:
             failed.append(f"exit {status}: {shlex.join(argv)}")
             print("".join(log.read_text().splitlines(keepends=True)[-40:]))

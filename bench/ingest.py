@@ -3,7 +3,7 @@
     python bench/ingest.py --rows 10000000 --json bench/results/ingest.json
 
 The input tables (and small request tables, so all four suites run) are generated first and not
-timed; then ``tasks.ingest.ingest`` and ``tasks.validate.validate`` run as a pipeline run would,
+timed; then ``tasks.pipeline.ingest.ingest`` and ``tasks.pipeline.validate.validate`` run as a pipeline run would,
 each phase timed. Reports wall seconds of ingest + validate and the process's peak RSS.
 """
 
@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 
 from _common import machine, peak_rss_mib, print_table, write_json
 from schemas.contracts import ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, TS_TYPE
-from tasks.catalogue import embedding_column
-from tasks.ingest import ingest
-from tasks.validate import validate
+from tasks.inputs.catalogue import embedding_column
+from tasks.pipeline.ingest import ingest
+from tasks.pipeline.validate import validate
 
 CUTOFF = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -41,19 +41,50 @@ def write_inputs(root: Path, rows: int, users: int, items: int, dim: int, seed: 
     popularity = 1.0 / np.arange(1, items + 1) ** 0.8
     item = rng.choice(items, rows, p=popularity / popularity.sum())
     (root / "data" / FEATURES_DIR).mkdir(parents=True)
-    pq.write_table(pa.table({"user_id": rng.integers(0, users, rows), "item_id": item, "ts": _ts(rng.integers(start, start + 365 * 86400, rows)),
-                             "weight": rng.exponential(1.0, rows).astype(np.float32)}), root / "data" / INTERACTIONS_FILE)
-    pq.write_table(pa.table({"item_id": np.arange(items), "embedding": embedding_column(rng.standard_normal((items, dim), np.float32))}),
-                   root / "data" / FEATURES_DIR / "image.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": rng.integers(0, users, rows),
+                "item_id": item,
+                "ts": _ts(rng.integers(start, start + 365 * 86400, rows)),
+                "weight": rng.exponential(1.0, rows).astype(np.float32),
+            }
+        ),
+        root / "data" / INTERACTIONS_FILE,
+    )
+    pq.write_table(
+        pa.table({"item_id": np.arange(items), "embedding": embedding_column(rng.standard_normal((items, dim), np.float32))}),
+        root / "data" / FEATURES_DIR / "image.parquet",
+    )
     (root / "requests").mkdir()
     n = 1000
     effective = _ts(rng.integers(start, start + 365 * 86400, n))
-    pq.write_table(pa.table({"request_id": [f"ER-{i:06d}" for i in range(n)], "user_id": rng.integers(0, users, n),
-                             "item_id": pa.nulls(n, pa.int64()), "received_at": effective, "effective_at": effective,
-                             "legal_basis": ["GDPR Art. 17(1)(b)"] * n}), root / "requests" / ERASURES_FILE)
-    pq.write_table(pa.table({"revocation_id": [f"RV-{i:06d}" for i in range(n)], "item_id": rng.integers(0, items, n),
-                             "licence_id": [f"LIC-{i // 4:05d}" for i in range(n)], "scope": ["item"] * n, "effective_at": effective,
-                             "reason": ["licence expired"] * n}), root / "requests" / REVOCATIONS_FILE)
+    pq.write_table(
+        pa.table(
+            {
+                "request_id": [f"ER-{i:06d}" for i in range(n)],
+                "user_id": rng.integers(0, users, n),
+                "item_id": pa.nulls(n, pa.int64()),
+                "received_at": effective,
+                "effective_at": effective,
+                "legal_basis": ["GDPR Art. 17(1)(b)"] * n,
+            }
+        ),
+        root / "requests" / ERASURES_FILE,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "revocation_id": [f"RV-{i:06d}" for i in range(n)],
+                "item_id": rng.integers(0, items, n),
+                "licence_id": [f"LIC-{i // 4:05d}" for i in range(n)],
+                "scope": ["item"] * n,
+                "effective_at": effective,
+                "reason": ["licence expired"] * n,
+            }
+        ),
+        root / "requests" / REVOCATIONS_FILE,
+    )
 
 
 def main() -> None:
@@ -79,14 +110,32 @@ def main() -> None:
         validate_s = time.perf_counter() - started
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    phases = {"ingest_s": ingest_s, **{f"validate_{t}_s": s["seconds"] for t, s in summary["tables"].items()},
-              "data_docs_s": summary["docs_seconds"], "validate_s": validate_s}
-    result = {"rows": args.rows, "items": args.items, "dim": args.dim, "wall_s": ingest_s + validate_s, "peak_rss_mb": peak_rss_mib(),
-              "phases": phases, "generate_s": generate_s, "expectations": sum(s["expectations"] for s in summary["tables"].values()),
-              "snapshot_bytes": sum(t["bytes"] for t in ref["tables"].values()), "machine": machine()}
-    print_table([{"phase": k, "seconds": v} for k, v in phases.items()] + [{"phase": "total (ingest + validate)", "seconds": result["wall_s"]}],
-                [("phase", "{}"), ("seconds", "{:.2f}")])
-    print(f"\n{args.rows:,} interactions, {args.items:,} x {args.dim} features: {result['wall_s']:.1f} s, peak RSS {result['peak_rss_mb']:,.0f} MiB")
+    phases = {
+        "ingest_s": ingest_s,
+        **{f"validate_{t}_s": s["seconds"] for t, s in summary["tables"].items()},
+        "data_docs_s": summary["docs_seconds"],
+        "validate_s": validate_s,
+    }
+    result = {
+        "rows": args.rows,
+        "items": args.items,
+        "dim": args.dim,
+        "wall_s": ingest_s + validate_s,
+        "peak_rss_mb": peak_rss_mib(),
+        "phases": phases,
+        "generate_s": generate_s,
+        "expectations": sum(s["expectations"] for s in summary["tables"].values()),
+        "snapshot_bytes": sum(t["bytes"] for t in ref["tables"].values()),
+        "machine": machine(),
+    }
+    print_table(
+        [{"phase": k, "seconds": v} for k, v in phases.items()] + [{"phase": "total (ingest + validate)", "seconds": result["wall_s"]}],
+        [("phase", "{}"), ("seconds", "{:.2f}")],
+    )
+    print(
+        f"\n{args.rows:,} interactions, {args.items:,} x {args.dim} features: {result['wall_s']:.1f} s, "
+        f"peak RSS {result['peak_rss_mb']:,.0f} MiB"
+    )
     write_json(args.json, result)
 
 

@@ -30,13 +30,12 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, print_table, write_json  # noqa: E402
-
-from mmrecun_core.graphs import build_graphs, knn_graph  # noqa: E402
-from mmrecun_core.losses import info_nce  # noqa: E402
-from mmrecun_core.sampling import NegativeSampler  # noqa: E402
-from mmrecun_core.sparse import CSR  # noqa: E402
-from tasks.catalogue import load_catalogue  # noqa: E402
+from _common import catalogue_dir, machine, print_table, write_json
+from mmrecun_core.graphs import build_graphs, knn_graph
+from mmrecun_core.losses import info_nce
+from mmrecun_core.sampling import NegativeSampler
+from mmrecun_core.sparse import CSR
+from tasks.inputs.catalogue import load_catalogue
 
 
 def torch_csr(m: CSR) -> torch.Tensor:
@@ -119,23 +118,39 @@ def main() -> None:
 
     cases = []
     for name, op in [("adjacency", graphs.adj), (f"kNN {first}", graphs.modality[first]), ("R", graphs.user_item)]:
-        x = torch.randn(op.shape[1], d)
-        cases.append((f"A @ X, {name}", f"{op.shape[0]}x{op.shape[1]}, nnz {len(op.a.values):,}",
-                      lambda a=torch_csr(op.a), x=x: (torch.sparse.mm(a, x), []), lambda a=op.a, x=x: (a.matmul(x), [])))
+        x, csr = torch.randn(op.shape[1], d), torch_csr(op.a)
+        cases.append(
+            (
+                f"A @ X, {name}",
+                f"{op.shape[0]}x{op.shape[1]}, nnz {len(op.a.values):,}",
+                lambda a=csr, x=x: (torch.sparse.mm(a, x), []),
+                lambda a=op.a, x=x: (a.matmul(x), []),
+            )
+        )
     ego, adj = torch.randn(data.n_users + data.n_items, d), torch_csr(graphs.adj.a)
-    cases.append(("layer mean, 2 layers", f"{len(rows):,} of {len(ego):,} rows",
-                  trained(lambda e: plain_layer_mean(adj, e, 2, rows), ego),
-                  trained(lambda e: graphs.adj.power_mean(e, 2, rows), ego)))
+    cases.append(
+        (
+            "layer mean, 2 layers",
+            f"{len(rows):,} of {len(ego):,} rows",
+            trained(lambda e: plain_layer_mean(adj, e, 2, rows), ego),
+            trained(lambda e: graphs.adj.power_mean(e, 2, rows), ego),
+        )
+    )
     v1, v2 = torch.randn(len(pos), d), torch.randn(len(pos), d)
-    cases.append(("InfoNCE, batch items", f"{len(pos):,} unique of {args.batch}",
-                  trained(lambda a, b: plain_info_nce(a, b, 0.2, pos_counts), v1, v2),
-                  trained(lambda a, b: info_nce(a, b, 0.2, pos_counts), v1, v2)))
+    cases.append(
+        (
+            "InfoNCE, batch items",
+            f"{len(pos):,} unique of {args.batch}",
+            trained(lambda a, b: plain_info_nce(a, b, 0.2, pos_counts), v1, v2),
+            trained(lambda a, b: info_nce(a, b, 0.2, pos_counts), v1, v2),
+        )
+    )
 
     table = []
     for label, shape, plain, ours in cases:
         (p_out, p_grads), (o_out, o_grads) = plain(), ours()
         torch.testing.assert_close(o_out, p_out, rtol=1e-4, atol=1e-5)
-        for pg, og in zip(p_grads, o_grads):
+        for pg, og in zip(p_grads, o_grads, strict=True):
             torch.testing.assert_close(og, pg, rtol=1e-3, atol=1e-6)
         times = {"plain": [], "ours": []}
         for _ in range(args.rounds):

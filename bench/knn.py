@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, peak_rss_mib, print_table, write_json  # noqa: E402
-
-from mmrecun_core.graphs import knn_adjacency, knn_graph  # noqa: E402
+from _common import machine, peak_rss_mib, print_table, write_json
+from mmrecun_core.graphs import knn_adjacency, knn_graph
 
 
 def synthetic_features(n: int, dim: int, seed: int) -> torch.Tensor:
@@ -51,10 +50,31 @@ def main() -> None:
     dense = (xn[rows] @ xn.T).topk(args.k, dim=1)
     exact = bool(torch.equal(torch.sort(dense.indices, 1).values, torch.sort(graph.index[rows], 1).values))
 
-    result = {"items": args.items, "dim": args.dim, "k": args.k, "knn_s": knn_s, "normalise_s": norm_s, "wall_s": knn_s + norm_s,
-              "peak_rss_mb": peak_rss_mib(), "exact_on_sample": exact, "sample_rows": args.check_rows, "machine": machine()}
-    print_table([result], [("items", "{:,}"), ("dim", "{}"), ("k", "{}"), ("knn_s", "{:.1f}"), ("normalise_s", "{:.2f}"),
-                           ("wall_s", "{:.1f}"), ("peak_rss_mb", "{:.0f}"), ("exact_on_sample", "{}")])
+    result = {
+        "items": args.items,
+        "dim": args.dim,
+        "k": args.k,
+        "knn_s": knn_s,
+        "normalise_s": norm_s,
+        "wall_s": knn_s + norm_s,
+        "peak_rss_mb": peak_rss_mib(),
+        "exact_on_sample": exact,
+        "sample_rows": args.check_rows,
+        "machine": machine(),
+    }
+    print_table(
+        [result],
+        [
+            ("items", "{:,}"),
+            ("dim", "{}"),
+            ("k", "{}"),
+            ("knn_s", "{:.1f}"),
+            ("normalise_s", "{:.2f}"),
+            ("wall_s", "{:.1f}"),
+            ("peak_rss_mb", "{:.0f}"),
+            ("exact_on_sample", "{}"),
+        ],
+    )
     write_json(args.json, result)
 
 

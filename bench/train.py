@@ -17,16 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from _common import catalogue_dir, machine, peak_rss_mib, print_table, write_json  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import catalogue_dir, machine, peak_rss_mib, print_table, write_json
 
 
 def _child(args) -> None:
     """Train one model (in this process) and print its figures as JSON on the last line."""
     import logging
 
-    from tasks.train import train_model
+    from tasks.pipeline.train import train_model
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
 
@@ -34,13 +33,24 @@ def _child(args) -> None:
     ref = train_model(args.data, args.model, args.out, max_epochs=args.epochs, seed=args.seed, device=args.device)
     wall = time.perf_counter() - t0
     manifest = json.loads((Path(ref["model_dir"]) / "manifest.json").read_text())
-    print(json.dumps({
-        "model": args.model, "best_epoch": manifest["best_epoch"], "epochs_run": manifest["epochs_run"],
-        "valid_recall@20": manifest["valid"]["recall@20"], "test_recall@20": manifest["test"]["recall@20"],
-        "valid_ndcg@20": manifest["valid"]["ndcg@20"], "test_ndcg@20": manifest["test"]["ndcg@20"],
-        "seconds_per_epoch": manifest["seconds_per_epoch"], "train_seconds": manifest["train_seconds"],
-        "wall_s": wall, "peak_rss_mb": peak_rss_mib(), "device": manifest["device"],
-    }))
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "best_epoch": manifest["best_epoch"],
+                "epochs_run": manifest["epochs_run"],
+                "valid_recall@20": manifest["valid"]["recall@20"],
+                "test_recall@20": manifest["test"]["recall@20"],
+                "valid_ndcg@20": manifest["valid"]["ndcg@20"],
+                "test_ndcg@20": manifest["test"]["ndcg@20"],
+                "seconds_per_epoch": manifest["seconds_per_epoch"],
+                "train_seconds": manifest["train_seconds"],
+                "wall_s": wall,
+                "peak_rss_mb": peak_rss_mib(),
+                "device": manifest["device"],
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -61,18 +71,46 @@ def main() -> None:
         data = catalogue_dir(args.data, tmp)
         rows = []
         for model in args.models.split(","):
-            cmd = [sys.executable, __file__, "--data", str(data), "--seed", str(args.seed), "--epochs", str(args.epochs),
-                   "--device", args.device, "--child-model", model, "--child-out", str(Path(tmp) / model)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--data",
+                str(data),
+                "--seed",
+                str(args.seed),
+                "--epochs",
+                str(args.epochs),
+                "--device",
+                args.device,
+                "--child-model",
+                model,
+                "--child-out",
+                str(Path(tmp) / model),
+            ]
             out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
     print()
-    print_table(rows, [("model", "{}"), ("best_epoch", "{}"), ("epochs_run", "{}"), ("valid_recall@20", "{:.4f}"),
-                       ("test_recall@20", "{:.4f}"), ("valid_ndcg@20", "{:.4f}"), ("test_ndcg@20", "{:.4f}"),
-                       ("seconds_per_epoch", "{:.2f}"), ("train_seconds", "{:.0f}"), ("peak_rss_mb", "{:.0f}")])
+    print_table(
+        rows,
+        [
+            ("model", "{}"),
+            ("best_epoch", "{}"),
+            ("epochs_run", "{}"),
+            ("valid_recall@20", "{:.4f}"),
+            ("test_recall@20", "{:.4f}"),
+            ("valid_ndcg@20", "{:.4f}"),
+            ("test_ndcg@20", "{:.4f}"),
+            ("seconds_per_epoch", "{:.2f}"),
+            ("train_seconds", "{:.0f}"),
+            ("peak_rss_mb", "{:.0f}"),
+        ],
+    )
     if len(rows) > 1:
         base = rows[0]
         for r in rows[1:]:
-            print(f"\n{base['model']} / {r['model']} seconds per epoch (same run): {base['seconds_per_epoch'] / r['seconds_per_epoch']:.2f}")
+            print(
+                f"\n{base['model']} / {r['model']} seconds per epoch (same run): {base['seconds_per_epoch'] / r['seconds_per_epoch']:.2f}"
+            )
     write_json(args.json, {"seed": args.seed, "data": str(args.data), "models": {r["model"]: r for r in rows}, "machine": machine()})
 
 

@@ -17,9 +17,10 @@ digits of the data's sha256>``; a ``--parent`` trained on other data is refused 
 ``wall_s`` is each method's own time to produce its model (Gold's early-stopping evaluations
 included, evidence excluded).
 
-``--gold-seeds 1,2`` (the default for ``modality``, whose content-trace target is Gold's own spread) retrains Gold again with other training seeds (same data, same forget set) and
-prints how far those Golds sit from the parent-seeded Gold on each target measure: the spread that
-retraining itself shows, beside MMRecUN's distance (JSON ``gold_replicates``).
+``--gold-seeds 1,2`` (the default for ``modality``, whose content-trace target is Gold's own spread) retrains Gold
+again with other training seeds (same data, same forget set) and prints how far those Golds sit from the
+parent-seeded Gold on each target measure: the spread that retraining itself shows, beside MMRecUN's distance
+(JSON ``gold_replicates``).
 
 For scenarios with erased users, ``--row-draws N`` (default 20) measures the user-centric evidence
 (membership AUC, forget Recall@20) again with the erased users' ID rows redrawn from the initialiser,
@@ -47,13 +48,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, paired_row_draws, parent_dir, write_json  # noqa: E402
-from _unlearn_tables import KEYS, paper_table, print_seed_tables, target_checks  # noqa: E402
+from _common import catalogue_dir, machine, paired_row_draws, parent_dir, write_json
+from _unlearn_tables import KEYS, paper_table, print_seed_tables, target_checks
+from mmrecun_core.unlearning.criterion import cold_pool, paired_auc
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.requests import SCENARIOS, make_requests
+from tasks.pipeline.unlearn import measure_and_erase, prepare, run_method
 
-from mmrecun_core.unlearning.criterion import cold_pool, paired_auc  # noqa: E402
-from tasks.catalogue import load_catalogue  # noqa: E402
-from tasks.requests import SCENARIOS, make_requests  # noqa: E402
-from tasks.unlearn import measure_and_erase, prepare, run_method  # noqa: E402
 
 def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded: np.ndarray, seed: int, size: int = 5000) -> dict:
     """Scores of revoked items against the cold pool and uniformly drawn items, under one model's embeddings ``emb``.
@@ -68,8 +69,11 @@ def score_profile(emb, n_users: int, retain_train, revoked: np.ndarray, excluded
     coo = retain_train.tocoo()
     users = torch.from_numpy(coo.row[rng.integers(0, len(coo.row), size)].astype(np.int64))
     cold = cold_pool(retain_train, np.union1d(revoked, excluded), 100)
-    drawn = {"revoked": revoked[rng.integers(0, len(revoked), size)], "cold": cold[rng.integers(0, len(cold), size)],
-             "uniform": rng.integers(0, retain_train.shape[1], size)}
+    drawn = {
+        "revoked": revoked[rng.integers(0, len(revoked), size)],
+        "cold": cold[rng.integers(0, len(cold), size)],
+        "uniform": rng.integers(0, retain_train.shape[1], size),
+    }
     emb = dataclasses.replace(emb, **{k: v.cpu() for k, v in vars(emb).items() if v is not None})  # a CUDA run too
     u = emb.users[users]
     out: dict = {"item_norm": float(emb.items.norm(dim=1).mean())}
@@ -102,14 +106,17 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
     results, replicates, gold_emb, redrawable = {}, {}, None, {}
-    gold_seeds = [int(x) for x in (args.gold_seeds if args.gold_seeds is not None else "1,2" if args.scenario == "modality" else "").split(",") if x]
+    gold_seeds = [
+        int(x) for x in (args.gold_seeds if args.gold_seeds is not None else "1,2" if args.scenario == "modality" else "").split(",") if x
+    ]
     methods = args.methods.split(",")
     runs = [(m, (m, {})) for m in methods if m not in LADDER] + [(m, LADDER[m]) for m in LADDER if args.ladder]
     runs += [(f"gold (seed {g})", ("gold", {"gold_seed": g})) for g in gold_seeds]
     for name, (method, kwargs) in runs:
         kwargs = {"replay": not args.no_replay, **kwargs}
-        model, graphs, facts = run_method(method, copy.deepcopy(parent), data, requests, retain, knn, dev,
-                                          max_epochs=args.max_epochs, seed=seed, **kwargs)
+        model, graphs, facts = run_method(
+            method, copy.deepcopy(parent), data, requests, retain, knn, dev, max_epochs=args.max_epochs, seed=seed, **kwargs
+        )
         with torch.no_grad():
             model.eval()
             emb = model.propagate(graphs)
@@ -117,15 +124,24 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
             gold_emb = emb
         if len(requests.forget.users) and args.row_draws and (method == "gold" or facts.get("resets_own_rows")):
             redrawable[name] = (copy.deepcopy(model), graphs)  # before measure_and_erase zeroes the erased rows
-        profile = (score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, seed)
-                   if len(requests.forget.items) else None)
+        profile = (
+            score_profile(emb, data.n_users, retain.train, requests.forget.items, requests.cumulative.items, seed)
+            if len(requests.forget.items)
+            else None
+        )
         evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
         epochs = facts.get("epochs_run") or 0
-        entry = {"wall_s": facts["wall_s"], **{k: evidence.get(k) for k in KEYS[1:]},
-                 "s_per_epoch": facts["wall_s"] / epochs if epochs else None, "epochs_run": epochs,
-                 "stopped_by": facts.get("stopped_by", "early stopping"), "criterion_auc": facts.get("criterion_auc"),
-                 "initial_criterion_auc": facts.get("initial_criterion_auc"), "replay": facts.get("replay"),
-                 "score_profile": profile}
+        entry = {
+            "wall_s": facts["wall_s"],
+            **{k: evidence.get(k) for k in KEYS[1:]},
+            "s_per_epoch": facts["wall_s"] / epochs if epochs else None,
+            "epochs_run": epochs,
+            "stopped_by": facts.get("stopped_by", "early stopping"),
+            "criterion_auc": facts.get("criterion_auc"),
+            "initial_criterion_auc": facts.get("initial_criterion_auc"),
+            "replay": facts.get("replay"),
+            "score_profile": profile,
+        }
         (replicates if name.startswith("gold (") else results)[name] = entry
     paired = paired_row_draws(redrawable, data, retain, requests.forget, args.row_draws) if "gold" in redrawable else None
     return {"seed": seed, "methods": results, "gold_replicates": replicates, "paired_row_draws": paired, "requests": requests.counts}
@@ -137,15 +153,19 @@ def main() -> None:
     parser.add_argument("--scenario", required=True, choices=list(SCENARIOS))
     parser.add_argument("--fraction", type=float, default=0.05)
     parser.add_argument("--seeds", default="0", help="comma-separated forget-set seeds (each its own forget set)")
-    parser.add_argument("--parent", help="parent model directory, trained if absent (default: one per data set, "
-                        "bench/results/parent_mgcn-<data sha256>)")
+    parser.add_argument(
+        "--parent", help="parent model directory, trained if absent (default: one per data set, bench/results/parent_mgcn-<data sha256>)"
+    )
     parser.add_argument("--methods", default="gold,mmrecun,finetune,neggrad")
     parser.add_argument("--no-ladder", dest="ladder", action="store_false", help="leave out the paper's form and its rungs")
     parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap of the approximate methods (default: each method's own)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-replay", action="store_true", help="MMRecUN without the replay")
-    parser.add_argument("--gold-seeds", default=None, help="comma-separated training seeds of extra Gold retrainings "
-                        "(default: 1,2 for modality, none otherwise)")
+    parser.add_argument(
+        "--gold-seeds",
+        default=None,
+        help="comma-separated training seeds of extra Gold retrainings (default: 1,2 for modality, none otherwise)",
+    )
     parser.add_argument("--row-draws", type=int, default=20, help="paired redraws of erased users' rows (0 = none)")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -161,16 +181,23 @@ def main() -> None:
         catalogue = load_catalogue(data_dir)
         parent_path = parent_dir(args.parent, catalogue, args.data)
         if not (parent_path / "manifest.json").is_file():
-            from tasks.train import train_model
+            from tasks.pipeline.train import train_model
 
             print(f"training the parent of data {catalogue.sha256[:12]} into {parent_path}", flush=True)
             train_model(data_dir, "mgcn", parent_path, seed=999, device=args.device)
         else:
             print(f"parent of data {catalogue.sha256[:12]}: {parent_path}", flush=True)
         per_seed = [run_seed(args, data_dir, catalogue, parent_path, int(seed), tmp) for seed in args.seeds.split(",")]
-    payload = {"scenario": args.scenario, "fraction": args.fraction, "seeds": [r["seed"] for r in per_seed],
-               "data": str(args.data), "data_sha256": catalogue.sha256, "parent": str(parent_path), "per_seed": per_seed,
-               "machine": machine()}
+    payload = {
+        "scenario": args.scenario,
+        "fraction": args.fraction,
+        "seeds": [r["seed"] for r in per_seed],
+        "data": str(args.data),
+        "data_sha256": catalogue.sha256,
+        "parent": str(parent_path),
+        "per_seed": per_seed,
+        "machine": machine(),
+    }
     write_json(args.json, payload)  # the measurements first: a table that fails to print loses nothing
     print_seed_tables(args.scenario, per_seed)
     payload.update(summary=paper_table(per_seed), targets=target_checks(args.scenario, per_seed))

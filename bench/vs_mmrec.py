@@ -6,10 +6,10 @@ The training speed target is a ratio to MMRec's MGCN (seconds per training epoch
 machine drift by tens of percent between hours, so a ratio is only worth reporting when both sides
 ran in the same run: each round trains MMRec's MGCN and mmrecun's, each in its own process (odd
 rounds start with MMRec, even rounds with mmrecun), for ``--epochs`` epochs (or to early stopping
-with ``--epochs 1000``), on the CPU, with the same seed and MGCN defaults (contrastive weight 0.01). A round's figure is the median training epoch
-of each side (evaluation excluded on both: MMRec's ``epoch N training [time: ...]`` lines and
-mmrecun's manifest), and its ratio mmrecun / MMRec. The JSON is rewritten after every round, so a
-failure in a later round keeps the rounds before it.
+with ``--epochs 1000``), on the CPU, with the same seed and MGCN defaults (contrastive weight 0.01).
+A round's figure is the median training epoch of each side (evaluation excluded on both: MMRec's
+``epoch N training [time: ...]`` lines and mmrecun's manifest), and its ratio mmrecun / MMRec. The JSON is
+rewritten after every round, so a failure in a later round keeps the rounds before it.
 
 ``--mmrec`` is a checkout of https://github.com/enoche/MMRec (its ``src/`` layout); it is not part
 of mmrecun and is run unmodified, from its ``src/`` folder as MMRec's own ``main.py`` is (MMRec
@@ -40,128 +40,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-EPOCH_LINE = re.compile(r"epoch (\d+) training \[time: ([0-9.]+)s")
-BEST_BLOCK = re.compile(r"BEST .*?Valid: (.*?)\nTest: (.*?)\n", re.S)  # MMRec's closing summary
-
-
-def _mmrec_quality(log: str) -> dict:
-    """MMRec's best epoch (0-based) and its valid/test Recall@20 and NDCG@20 at that epoch, read from MMRec's log.
-
-    The metric keys are absent when the log has no closing summary.
-    """
-    best_epoch = epoch = None
-    for line in log.splitlines():
-        if m := EPOCH_LINE.search(line):
-            epoch = int(m.group(1))
-        elif "Best validation results updated" in line:
-            best_epoch = epoch
-    quality = {"best_epoch": best_epoch}
-    if block := BEST_BLOCK.search(log):
-        for split, text in zip(["valid", "test"], block.groups()):
-            for metric in ["recall@20", "ndcg@20"]:
-                if found := re.search(rf"{metric}: ([0-9.]+)", text):
-                    quality[f"{split}_{metric}"] = float(found.group(1))
-    return quality
-
-
-def _empty_modules(name: str, submodules: dict[str, dict]) -> None:
-    """Register an empty module ``name`` and its ``submodules`` (dotted suffix -> attributes) in ``sys.modules``."""
-    import types
-
-    sys.modules[name] = types.ModuleType(name)
-    for suffix, attributes in submodules.items():
-        full = f"{name}.{suffix}"
-        module = sys.modules[full] = types.ModuleType(full)
-        module.__dict__.update(attributes)
-        parent, _, leaf = full.rpartition(".")
-        setattr(sys.modules[parent], leaf, module)
-
-
-def _stand_ins() -> list[str]:
-    """Install the stand-ins described in the module docstring where needed; return their names."""
-    import importlib.util
-
-    import torch
-
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self
-    used = ["Tensor.cuda"]
-    for name, modules in {"torchvision": {"transforms": {}, "transforms.functional": {"pad": None, "resize": None}}, "lmdb": {}}.items():
-        if importlib.util.find_spec(name) is None:
-            _empty_modules(name, modules)
-            used.append(name)
-    if importlib.util.find_spec("torch_scatter") is None:
-        def scatter_add(src, index, dim=0, dim_size=None):
-            if src.dim() != 1 or dim != 0:
-                raise NotImplementedError("this stand-in covers MGCN's use only: 1-d values summed along dim 0")
-            size = dim_size if dim_size is not None else int(index.max()) + 1
-            return src.new_zeros(size).scatter_add_(0, index, src)
-
-        _empty_modules("torch_scatter", {})
-        sys.modules["torch_scatter"].scatter_add = scatter_add
-        used.append("torch_scatter")
-    return used + _numpy_aliases()
-
-
-NUMPY_ALIASES = {"float": float, "int": int, "bool": bool, "object": object, "str": str, "complex": complex}
-
-
-def _numpy_aliases() -> list[str]:
-    """Restore the aliases of builtin types that NumPy 1.24 removed (``np.float`` = ``float`` ...) where absent.
-
-    Returns the names restored (``np.float`` ...); an alias NumPy still has is left alone.
-    """
-    import numpy as np
-
-    missing = [name for name in NUMPY_ALIASES if not hasattr(np, name)]
-    for name in missing:
-        setattr(np, name, NUMPY_ALIASES[name])
-    return [f"np.{name}" for name in missing]
-
-
-def _child_mmrec(args) -> None:
-    """Run MMRec's MGCN in this process (from its checkout); print wall, peak RSS and stand-ins as JSON on the last line.
-
-    Imports nothing of mmrecun's, so that MMRec's memory and start-up are its own.
-    """
-    import resource
-
-    data = Path(args.data).resolve()
-    inter = next(data.glob("*.inter"))
-    name = inter.stem
-    with tempfile.TemporaryDirectory(prefix="mmrecun-vs-mmrec-") as tmp:
-        linked = Path(tmp) / name
-        linked.mkdir()
-        for f in [inter, data / f"{args.vision}_feat.npy", data / f"{args.text}_feat.npy"]:
-            (linked / f.name).symlink_to(f)
-        stand_ins = _stand_ins()
-        src = Path(args.mmrec).resolve() / "src"
-        os.chdir(src)  # MMRec reads configs/ relative to the working directory, as its src/main.py is run
-        sys.path.insert(0, str(src))
-        from utils.quick_start import quick_start  # MMRec's entry point (src/utils/quick_start.py)
-
-        config = {
-            "gpu_id": 0, "use_gpu": False, "seed": [args.seed], "cl_loss": [0.01], "epochs": args.epochs,
-            "data_path": tmp + "/", "inter_file_name": inter.name, "inter_splitting_label": "x_label",
-            "USER_ID_FIELD": "userID", "ITEM_ID_FIELD": "itemID", "TIME_FIELD": "timestamp", "field_separator": "\t",
-            "filter_out_cod_start_users": True,
-            "vision_feature_file": f"{args.vision}_feat.npy", "text_feature_file": f"{args.text}_feat.npy",
-        }
-        t0 = time.perf_counter()
-        quick_start(model="MGCN", dataset=name, config_dict=config, save_model=False)
-        wall = time.perf_counter() - t0
-    print(json.dumps({"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "stand_ins": stand_ins}))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _mmrec import EPOCH_LINE, child_mmrec, mmrec_quality
 
 
 def _run(cmd: list[str], what: str) -> str:
@@ -178,19 +64,55 @@ def _last_json(out: str) -> dict:
 
 
 def _run_mmrec(args) -> dict:
-    cmd = [sys.executable, "-u", __file__, "--mmrec", str(Path(args.mmrec).resolve()), "--data", str(Path(args.data).resolve()),
-           "--epochs", str(args.epochs), "--seed", str(args.seed), "--vision", args.vision, "--text", args.text, "--child-mmrec"]
+    cmd = [
+        sys.executable,
+        "-u",
+        __file__,
+        "--mmrec",
+        str(Path(args.mmrec).resolve()),
+        "--data",
+        str(Path(args.data).resolve()),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(args.seed),
+        "--vision",
+        args.vision,
+        "--text",
+        args.text,
+        "--child-mmrec",
+    ]
     out = _run(cmd, "MMRec's MGCN")
     epochs = [float(s) for _, s in EPOCH_LINE.findall(out)]
     if not epochs:
         raise SystemExit(f"MMRec printed no 'epoch N training [time: ...]' line; its output ends:\n{out[-3000:]}")
-    return {"epoch_seconds": epochs, "seconds_per_epoch": statistics.median(epochs), "epochs_run": len(epochs),
-            **_last_json(out), **_mmrec_quality(out)}
+    return {
+        "epoch_seconds": epochs,
+        "seconds_per_epoch": statistics.median(epochs),
+        "epochs_run": len(epochs),
+        **_last_json(out),
+        **mmrec_quality(out),
+    }
 
 
 def _run_mmrecun(args, catalogue: Path, out_dir: Path) -> dict:
-    cmd = [sys.executable, str(HERE / "train.py"), "--data", str(catalogue), "--seed", str(args.seed), "--epochs", str(args.epochs),
-           "--device", "cpu", "--child-model", "mgcn", "--child-out", str(out_dir)]
+    train = Path(__file__).resolve().with_name("train.py")
+    cmd = [
+        sys.executable,
+        str(train),
+        "--data",
+        str(catalogue),
+        "--seed",
+        str(args.seed),
+        "--epochs",
+        str(args.epochs),
+        "--device",
+        "cpu",
+        "--child-model",
+        "mgcn",
+        "--child-out",
+        str(out_dir),
+    ]
     return _last_json(_run(cmd, "mmrecun's MGCN"))
 
 
@@ -220,11 +142,13 @@ def main() -> None:
         parser.error(f"--data {args.data}: not an MMRec-layout folder (no <name>.inter)")
     modalities = sorted(p.name.removesuffix("_feat.npy") for p in Path(args.data).glob("*_feat.npy"))
     if modalities != sorted({args.vision, args.text}) or args.vision == args.text:
-        parser.error(f"--data has modalities {modalities}; MMRec's MGCN takes exactly two, here --vision {args.vision} and --text {args.text}")
+        parser.error(
+            f"--data has modalities {modalities}; MMRec's MGCN takes exactly two, here --vision {args.vision} and --text {args.text}"
+        )
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.child_mmrec:
-        return _child_mmrec(args)
+        return child_mmrec(args)
     from _common import catalogue_dir, machine, print_table, write_json  # not in the MMRec child: it imports mmrecun
 
     source = _source_sha256(Path(args.mmrec))
@@ -239,26 +163,68 @@ def main() -> None:
             for side in order:
                 got[side] = _run_mmrec(args) if side == "MMRec" else _run_mmrecun(args, catalogue, Path(tmp) / f"mgcn_{r}")
             mmrec, ours, first = got["MMRec"], got["mmrecun"], order[0]
-            rows.append({"round": r, "first": first, "mmrec_s": mmrec["seconds_per_epoch"], "mmrecun_s": ours["seconds_per_epoch"],
-                         "ratio": ours["seconds_per_epoch"] / mmrec["seconds_per_epoch"],
-                         "mmrec_wall_s": mmrec["wall_s"], "mmrecun_wall_s": ours["wall_s"],
-                         "mmrec_epochs": mmrec["epochs_run"], "mmrecun_epochs": ours["epochs_run"],
-                         "mmrec_rss_mb": mmrec["peak_rss_mb"], "mmrecun_rss_mb": ours["peak_rss_mb"],
-                         "mmrec_best": mmrec["best_epoch"], "mmrecun_best": ours["best_epoch"],
-                         "mmrec_test_r20": mmrec.get("test_recall@20"), "mmrecun_test_r20": ours["test_recall@20"],
-                         "mmrec": mmrec, "mmrecun": ours})
+            rows.append(
+                {
+                    "round": r,
+                    "first": first,
+                    "mmrec_s": mmrec["seconds_per_epoch"],
+                    "mmrecun_s": ours["seconds_per_epoch"],
+                    "ratio": ours["seconds_per_epoch"] / mmrec["seconds_per_epoch"],
+                    "mmrec_wall_s": mmrec["wall_s"],
+                    "mmrecun_wall_s": ours["wall_s"],
+                    "mmrec_epochs": mmrec["epochs_run"],
+                    "mmrecun_epochs": ours["epochs_run"],
+                    "mmrec_rss_mb": mmrec["peak_rss_mb"],
+                    "mmrecun_rss_mb": ours["peak_rss_mb"],
+                    "mmrec_best": mmrec["best_epoch"],
+                    "mmrecun_best": ours["best_epoch"],
+                    "mmrec_test_r20": mmrec.get("test_recall@20"),
+                    "mmrecun_test_r20": ours["test_recall@20"],
+                    "mmrec": mmrec,
+                    "mmrecun": ours,
+                }
+            )
             print(f"round {r}: MMRec {mmrec['seconds_per_epoch']:.2f} s/epoch, mmrecun {ours['seconds_per_epoch']:.2f} s/epoch", flush=True)
             ratios = [row["ratio"] for row in rows]
-            write_json(args.json, {"epochs": args.epochs, "seed": args.seed, "data": str(args.data), "mmrec": str(args.mmrec),
-                                   "mmrec_src_sha256": source, "rounds_planned": args.rounds, "rounds": rows,
-                                   "median_ratio": statistics.median(ratios), "machine": machine()})
+            write_json(
+                args.json,
+                {
+                    "epochs": args.epochs,
+                    "seed": args.seed,
+                    "data": str(args.data),
+                    "mmrec": str(args.mmrec),
+                    "mmrec_src_sha256": source,
+                    "rounds_planned": args.rounds,
+                    "rounds": rows,
+                    "median_ratio": statistics.median(ratios),
+                    "machine": machine(),
+                },
+            )
     print()
-    print_table(rows, [("round", "{}"), ("first", "{}"), ("mmrec_s", "{:.2f}"), ("mmrecun_s", "{:.2f}"), ("ratio", "{:.3f}"),
-                       ("mmrec_epochs", "{}"), ("mmrecun_epochs", "{}"), ("mmrec_wall_s", "{:.0f}"), ("mmrecun_wall_s", "{:.0f}"),
-                       ("mmrec_rss_mb", "{:.0f}"), ("mmrecun_rss_mb", "{:.0f}"), ("mmrec_best", "{}"), ("mmrecun_best", "{}"),
-                       ("mmrec_test_r20", "{:.4f}"), ("mmrecun_test_r20", "{:.4f}")])
-    print(f"\nmmrecun / MMRec seconds per training epoch: median {statistics.median(ratios):.3f} over {len(ratios)} rounds "
-          f"(range {min(ratios):.3f} to {max(ratios):.3f})")
+    print_table(
+        rows,
+        [
+            ("round", "{}"),
+            ("first", "{}"),
+            ("mmrec_s", "{:.2f}"),
+            ("mmrecun_s", "{:.2f}"),
+            ("ratio", "{:.3f}"),
+            ("mmrec_epochs", "{}"),
+            ("mmrecun_epochs", "{}"),
+            ("mmrec_wall_s", "{:.0f}"),
+            ("mmrecun_wall_s", "{:.0f}"),
+            ("mmrec_rss_mb", "{:.0f}"),
+            ("mmrecun_rss_mb", "{:.0f}"),
+            ("mmrec_best", "{}"),
+            ("mmrecun_best", "{}"),
+            ("mmrec_test_r20", "{:.4f}"),
+            ("mmrecun_test_r20", "{:.4f}"),
+        ],
+    )
+    print(
+        f"\nmmrecun / MMRec seconds per training epoch: median {statistics.median(ratios):.3f} over {len(ratios)} rounds "
+        f"(range {min(ratios):.3f} to {max(ratios):.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -1,17 +1,16 @@
-"""What the mmrecun DAGs share: parameters, retry policy, error mapping, the failure callback, and the steps.
+"""What the mmrecun DAGs share: retry policy, error mapping, the failure callback, and the steps (their
+parameters: :mod:`mmrecun_params`).
 
-Each task runs one function of :mod:`tasks.steps` on the run directory ``<workspace>/<run id>``
+Each task runs one function of :mod:`tasks.pipeline.steps` on the run directory ``<workspace>/<run id>``
 that ``begin`` creates (its XCom holds that path; no data passes between tasks). Bad input (a
 broken contract, failed validation) fails the task without retries; "nothing to forget" skips
 unlearning and evaluation, and the run publishes a report that says so (no model version); failed
 quality gates fail the run after the FAILED report is published.
 
-Environment (read when the DAG file is parsed, so the UI shows them as defaults):
-``MMRECUN_WORKSPACE`` (run directories, default ``var/runs``), ``MMRECUN_STORE`` (folder or
-``s3://bucket/prefix``, default ``var/store``), ``MMRECUN_DATA`` / ``MMRECUN_REQUESTS`` (input
-locations), ``MMRECUN_S3_ENDPOINT`` (S3 endpoint; unset: boto3's environment), ``MMRECUN_S3_CONN_ID``
-(an Airflow connection of type ``aws`` whose login, password, ``region_name`` and ``endpoint_url``
-extras are handed to boto3 inside each task; default ``mmrecun_s3``, ignored when undefined).
+Environment (read when the DAG file is parsed): ``MMRECUN_WORKSPACE`` (run directories, default
+``var/runs``), ``MMRECUN_S3_CONN_ID`` (an Airflow connection of type ``aws`` whose login, password,
+``region_name`` and ``endpoint_url`` extras are handed to boto3 inside each task; default ``mmrecun_s3``,
+ignored when undefined); the parameters' defaults come from the environment too (:mod:`mmrecun_params`).
 Only the standard library, ``airflow.sdk`` and the standard provider's approval operator are imported here:
 DAG files must parse fast.
 """
@@ -23,72 +22,28 @@ import functools
 import os
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
-from airflow.sdk import Asset, Param, task
+from airflow.sdk import Asset, Connection, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
 WORKSPACE = os.environ.get("MMRECUN_WORKSPACE", "var/runs")
-STORE = os.environ.get("MMRECUN_STORE", "var/store")
-DATA = os.environ.get("MMRECUN_DATA", "var/demo/data")
-REQUESTS = os.environ.get("MMRECUN_REQUESTS", "var/demo/requests")
-ENDPOINT = os.environ.get("MMRECUN_S3_ENDPOINT") or None
 S3_CONN_ID = os.environ.get("MMRECUN_S3_CONN_ID", "mmrecun_s3")
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 # I/O steps retry with exponential backoff; validation, unlearning and gates do not.
-IO_RETRIES = {"retries": 3, "retry_delay": dt.timedelta(seconds=20), "retry_exponential_backoff": True,
-              "max_retry_delay": dt.timedelta(minutes=5)}
+IO_RETRIES = {
+    "retries": 3,
+    "retry_delay": dt.timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=5),
+}
 # Runs of the nightly and on-demand DAGs that touch one registry queue in this pool (one slot: `airflow pools set
 # mmrecun_registry 1 ...`); later steps outrank earlier ones, so a started run drains before another fetches its
-# parent. Correctness does not rest on it: CURRENT moves only by compare-and-swap (tasks/registry.py).
+# parent. Correctness does not rest on it: CURRENT moves only by compare-and-swap (tasks/storage/registry.py).
 REGISTRY_POOL = {"pool": os.environ.get("MMRECUN_REGISTRY_POOL", "mmrecun_registry"), "weight_rule": "upstream"}
 GPU_STEP = {"queue": "gpu", "retries": 0, "execution_timeout": dt.timedelta(hours=4), **REGISTRY_POOL}
 NO_RETRY = {"retries": 0}
 MODELS = Asset("mmrecun://registry/models")
 REPORTS = Asset("mmrecun://registry/reports")
-LOCATION = {"type": "string", "minLength": 1}
-MODEL_NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$"}
-
-
-def train_params() -> dict:
-    return {**common_params(), "model": Param("mgcn", enum=["mgcn", "lightgcn"]),
-            "train_epochs": Param(1000, type="integer", minimum=1, maximum=1000, description="epoch cap (early stopping decides)")}
-
-
-def common_params() -> dict:
-    """Parameters every mmrecun DAG takes (JSON Schema checked when the run is triggered)."""
-    return {
-        "data": Param(DATA, **LOCATION, description="interactions + item_features: folder or s3://bucket/prefix"),
-        "store": Param(STORE, **LOCATION, description="where models, reports and the ledger are published"),
-        "endpoint_url": Param(ENDPOINT, type=["null", "string"], description="S3 endpoint (empty: boto3's environment)"),
-        "model_name": Param("mgcn", **MODEL_NAME, description="registry name of the model"),
-        "device": Param("auto", type="string", pattern="^(auto|cpu|cuda(:[0-9]+)?)$"),
-        "dry_run": Param(False, type="boolean", description="run every step but publish"),
-        "gate_retain_ratio": Param(0.95, type="number", minimum=0, maximum=1,
-                                   description="gate: retain validation Recall@20 >= this share of the original model's"),
-        "gate_erasure_auc_max": Param(0.70, type="number", minimum=0, maximum=1,
-                                      description="gate: AUC of erased against held-out interactions of the same users"),
-        "gate_revoked_exposure_max": Param(0.01, type="number", minimum=0, description="gate: revoked items per user in the "
-                                           "raw model's top-20, before the serving filter"),
-        "gate_content_tolerance": Param(0.05, type="number", minimum=0, maximum=1,
-                                        description="gate: content trace above the retained data's own, at most"),
-        "gate_forget_recall_max": Param(None, type=["null", "number"], minimum=0, maximum=1,
-                                        description="gate: optional ceiling on forget Recall@20"),
-        "deadline_days": Param(30, type="integer", minimum=1, maximum=366,
-                               description="an effective request waiting longer than this is overdue (GDPR Art. 12(3): one month)"),
-    }
-
-
-def unlearn_params() -> dict:
-    return {
-        **common_params(),
-        "requests": Param(REQUESTS, **LOCATION, description="licence_revocations / erasure_requests: folder or s3://"),
-        "cutoff": Param(None, type=["null", "string"], format="date-time", description="take requests effective at this time (empty: the run's logical date)"),
-        "method": Param("mmrecun", enum=["mmrecun", "mmrecun-paper", "finetune", "neggrad", "gold"]),
-        "alpha": Param(0.5, type="number", minimum=0, maximum=1, description="MMRecUN weight of reverse BPR vs retain BPR"),
-        "max_epochs": Param(None, type=["null", "integer"], minimum=1, maximum=1000),
-        "run_gold": Param(False, type="boolean", description="also retrain from scratch (Gold) and compare"),
-        "require_approval": Param(False, type="boolean",
-                                  description="wait for a person to approve the report in the UI before CURRENT moves"),
-    }
 
 
 def user_errors(step):
@@ -96,10 +51,7 @@ def user_errors(step):
 
     @functools.wraps(step)
     def run(*args, **kwargs):
-        from airflow.sdk.exceptions import AirflowFailException
-
         from schemas.contracts import ContractError
-
         from schemas.errors import UserError
 
         try:
@@ -112,7 +64,8 @@ def user_errors(step):
 
 def record_failure(context) -> None:
     """Failure callback: record the failed step in the store so the runs index shows it."""
-    from tasks.steps import record_failure as record, run_dir_for
+    from tasks.pipeline.steps import record_failure as record
+    from tasks.pipeline.steps import run_dir_for
 
     run_id = context["dag_run"].run_id
     run_dir = run_dir_for(WORKSPACE, run_id)
@@ -123,29 +76,35 @@ def record_failure(context) -> None:
 def dag_settings(params: dict, schedule: str | None = None) -> dict:
     """The ``@dag`` arguments every mmrecun DAG shares: one active run at a time, no catch-up, the failure
     callback on every task, and its ``params``; ``schedule`` None = on demand."""
-    return {"schedule": schedule, "start_date": START, "catchup": False, "max_active_runs": 1, "tags": ["mmrecun"],
-            "params": params, "default_args": {"on_failure_callback": record_failure}}
+    return {
+        "schedule": schedule,
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["mmrecun"],
+        "params": params,
+        "default_args": {"on_failure_callback": record_failure},
+    }
 
 
 def use_s3_connection() -> None:
     """Expose the Airflow connection ``S3_CONN_ID`` (when defined) to boto3 through this task's environment."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
     try:
         conn = Connection.get(S3_CONN_ID)
     except AirflowNotFoundException:
         return
     extra = conn.extra_dejson
-    values = {"AWS_ACCESS_KEY_ID": conn.login, "AWS_SECRET_ACCESS_KEY": conn.password,
-              "AWS_DEFAULT_REGION": extra.get("region_name"), "AWS_ENDPOINT_URL_S3": extra.get("endpoint_url")}
+    values = {
+        "AWS_ACCESS_KEY_ID": conn.login,
+        "AWS_SECRET_ACCESS_KEY": conn.password,
+        "AWS_DEFAULT_REGION": extra.get("region_name"),
+        "AWS_ENDPOINT_URL_S3": extra.get("endpoint_url"),
+    }
     os.environ.update({k: v for k, v in values.items() if v})
 
 
 def _after(name: str, outcome: dict) -> None:
     """What a step's outcome means for the run: failed gates fail it."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     if name == "publish" and outcome["status"] == "FAILED":
         raise AirflowFailException("quality gates failed: the FAILED report is published and CURRENT did not move")
     if name == "publish" and outcome["status"] == "SUPERSEDED":  # a retry of a run that lost the race
@@ -153,16 +112,14 @@ def _after(name: str, outcome: dict) -> None:
 
 
 def step(name: str, needs_forgetting: bool = False, **task_kwargs):
-    """A task that runs ``tasks.steps.<name>(run_dir)`` on the run directory of its run id.
+    """A task that runs ``tasks.pipeline.steps.<name>(run_dir)`` on the run directory of its run id.
 
     ``needs_forgetting``: the task is skipped when the run's forget set holds nothing new to forget.
     """
 
     @task(task_id=name, **task_kwargs)
     def run(run_id=None) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from tasks import steps
+        from tasks.pipeline import steps
 
         run_dir = str(steps.run_dir_for(WORKSPACE, run_id))
         if name != "publish" and steps.already_published(run_dir):
@@ -178,35 +135,39 @@ def step(name: str, needs_forgetting: bool = False, **task_kwargs):
 class ReportApproval(ApprovalOperator):
     """Sign-off before ``CURRENT`` moves, when the run's ``require_approval`` is set (otherwise it passes at once).
 
-    The decision, the approver and the time go into the run (``tasks.steps.record_approval``); publish then
+    The decision, the approver and the time go into the run (``tasks.pipeline.steps.record_approval``); publish then
     promotes an approved version, or publishes the report as REJECTED and leaves ``CURRENT``. Unlike the plain
     operator a rejection skips nothing: publishing the REJECTED report is part of the run.
     """
 
     def execute(self, context):
-        from tasks import steps
+        from tasks.pipeline import steps
 
         run_dir = steps.run_dir_for(WORKSPACE, context["run_id"])
-        if not context["params"]["require_approval"] or steps.already_published(str(run_dir)) \
-                or steps.nothing_to_forget(str(run_dir)):
+        if not context["params"]["require_approval"] or steps.already_published(str(run_dir)) or steps.nothing_to_forget(str(run_dir)):
             return None
         self.body = steps.approval_summary(str(run_dir))
         return super().execute(context)
 
     def execute_complete(self, context, event):
-        from tasks import steps
+        from tasks.pipeline import steps
 
         answer = HITLOperator.execute_complete(self, context, event)
         user = answer["responded_by_user"] or {}
-        steps.record_approval(str(steps.run_dir_for(WORKSPACE, context["run_id"])), answer["chosen_options"] == [self.APPROVE],
-                              user.get("name") or user.get("id"), answer["responded_at"].isoformat(timespec="seconds"))
+        steps.record_approval(
+            str(steps.run_dir_for(WORKSPACE, context["run_id"])),
+            answer["chosen_options"] == [self.APPROVE],
+            user.get("name") or user.get("id"),
+            answer["responded_at"].isoformat(timespec="seconds"),
+        )
         return answer
 
 
 def approval() -> ReportApproval:
     """The sign-off task between report and publish."""
-    return ReportApproval(task_id="approve", subject="mmrecun: approve the unlearning report of run {{ run_id }}",
-                          trigger_rule="none_failed", **NO_RETRY)
+    return ReportApproval(
+        task_id="approve", subject="mmrecun: approve the unlearning report of run {{ run_id }}", trigger_rule="none_failed", **NO_RETRY
+    )
 
 
 def begin(kind: str, keys: tuple[str, ...]):
@@ -214,7 +175,7 @@ def begin(kind: str, keys: tuple[str, ...]):
 
     @task(task_id="begin", **IO_RETRIES)
     def run(params=None, run_id=None, logical_date=None) -> str:
-        from tasks.steps import begin as start
+        from tasks.pipeline.steps import begin as start
 
         return user_errors(start)(WORKSPACE, run_id, kind, {k: params[k] for k in keys}, logical_date and logical_date.isoformat())
 
@@ -248,7 +209,7 @@ def cleanup():
 
     @task(task_id="cleanup", trigger_rule="all_done", **IO_RETRIES)
     def run(run_id=None) -> None:
-        from tasks import steps
+        from tasks.pipeline import steps
 
         run_dir = steps.run_dir_for(WORKSPACE, run_id)
         if (run_dir / "run.json").is_file():  # begin failed: nothing was written
@@ -258,14 +219,25 @@ def cleanup():
 
 
 def train_steps() -> list:
-    return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("train", queue="gpu", **NO_RETRY),
-            step("evaluate", **NO_RETRY), step("report", **NO_RETRY),
-            step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL)]
+    return [
+        step("ingest", **IO_RETRIES),
+        step("validate", **NO_RETRY),
+        step("train", queue="gpu", **NO_RETRY),
+        step("evaluate", **NO_RETRY),
+        step("report", **NO_RETRY),
+        step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL),
+    ]
 
 
 def unlearn_steps() -> list:
-    return [step("ingest", **IO_RETRIES), step("validate", **NO_RETRY), step("fetch_parent", **IO_RETRIES, **REGISTRY_POOL),
-            step("forget_set", **NO_RETRY, **REGISTRY_POOL), step("unlearn", needs_forgetting=True, **GPU_STEP),
-            step("evaluate", needs_forgetting=True, **NO_RETRY, **REGISTRY_POOL),
-            step("report", trigger_rule="none_failed", **NO_RETRY, **REGISTRY_POOL),  # also after a skipped evaluate
-            approval, step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL)]
+    return [
+        step("ingest", **IO_RETRIES),
+        step("validate", **NO_RETRY),
+        step("fetch_parent", **IO_RETRIES, **REGISTRY_POOL),
+        step("forget_set", **NO_RETRY, **REGISTRY_POOL),
+        step("unlearn", needs_forgetting=True, **GPU_STEP),
+        step("evaluate", needs_forgetting=True, **NO_RETRY, **REGISTRY_POOL),
+        step("report", trigger_rule="none_failed", **NO_RETRY, **REGISTRY_POOL),  # also after a skipped evaluate
+        approval,
+        step("publish", outlets=[MODELS, REPORTS], trigger_rule="none_failed", **IO_RETRIES, **REGISTRY_POOL),
+    ]

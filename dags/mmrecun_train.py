@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from mmrecun_common import chain_steps, dag_settings, train_params, train_steps
+from mmrecun_common import chain_steps, dag_settings, train_steps
+from mmrecun_params import train_params
 
 PARAMS = train_params()
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from mmrecun_common import chain_steps, dag_settings, unlearn_params, unlearn_steps
+from mmrecun_common import chain_steps, dag_settings, unlearn_steps
+from mmrecun_params import unlearn_params
 
 PARAMS = unlearn_params()
 

@@ -129,7 +129,10 @@ def build_interaction_data(
         raise DataError("interactions: the table has no rows")
     bad_split = ~np.isin(split, (0, 1, 2))
     if bad_split.any():
-        raise DataError(f"interactions: {int(bad_split.sum())} rows have a split other than train/valid/test, e.g. {np.unique(split[bad_split])[:5].tolist()}")
+        raise DataError(
+            f"interactions: {int(bad_split.sum())} rows have a split other than train/valid/test, "
+            f"e.g. {np.unique(split[bad_split])[:5].tolist()}"
+        )
     if not (split == 0).any():
         raise DataError(f"interactions: the training split is empty ({n} rows, none labelled train)")
 
@@ -152,7 +155,10 @@ def align_features(name: str, item_ids: np.ndarray, feature_item_ids: np.ndarray
     """
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[0] != len(feature_item_ids):
-        raise DataError(f"item_features/{name}: expected a [rows, d] matrix with one row per item id, got shape {matrix.shape} for {len(feature_item_ids)} ids")
+        raise DataError(
+            f"item_features/{name}: expected a [rows, d] matrix with one row per item id, "
+            f"got shape {matrix.shape} for {len(feature_item_ids)} ids"
+        )
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         bad = np.asarray(feature_item_ids)[~finite]

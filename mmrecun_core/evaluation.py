@@ -55,14 +55,20 @@ def serving_mask(train: sp.csr_matrix, excluded_items: np.ndarray | None = None)
     if excluded_items is None or len(excluded_items) == 0:
         return train
     n_users = train.shape[0]
-    revoked = sp.csr_matrix((np.ones(n_users * len(excluded_items), np.float32),
-                             (np.repeat(np.arange(n_users), len(excluded_items)), np.tile(excluded_items, n_users))), shape=train.shape)
+    revoked = sp.csr_matrix(
+        (
+            np.ones(n_users * len(excluded_items), np.float32),
+            (np.repeat(np.arange(n_users), len(excluded_items)), np.tile(excluded_items, n_users)),
+        ),
+        shape=train.shape,
+    )
     return (train + revoked).tocsr()
 
 
 @torch.no_grad()
-def evaluate(model: GraphRecommender, graphs: GraphBundle, data: InteractionData, split: str, ks=DEFAULT_KS,
-             excluded_items: np.ndarray | None = None) -> dict[str, float]:
+def evaluate(
+    model: GraphRecommender, graphs: GraphBundle, data: InteractionData, split: str, ks=DEFAULT_KS, excluded_items: np.ndarray | None = None
+) -> dict[str, float]:
     """Recall/NDCG/Precision/Hit @ ``ks`` on ``split`` (``valid`` or ``test``), training items masked,
     as served: ``excluded_items`` (revoked) are never ranked.
 

@@ -71,7 +71,9 @@ def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float, count
     least ``MIN_TEMPERATURE`` (MGCN's is 0.2). Returns a scalar; see :class:`_InfoNCE` for the arithmetic.
     """
     if temperature < MIN_TEMPERATURE:
-        raise ValueError(f"InfoNCE temperature {temperature} is below {MIN_TEMPERATURE}: float32 exponentials of its logits would leave the normal range")
+        raise ValueError(
+            f"InfoNCE temperature {temperature} is below {MIN_TEMPERATURE}: float32 exponentials of its logits would leave the normal range"
+        )
     v1 = F.normalize(view1, dim=1) / temperature
     v2 = F.normalize(view2, dim=1)
     c = torch.ones(len(v1), dtype=v1.dtype, device=v1.device) if counts is None else counts.to(v1.dtype)

@@ -25,7 +25,9 @@ class NegativeSampler:
         full = np.flatnonzero(covered >= len(self.candidates))
         if full.size:
             what = "item" if candidates is None else "candidate item"
-            raise ValueError(f"{full.size} users interacted with every {what}: no negative exists for them (e.g. user index {full[:5].tolist()})")
+            raise ValueError(
+                f"{full.size} users interacted with every {what}: no negative exists for them (e.g. user index {full[:5].tolist()})"
+            )
 
     def _is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         keys = users * self.n_items + items

@@ -55,8 +55,16 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def run_epoch(model: GraphRecommender, graphs: GraphBundle, optimizer: torch.optim.Optimizer, users: np.ndarray, items: np.ndarray,
-              sampler: NegativeSampler, rng: np.random.Generator, batch_size: int) -> float:
+def run_epoch(
+    model: GraphRecommender,
+    graphs: GraphBundle,
+    optimizer: torch.optim.Optimizer,
+    users: np.ndarray,
+    items: np.ndarray,
+    sampler: NegativeSampler,
+    rng: np.random.Generator,
+    batch_size: int,
+) -> float:
     """One pass over the training pairs (``users``, ``items``: int64 ``[nnz]``) in shuffled batches; returns the mean loss."""
     device = next(model.parameters()).device
     order = rng.permutation(len(users))
@@ -86,7 +94,9 @@ def fit(model: GraphRecommender, graphs: GraphBundle, data: InteractionData, con
     the best epoch's weights. Logs one line per epoch (loss, validation metric, seconds).
     """
     if len(data.eval_users("valid")) == 0:
-        raise DataError("interactions: no user has both a training and a validation interaction, so early stopping has nothing to select on")
+        raise DataError(
+            "interactions: no user has both a training and a validation interaction, so early stopping has nothing to select on"
+        )
     rng = seed_everything(config.seed)
     users, items = data.train_pairs()
     sampler = NegativeSampler(data.train)
@@ -110,7 +120,15 @@ def fit(model: GraphRecommender, graphs: GraphBundle, data: InteractionData, con
             best_valid = valid
         else:
             stale += 1
-        log.info("epoch %4d  loss %.4f  valid %s %.4f%s  %.2fs", epoch, loss, config.valid_metric, score, " *" if improved else "", epoch_seconds[-1])
+        log.info(
+            "epoch %4d  loss %.4f  valid %s %.4f%s  %.2fs",
+            epoch,
+            loss,
+            config.valid_metric,
+            score,
+            " *" if improved else "",
+            epoch_seconds[-1],
+        )
         if stale > config.patience:
             break
     model.load_state_dict(best_state)

@@ -41,11 +41,13 @@ def check_modality_name(modality: str) -> str:
     A name is a lower-case identifier (it becomes a file name and a revocation ``scope``), and not ``item``.
     """
     if not isinstance(modality, str) or not MODALITY_NAME.match(modality):
-        raise BadModalityName(f"item_features/{modality}: modality names are lower-case letters, digits and '_' "
-                              f"starting with a letter, got {modality!r}")
+        raise BadModalityName(
+            f"item_features/{modality}: modality names are lower-case letters, digits and '_' starting with a letter, got {modality!r}"
+        )
     if modality in RESERVED_MODALITIES:
-        raise BadModalityName(f"item_features/{modality}: the modality name {modality!r} is reserved "
-                              f"(scope {modality!r} revokes a whole item)")
+        raise BadModalityName(
+            f"item_features/{modality}: the modality name {modality!r} is reserved (scope {modality!r} revokes a whole item)"
+        )
     return modality
 
 
@@ -66,16 +68,30 @@ def item_features_schema(dim: int, id_type: pa.DataType = pa.int64()) -> pa.Sche
 
 def licence_revocations_schema(id_type: pa.DataType = pa.int64()) -> pa.Schema:
     """The ``licence_revocations`` schema; ``scope`` is ``item`` or a modality name."""
-    return pa.schema([pa.field("revocation_id", pa.string(), nullable=False), pa.field("item_id", id_type, nullable=False),
-                      pa.field("licence_id", pa.string(), nullable=False), pa.field("scope", pa.string(), nullable=False),
-                      pa.field("effective_at", TS_TYPE, nullable=False), pa.field("reason", pa.string())])
+    return pa.schema(
+        [
+            pa.field("revocation_id", pa.string(), nullable=False),
+            pa.field("item_id", id_type, nullable=False),
+            pa.field("licence_id", pa.string(), nullable=False),
+            pa.field("scope", pa.string(), nullable=False),
+            pa.field("effective_at", TS_TYPE, nullable=False),
+            pa.field("reason", pa.string()),
+        ]
+    )
 
 
 def erasure_requests_schema(id_type: pa.DataType = pa.int64()) -> pa.Schema:
     """The ``erasure_requests`` schema; a null ``item_id`` erases the whole user."""
-    return pa.schema([pa.field("request_id", pa.string(), nullable=False), pa.field("user_id", id_type, nullable=False),
-                      pa.field("item_id", id_type), pa.field("received_at", TS_TYPE, nullable=False),
-                      pa.field("effective_at", TS_TYPE, nullable=False), pa.field("legal_basis", pa.string(), nullable=False)])
+    return pa.schema(
+        [
+            pa.field("request_id", pa.string(), nullable=False),
+            pa.field("user_id", id_type, nullable=False),
+            pa.field("item_id", id_type),
+            pa.field("received_at", TS_TYPE, nullable=False),
+            pa.field("effective_at", TS_TYPE, nullable=False),
+            pa.field("legal_basis", pa.string(), nullable=False),
+        ]
+    )
 
 
 def _require(table: pa.Table, name: str, column: str, allowed: tuple[pa.DataType, ...]) -> pa.DataType:

@@ -56,7 +56,5 @@ def pseudonymise(table: pa.Table, salt: str | None = None) -> pa.Table:
     for name in [c for c in table.column_names if is_personal(c)]:
         encoded = table.column(name).combine_chunks().dictionary_encode()
         hashes = pa.array(scrub(name, encoded.dictionary.to_pylist(), salt), pa.string())
-        table = table.set_column(
-            table.column_names.index(name), name, pa.DictionaryArray.from_arrays(encoded.indices, hashes)
-        )
+        table = table.set_column(table.column_names.index(name), name, pa.DictionaryArray.from_arrays(encoded.indices, hashes))
     return table

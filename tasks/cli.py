@@ -13,8 +13,20 @@ from mmrecun_core.trainer import TrainConfig
 from schemas.errors import UserError
 from tasks.cli_registry import add_registry_commands
 from tasks.cli_types import at_least, cutoff, device, float_in
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.convert_mmrec import convert_mmrec
+from tasks.inputs.requests import make_requests
+from tasks.inputs.synthetic import MIN_ITEMS, make_synthetic
 from tasks.paths import check_output
-from tasks.synthetic import MIN_ITEMS
+from tasks.pipeline.evaluate import evaluate_model
+from tasks.pipeline.forget_set import build_forget_set
+from tasks.pipeline.ingest import ingest
+from tasks.pipeline.train import train_model
+from tasks.pipeline.unlearn import unlearn_model
+from tasks.reporting.gates import Gates
+from tasks.storage.objects import PublishError
+from tasks.storage.s3 import StorageError
+from tasks.storage.store import ChecksumMismatch, Conflict
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -22,12 +34,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     Anything else (a torch ``RuntimeError``, a ``KeyError``, ...) is a defect and keeps its traceback.
     """
-    from tasks.publish import PublishError
-    from tasks.s3 import StorageError
-    from tasks.store import ChecksumMismatch, Conflict
-
-    return (UserError, ValueError, FileNotFoundError, CheckpointError,
-            StorageError, ChecksumMismatch, Conflict, PublishError)
+    return (UserError, ValueError, FileNotFoundError, CheckpointError, StorageError, ChecksumMismatch, Conflict, PublishError)
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -36,22 +43,16 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _convert(args) -> None:
-    from tasks.convert_mmrec import convert_mmrec
-
     out = convert_mmrec(args.src_dir, args.out_dir)
     print(f"wrote {out['out']}: " + ", ".join(f"{t} {n} rows" for t, n in out["rows"].items()))
 
 
 def _synthetic(args) -> None:
-    from tasks.synthetic import make_synthetic
-
     out = make_synthetic(args.out_dir, n_users=args.users, n_items=args.items, modalities=tuple(args.modalities.split(",")), seed=args.seed)
     print(f"wrote synthetic catalogue {out['out']}: " + ", ".join(f"{t} {n} rows" for t, n in out["rows"].items()))
 
 
 def _train(args) -> None:
-    from tasks.train import train_model
-
     ref = train_model(args.data, args.model, args.out, max_epochs=args.epochs, patience=args.patience, seed=args.seed, device=args.device)
     print(f"model written to {ref['model_dir']} (best epoch {ref['best_epoch']})")
     _print_metrics("valid", ref["valid"])
@@ -59,8 +60,6 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from tasks.evaluate import evaluate_model
-
     result = evaluate_model(args.data, args.model, args.json, device=args.device)
     print(f"{result['model']} at {result['model_dir']}")
     _print_metrics("valid", result["valid"])
@@ -70,60 +69,75 @@ def _evaluate(args) -> None:
 
 
 def _make_requests(args) -> None:
-    from tasks.catalogue import load_catalogue
-    from tasks.requests import make_requests
-
     check_output(args.out, [args.data])
     out = make_requests(load_catalogue(args.data).data, args.scenario, args.fraction, args.seed, args.out)
     print(f"wrote {out['out']}: {out['erasures']} erasure requests, {out['revocations']} licence revocations")
 
 
 def _unlearn(args) -> None:
-    from tasks.unlearn import unlearn_model
-
     check_output(args.out, [args.data, args.model, args.forget])
-    ref = unlearn_model(args.data, args.model, args.forget, args.out, method=args.method, alpha=args.alpha,
-                        max_epochs=args.max_epochs, seed=args.seed, device=args.device, run_gold=args.with_gold)
+    ref = unlearn_model(
+        args.data,
+        args.model,
+        args.forget,
+        args.out,
+        method=args.method,
+        alpha=args.alpha,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+        device=args.device,
+        run_gold=args.with_gold,
+    )
     e = ref["evidence"]
     print(f"{ref['method']} model written to {ref['model_dir']} (evidence.json beside it), {e['wall_s']:.1f}s")
-    for key in ("retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20", "item_recall@500", "exposure@20", "bpr_div_parent", "mia_auc"):
+    for key in (
+        "retain_test_recall@20",
+        "retain_test_ndcg@20",
+        "forget_recall@20",
+        "item_recall@500",
+        "exposure@20",
+        "bpr_div_parent",
+        "mia_auc",
+    ):
         value = e.get(key)
         print(f"  {key:<22} {'-' if value is None else f'{value:.4f}' if isinstance(value, float) else value}")
 
 
 def _validate(args) -> None:
-    from tasks.ingest import ingest
-    from tasks.validate import validate
+    from tasks.pipeline.validate import validate  # Great Expectations loads for this command only
 
     workspace = args.workspace or f"var/runs/validate-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
     check_output(workspace, [args.data, args.requests])
     ingest(args.data, workspace, args.requests, endpoint_url=args.endpoint_url)
     summary = validate(workspace, cutoff=args.cutoff, duplicate_threshold=args.duplicate_threshold)
     for table, s in summary["tables"].items():
-        print(f"{table:<28} {s['rows']:>12,} rows  {s['expectations']:>3} expectations passed"
-              + (f"  {sum(w['unexpected'] or 0 for w in s['warnings'])} rows not applicable" if s["warnings"] else ""))
+        print(
+            f"{table:<28} {s['rows']:>12,} rows  {s['expectations']:>3} expectations passed"
+            + (f"  {sum(w['unexpected'] or 0 for w in s['warnings'])} rows not applicable" if s["warnings"] else "")
+        )
     print(f"valid. GX results and Data Docs: {summary['docs']}")
 
 
 def _forget_set(args) -> None:
-    from tasks.forget_set import build_forget_set
-
     s = build_forget_set(args.data, args.requests, cutoff=args.cutoff, parent_dir=args.parent, out_dir=args.out)
     c, new, cum = s["counts"], s["new"], s["cumulative"]
-    print(f"requests effective at {s['cutoff']}: {len(s['new_request_ids'])} new, {c['already_applied']} already applied by the parent, "
-          f"{c['deferred']} not yet effective, {c['not_applicable']} not applicable")
+    print(
+        f"requests effective at {s['cutoff']}: {len(s['new_request_ids'])} new, {c['already_applied']} already applied by the parent, "
+        f"{c['deferred']} not yet effective, {c['not_applicable']} not applicable"
+    )
     if s["nothing_to_forget"]:
         print("nothing to forget")
     for label, f in (("new", new), ("cumulative", cum)):
         modality = ", ".join(f"{n} {m}" for m, n in f["modality_items"].items()) or "none"
-        print(f"{label:<11} users {f['users']}, items {f['items']}, interactions {f['interactions']}, modality deletions: {modality}; "
-              f"interactions forgotten: " + ", ".join(f"{k} {v}" for k, v in f["forgotten_interactions"].items()))
+        print(
+            f"{label:<11} users {f['users']}, items {f['items']}, interactions {f['interactions']}, modality deletions: {modality}; "
+            f"interactions forgotten: " + ", ".join(f"{k} {v}" for k, v in f["forgotten_interactions"].items())
+        )
     print(f"retained interactions: {s['retained_interactions']:,}")
     for reason, ids in s["not_applicable"].items():
         print(f"not applicable ({reason.replace('_', ' ')}): {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
     if args.out:
         print(f"forget set written to {args.out}")
-
 
 
 def _run_records(run: str) -> list[Path]:
@@ -133,16 +147,19 @@ def _run_records(run: str) -> list[Path]:
 
 
 def _report(args) -> None:
-    from tasks.gates import Gates
-    from tasks.report import build_report
+    from tasks.reporting.report import build_report  # matplotlib and fpdf load for this command only
 
     check_output(args.out or Path(args.run) / "report", _run_records(args.run))
-    gates = Gates(retain_ratio=args.retain_ratio, erasure_auc_max=args.erasure_auc_max, revoked_exposure_max=args.revoked_exposure_max,
-                  content_tolerance=args.content_tolerance, forget_recall_max=args.forget_recall_max)
+    gates = Gates(
+        retain_ratio=args.retain_ratio,
+        erasure_auc_max=args.erasure_auc_max,
+        revoked_exposure_max=args.revoked_exposure_max,
+        content_tolerance=args.content_tolerance,
+        forget_recall_max=args.forget_recall_max,
+    )
     report = build_report(args.run, args.out, gates)
     print(f"{report['status']}: " + ", ".join(f"{g['name']} {'PASS' if g['passed'] else 'FAIL'}" for g in report["gates"]))
     print(f"report written to {args.out or f'{args.run}/report'} (report.html, report.pdf, report.json)")
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,10 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="catalogue folder (Parquet contract)")
     p.add_argument("--model", choices=["mgcn", "lightgcn"], default="mgcn")
     p.add_argument("--out", required=True, help="model directory to write (replaced on success)")
-    p.add_argument("--epochs", type=at_least(1), default=TrainConfig.max_epochs,
-                   help="epoch cap (default %(default)s)")
-    p.add_argument("--patience", type=at_least(1), default=TrainConfig.patience,
-                   help="epochs without validation gain before stopping")
+    p.add_argument("--epochs", type=at_least(1), default=TrainConfig.max_epochs, help="epoch cap (default %(default)s)")
+    p.add_argument("--patience", type=at_least(1), default=TrainConfig.patience, help="epochs without validation gain before stopping")
     p.add_argument("--seed", type=at_least(0), default=TrainConfig.seed)
     p.add_argument("--device", type=device, default="auto", help="auto, cpu or cuda[:N]")
     p.set_defaults(func=_train)
@@ -190,8 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="new model directory (replaced on success)")
     p.add_argument("--method", choices=["mmrecun", "mmrecun-paper", "finetune", "neggrad", "gold"], default="mmrecun")
     p.add_argument("--alpha", type=float_in("[0, 1]"), default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
-    p.add_argument("--max-epochs", type=at_least(1), default=None,
-                   help="epoch cap of an approximate method (default: the method's own, 50; mmrecun-paper: a fixed 20)")
+    p.add_argument(
+        "--max-epochs",
+        type=at_least(1),
+        default=None,
+        help="epoch cap of an approximate method (default: the method's own, 50; mmrecun-paper: a fixed 20)",
+    )
     p.add_argument("--with-gold", action="store_true", help="also retrain Gold from scratch and compare with it in evidence.json")
     p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--device", type=device, default="auto")
@@ -203,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutoff", type=cutoff, help="the run's logical date, ISO 8601, UTC unless a zone is given (default now)")
     p.add_argument("--workspace", help="run workspace to snapshot into (default var/runs/validate-<UTC time>)")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS)")
-    p.add_argument("--duplicate-threshold", type=float_in("[0, 1)"), default=0.01,
-                   help="largest tolerated fraction of repeated interactions")
+    p.add_argument(
+        "--duplicate-threshold", type=float_in("[0, 1)"), default=0.01, help="largest tolerated fraction of repeated interactions"
+    )
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("forget-set", help="resolve the requests effective at a cutoff into the forget set, minus what the parent applied")
@@ -218,14 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the compliance report (HTML, PDF, JSON) of a run directory")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--out", help="output folder (default RUN/report)")
-    p.add_argument("--retain-ratio", type=float_in("(0, 1]"), default=0.95,
-                   help="gate: retain validation Recall@20 >= this share of the original's (default %(default)s)")
-    p.add_argument("--erasure-auc-max", type=float_in("[0, 1]"), default=0.70,
-                   help="gate: AUC of erased against held-out interactions of the same users (default %(default)s)")
-    p.add_argument("--revoked-exposure-max", type=float_in("[0, 1000]"), default=0.01,
-                   help="gate: revoked items per user in the raw model's top-20 (default %(default)s)")
-    p.add_argument("--content-tolerance", type=float_in("[0, 1]"), default=0.05,
-                   help="gate: how far the content trace may lie above the retained data's own (default %(default)s)")
+    p.add_argument(
+        "--retain-ratio",
+        type=float_in("(0, 1]"),
+        default=0.95,
+        help="gate: retain validation Recall@20 >= this share of the original's (default %(default)s)",
+    )
+    p.add_argument(
+        "--erasure-auc-max",
+        type=float_in("[0, 1]"),
+        default=0.70,
+        help="gate: AUC of erased against held-out interactions of the same users (default %(default)s)",
+    )
+    p.add_argument(
+        "--revoked-exposure-max",
+        type=float_in("[0, 1000]"),
+        default=0.01,
+        help="gate: revoked items per user in the raw model's top-20 (default %(default)s)",
+    )
+    p.add_argument(
+        "--content-tolerance",
+        type=float_in("[0, 1]"),
+        default=0.05,
+        help="gate: how far the content trace may lie above the retained data's own (default %(default)s)",
+    )
     p.add_argument("--forget-recall-max", type=float_in("[0, 1]"), help="gate: optional ceiling on forget Recall@20")
     p.set_defaults(func=_report)
 
@@ -242,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         args.func(args)

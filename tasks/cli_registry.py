@@ -3,46 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from tasks.cli_types import at_least
+from tasks.pipeline.run import collect_garbage
+from tasks.storage import ledger
+from tasks.storage.registry import current_version, rollback
+from tasks.storage.store import ChecksumMismatch, Retention, open_store
 
 
 def _retention(args):
-    from tasks.store import Retention
-
     return None if args.no_retention else Retention(args.lock_mode, args.lock_days)
 
 
 def _publish(args) -> None:
-    from tasks.publish import publish
-    from tasks.store import open_store
+    from tasks.storage.publish import publish  # the report's renderers load for this command only
 
     out = publish(args.run, open_store(args.store, args.endpoint_url), _retention(args))
     if out["already_published"]:
         print(f"run already published as version {out['version']} (ledger entry {out['ledger_seq']}); nothing written")
     else:
         version = f"version {out['version']}" if out["version"] else "the report, no new version"
-        print(f"published {version} ({out['status']}), {len(out['artifacts'])} objects verified; "
-              f"CURRENT {'moved' if out['current_moved'] else 'unchanged'}; ledger entry {out['ledger_seq']}")
+        print(
+            f"published {version} ({out['status']}), {len(out['artifacts'])} objects verified; "
+            f"CURRENT {'moved' if out['current_moved'] else 'unchanged'}; ledger entry {out['ledger_seq']}"
+        )
 
 
 def _verify_ledger(args) -> None:
-    from tasks import ledger
-    from tasks.store import ChecksumMismatch, open_store
-
     result = ledger.verify(open_store(args.store, args.endpoint_url, create=False))
     if not result.ok:
-        raise ChecksumMismatch(f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else ""))
+        raise ChecksumMismatch(
+            f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else "")
+        )
     print(f"ledger intact: {result.entries} entries, {result.artifacts} artifacts checked")
 
 
 def _runs(args) -> None:
-    import json
-
-    from tasks import ledger
-    from tasks.registry import current_version
-    from tasks.store import open_store
-
     store = open_store(args.store, args.endpoint_url, create=False)
     entries = sorted((e for e in ledger.entries(store) if e.get("kind") in ("train", "unlearn")), key=lambda e: e["seq"], reverse=True)
     if not entries:
@@ -64,16 +61,11 @@ def _runs(args) -> None:
 
 
 def _rollback(args) -> None:
-    from tasks.registry import rollback
-    from tasks.store import open_store
-
     entry = rollback(open_store(args.store, args.endpoint_url, create=False), args.model, args.to, _retention(args))
     print(f"CURRENT of {args.model} moved back from {entry['replaced_version']} to {entry['version']}; ledger entry {entry['seq']}")
 
 
 def _gc(args) -> None:
-    from tasks.run import collect_garbage
-
     cleaned = collect_garbage(args.workspace, abandoned_days=args.abandoned_days)
     print(f"removed the personal parts of {len(cleaned)} run(s) in {args.workspace}" + (f": {', '.join(cleaned)}" if cleaned else ""))
 
@@ -112,6 +104,10 @@ def add_registry_commands(sub) -> None:
 
     p = sub.add_parser("gc", help="remove the personal parts of finished runs whose kept days are over (MMRECUN_WORKSPACE_KEEP_DAYS)")
     p.add_argument("--workspace", required=True, help="the run workspace (MMRECUN_WORKSPACE)")
-    p.add_argument("--abandoned-days", type=at_least(0), default=7,
-                   help="also clean runs that never ended (no cleanup.json) started this many days ago")
+    p.add_argument(
+        "--abandoned-days",
+        type=at_least(0),
+        default=7,
+        help="also clean runs that never ended (no cleanup.json) started this many days ago",
+    )
     p.set_defaults(func=_gc)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from mmrecun_core.device import resolve_device
+
 
 def at_least(minimum: int):
     """An argparse type: an integer no smaller than ``minimum``."""
@@ -41,8 +43,6 @@ def float_in(interval: str):
 
 def device(text: str) -> str:
     """An argparse type: ``auto``, ``cpu`` or ``cuda[:N]``, available on this machine."""
-    from mmrecun_core.device import resolve_device
-
     try:
         resolve_device(text)
     except (ValueError, RuntimeError) as exc:

@@ -100,9 +100,7 @@ def check_output(out: str | Path, inputs: Iterable[str | Path | None] = (), kind
             continue
         relation = _relation(target, Path(source).resolve())
         if relation:
-            raise OutputOverlapsInput(
-                f"output {out} {relation} the input {source}: writing it would replace that input"
-            )
+            raise OutputOverlapsInput(f"output {out} {relation} the input {source}: writing it would replace that input")
     _check_target(out, kind)
     return out
 

@@ -32,9 +32,9 @@ def mmrec_slice(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mmrec") / "tiktok_slice"
     if (TIKTOK / "tiktok.inter").is_file():
         return write_mmrec_slice(TIKTOK, out, max_user=1200)
-    warnings.warn(f"TikTok set not found at {TIKTOK}: tests use a synthetic MMRec-layout set")
-    from tasks.catalogue import load_catalogue
-    from tasks.synthetic import make_synthetic
+    warnings.warn(f"TikTok set not found at {TIKTOK}: tests use a synthetic MMRec-layout set", stacklevel=1)
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.inputs.synthetic import make_synthetic
 
     make_synthetic(out.parent / "syn", n_users=1200, n_items=900, seed=1)
     d = load_catalogue(out.parent / "syn").data
@@ -50,7 +50,7 @@ def mmrec_slice(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def catalogue_dir(mmrec_slice, tmp_path_factory) -> Path:
     """The slice converted to the Parquet contract."""
-    from tasks.convert_mmrec import convert_mmrec
+    from tasks.inputs.convert_mmrec import convert_mmrec
 
     out = tmp_path_factory.mktemp("catalogue") / "data"
     convert_mmrec(mmrec_slice, out)
@@ -60,7 +60,7 @@ def catalogue_dir(mmrec_slice, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def slice_data(catalogue_dir):
     """:class:`InteractionData` of the slice."""
-    from tasks.catalogue import load_catalogue
+    from tasks.inputs.catalogue import load_catalogue
 
     return load_catalogue(catalogue_dir).data
 
@@ -97,7 +97,7 @@ def s3_endpoint(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"moto server exited with {proc.returncode}")
+                    raise RuntimeError(f"moto server exited with {proc.returncode}") from None
                 time.sleep(0.05)
         else:
             raise RuntimeError(f"moto server did not answer on {url}")
@@ -116,7 +116,7 @@ def s3_endpoint(tmp_path_factory):
 @pytest.fixture
 def s3_bucket(s3_endpoint, request):
     """A fresh bucket on the moto endpoint; yields ``(boto3 client, bucket name)``."""
-    from tasks.s3 import s3_client
+    from tasks.storage.s3 import s3_client
 
     client = s3_client(s3_endpoint)
     import re

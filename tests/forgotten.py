@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from tasks.catalogue import load_catalogue
-from tasks.forget_set import plan_forget
+from tasks.inputs.catalogue import load_catalogue
+from tasks.pipeline.forget_set import plan_forget
 
 
 @dataclass
@@ -41,10 +41,15 @@ def forgotten(data_dir, requests_dir, cutoff=None) -> Forgotten:
     """Resolve the requests effective at ``cutoff`` against the catalogue the runs read."""
     data = load_catalogue(data_dir).data
     cumulative = plan_forget(requests_dir, data, cutoff and dt.datetime.fromisoformat(cutoff)).cumulative
-    content = {m: (idx, data.features[m].matrix[idx]) for m in data.features
-               if len(idx := cumulative.deleted_content(m))}
-    return Forgotten({str(u) for u in data.user_ids[cumulative.users]}, data.user_ids.dtype.kind in "OUS",
-                     cumulative.users, cumulative.items, content, data.user_ids)
+    content = {m: (idx, data.features[m].matrix[idx]) for m in data.features if len(idx := cumulative.deleted_content(m))}
+    return Forgotten(
+        {str(u) for u in data.user_ids[cumulative.users]},
+        data.user_ids.dtype.kind in "OUS",
+        cumulative.users,
+        cumulative.items,
+        content,
+        data.user_ids,
+    )
 
 
 def _walk(value, key: str = ""):
@@ -59,8 +64,11 @@ def _walk(value, key: str = ""):
 
 
 def _json(path: Path, f: Forgotten) -> list[str]:
-    found = [v for key, v in _walk(json.loads(path.read_text())) if v is not None and str(v) in f.user_ids
-             and (f.string_ids and isinstance(v, str) or "user" in key.lower())]
+    found = [
+        v
+        for key, v in _walk(json.loads(path.read_text()))
+        if v is not None and str(v) in f.user_ids and (f.string_ids and isinstance(v, str) or "user" in key.lower())
+    ]
     return [f"{path}: holds erased user id(s), e.g. {found[:2]}"] if found else []
 
 

@@ -37,7 +37,7 @@ def test_celery_executor_real_auth_manager_and_secrets_from_the_env_file(compose
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")  # not the development SimpleAuthManager
     for name, service in compose["services"].items():
-        for key, value in (service.get("environment") or {}).items():
+        for key in service.get("environment") or {}:
             assert not re.search(r"PASSWORD|SECRET|FERNET|KEY_ID", key), f"{name} sets {key} inline"
         if name not in ("redis",):
             assert service.get("env_file") == [".env"], name
@@ -52,11 +52,13 @@ def test_images_pin_their_bases_and_torch_and_run_unprivileged(name):
     assert ":" in base and not base.endswith(":latest")
     assert '"torch==2.13.0"' in text and "USER airflow" in text and "USER root" not in text
     assert "COPY --chown=airflow:root dags /opt/airflow/dags" in text
-    assert (".env" not in text.replace(".env.example", ""))
+    assert ".env" not in text.replace(".env.example", "")
 
 
 def test_env_example_names_every_secret_the_stack_needs():
-    names = {line.split("=", 1)[0] for line in (DOCKER / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")}
+    names = {
+        line.split("=", 1)[0] for line in (DOCKER / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")
+    }
     assert {"POSTGRES_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AWS_SECRET_ACCESS_KEY"} <= names
 
 

@@ -1,7 +1,9 @@
-"""`tasks` and `schemas` are generic names on PyPI: they must resolve to this project's packages."""
+"""Packaging: `tasks` and `schemas` (generic names on PyPI) resolve to this project's packages; the console script
+and the report templates are installed."""
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,11 +22,12 @@ def test_console_script_is_installed():
     assert "convert-mmrec" in result.stdout and "train" in result.stdout
 
 
-def test_core_imports_no_upper_layer():
-    offenders = [
-        str(p.relative_to(REPO))
-        for p in (REPO / "mmrecun_core").rglob("*.py")
-        for line in p.read_text().splitlines()
-        if line.lstrip().startswith(("import tasks", "from tasks", "import dags", "from dags", "import airflow", "from airflow", "import boto3"))
-    ]
-    assert offenders == []
+def test_every_template_is_package_data():
+    """The Jinja2 templates travel with the package that loads them (``PackageLoader``), in the wheel too."""
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    templates = sorted((REPO / "tasks").rglob("*.j2"))
+    assert templates
+    for path in templates:
+        package_dir = next(p for p in path.parents if (p / "__init__.py").is_file())
+        package = ".".join(package_dir.relative_to(REPO).parts)
+        assert any(path.relative_to(package_dir).match(glob) for glob in package_data.get(package, [])), path

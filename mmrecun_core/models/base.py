@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,6 +29,11 @@ class Embeddings:
     ego_items: torch.Tensor
     side: torch.Tensor | None = None
     content: torch.Tensor | None = None
+
+    def pair_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The scores of the pairs (``users[k]``, ``items[k]``), int64 positions into these embeddings, as NumPy ``[k]``."""
+        device = self.users.device
+        return (self.users[torch.from_numpy(users).to(device)] * self.items[torch.from_numpy(items).to(device)]).sum(1).cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,9 @@ def own_weight(apply, n: int, index: torch.Tensor, layers: int, mean: bool) -> t
     return torch.cat(out) if out else torch.zeros(0, device=index.device)
 
 
-def layer_mean(graphs: GraphBundle, ego: torch.Tensor, n_layers: int, users: torch.Tensor | None, items: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_mean(
+    graphs: GraphBundle, ego: torch.Tensor, n_layers: int, users: torch.Tensor | None, items: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """LightGCN propagation (He et al. 2020, eqs. 7-8): rows ``users`` / ``items`` (None = all) of ``mean_{l=0..L} Â^l E``.
 
     ``ego``: ``E`` ``[n_u + n_i, d]``, users first. Returns ``([u, d], [i, d])``.

@@ -30,7 +30,9 @@ class LightGCN(GraphRecommender):
 
     name = "lightgcn"
 
-    def __init__(self, n_users: int, n_items: int, features: dict[str, torch.Tensor] | None = None, config: LightGCNConfig = LightGCNConfig()):
+    def __init__(
+        self, n_users: int, n_items: int, features: dict[str, torch.Tensor] | None = None, config: LightGCNConfig = LightGCNConfig()
+    ):
         super().__init__()
         self.n_users, self.n_items, self.config = n_users, n_items, config
         self.user_embedding = nn.Embedding(n_users, config.embedding_dim)
@@ -45,8 +47,10 @@ class LightGCN(GraphRecommender):
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         final_users, final_items = layer_mean(graphs, ego, self.config.n_layers, users, items)
         return Embeddings(
-            final_users, final_items,
-            rows(self.user_embedding.weight, users), rows(self.item_embedding.weight, items),
+            final_users,
+            final_items,
+            rows(self.user_embedding.weight, users),
+            rows(self.item_embedding.weight, items),
         )
 
     def local_items(self, graphs: GraphBundle, items: torch.Tensor) -> LocalMap:
@@ -64,5 +68,7 @@ class LightGCN(GraphRecommender):
 
     def training_loss(self, emb: Embeddings, batch: Batch) -> dict[str, torch.Tensor]:
         bpr = bpr_loss(rows(emb.users, batch.user), rows(emb.items, batch.pos), rows(emb.items, batch.neg))
-        reg = self.config.reg_weight * embedding_l2(rows(emb.ego_users, batch.user), rows(emb.ego_items, batch.pos), rows(emb.ego_items, batch.neg))
+        reg = self.config.reg_weight * embedding_l2(
+            rows(emb.ego_users, batch.user), rows(emb.ego_items, batch.pos), rows(emb.ego_items, batch.neg)
+        )
         return {"total": bpr + reg, "bpr": bpr, "reg": reg}

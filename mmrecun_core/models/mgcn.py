@@ -129,8 +129,9 @@ class MGCN(GraphRecommender):
                 v0.append(purified[items])
             v0 = torch.stack(v0, dim=1)  # [k, M, d]
             a = own_weight(lambda x: graphs.adj @ x, graphs.adj.shape[0], items + n_u, self.config.n_ui_layers, mean=True)
-            s = torch.stack([own_weight(lambda x, op=graphs.modality[m]: op @ x, self.n_items, items, n_mm, mean=False)
-                             for m in self.modalities], dim=1)  # [k, M]
+            s = torch.stack(
+                [own_weight(lambda x, op=graphs.modality[m]: op @ x, self.n_items, items, n_mm, mean=False) for m in self.modalities], dim=1
+            )  # [k, M]
 
         def final(ego: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
             delta = ego - rows(e0, which)
@@ -148,7 +149,8 @@ class MGCN(GraphRecommender):
         return ((gates * (v - common.unsqueeze(1))).sum(dim=1) + common) / (len(self.modalities) + 1)
 
     def _preference_gates(self, content: torch.Tensor) -> torch.Tensor:
-        """``σ(W_{p,m} C + b_{p,m})`` for every modality ``m`` at once: ``[r, M, d]`` for ``content`` ``[r, d]`` (the fuser's preference gates).
+        """``σ(W_{p,m} C + b_{p,m})`` for every modality ``m`` at once: ``[r, M, d]`` for ``content`` ``[r, d]``
+        (the fuser's preference gates).
 
         The ``M`` gates' weights are stacked into one ``[M d, d]`` map at each call (the parameters
         stay per modality), so the rows pass through one matrix product instead of ``M``.

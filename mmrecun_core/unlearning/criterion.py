@@ -79,8 +79,15 @@ class ReferenceSampler:
     held-out (validation) interactions, the references of erasures (None: never-seen items).
     """
 
-    def __init__(self, train: sp.csr_matrix, retain_train: sp.csr_matrix, revoked: np.ndarray, pool_size: int,
-                 excluded: np.ndarray | None = None, held_out: sp.csr_matrix | None = None):
+    def __init__(
+        self,
+        train: sp.csr_matrix,
+        retain_train: sp.csr_matrix,
+        revoked: np.ndarray,
+        pool_size: int,
+        excluded: np.ndarray | None = None,
+        held_out: sp.csr_matrix | None = None,
+    ):
         self.revoked = np.asarray(revoked, dtype=np.int64)
         self.held_out = None if held_out is None else held_out.tocsr()
         self.never_seen = NegativeSampler(train)
@@ -114,7 +121,9 @@ class ReferenceSampler:
             reference = self.never_seen.sample(users, rng)
         else:
             start, count = self.held_out.indptr[users], np.diff(self.held_out.indptr)[users]
-            drawn = self.held_out.indices[np.minimum(start + (rng.random(len(users)) * count).astype(np.int64), len(self.held_out.indices) - 1)]
+            drawn = self.held_out.indices[
+                np.minimum(start + (rng.random(len(users)) * count).astype(np.int64), len(self.held_out.indices) - 1)
+            ]
             reference = np.where(count > 0, drawn, -1).astype(np.int64)
         if self.cold is not None:
             hit = self.is_revoked(items)
@@ -135,8 +144,8 @@ class Probe:
     @classmethod
     def draw(cls, users: np.ndarray, items: np.ndarray, sampler: ReferenceSampler, rng: np.random.Generator, size: int) -> "Probe":
         """Up to ``size`` of the forgotten pairs ``(users, items)`` (int64 ``[f]``) of items still in the catalogue,
-        without replacement, with their references (pairs without one are left out); and ``size`` revocation triples when some of the pairs is
-        of a revoked item."""
+        without replacement, with their references (pairs without one are left out); and ``size`` revocation triples
+        when some of the pairs is of a revoked item."""
         revoked = sampler.is_revoked(items)
         erased = np.flatnonzero(~revoked)
         pick = rng.choice(erased, min(size, len(erased)), replace=False)
@@ -145,7 +154,7 @@ class Probe:
         parts = [(u[r >= 0], f[r >= 0], r[r >= 0])]  # a user without a held-out item has no reference
         if revoked.any():
             parts.append(sampler.revocation_triples(size, rng))
-        u, f, r = (np.concatenate(a) for a in zip(*parts))
+        u, f, r = (np.concatenate(a) for a in zip(*parts, strict=True))
         return cls(u, f, r, sampler.is_revoked(f))
 
 
@@ -171,10 +180,6 @@ def criterion_aucs(model: GraphRecommender, graphs: GraphBundle, probe: Probe) -
     model.eval()
     emb = model.propagate(graphs)
     model.train(was_training)
-    device = emb.users.device
-    index = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
-    u = emb.users[index(probe.users)]
-    score = lambda items: (u * emb.items[index(items)]).sum(1).cpu().numpy()  # noqa: E731
-    member, reference = score(probe.forgotten), score(probe.reference)
+    member, reference = emb.pair_scores(probe.users, probe.forgotten), emb.pair_scores(probe.users, probe.reference)
     kinds = {"erasures": ~probe.revoked, "revocations": probe.revoked}
     return {kind: paired_auc(member[mask], reference[mask]) for kind, mask in kinds.items() if mask.any()}

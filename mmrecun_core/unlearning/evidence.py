@@ -66,9 +66,10 @@ def exposure(emb: Embeddings, users: np.ndarray, items: np.ndarray, excluded: sp
     With the serving filter's exclusions this must be 0; with only training items masked it shows
     how much the model alone would still expose them.
     """
-    target = sp.csr_matrix((np.ones(len(users) * len(items), np.float32),
-                            (np.repeat(np.arange(len(users)), len(items)), np.tile(items, len(users)))),
-                           shape=(len(users), emb.items.shape[0]))
+    target = sp.csr_matrix(
+        (np.ones(len(users) * len(items), np.float32), (np.repeat(np.arange(len(users)), len(items)), np.tile(items, len(users)))),
+        shape=(len(users), emb.items.shape[0]),
+    )
     sub = Embeddings(emb.users[torch.from_numpy(users).to(emb.users.device)], emb.items, emb.ego_users, emb.ego_items)
     hits = top_k_hits(sub, np.arange(len(users), dtype=np.int64), target, excluded[users], k)
     return int(hits.sum())
@@ -87,8 +88,11 @@ def score_divergence(a: Embeddings, b: Embeddings, users: np.ndarray | None = No
     return total / (len(users) * n_items)
 
 
-def content_trace(item_embeddings: np.ndarray, content: np.ndarray, known: np.ndarray, affected: np.ndarray,
-                  ridge: float = 1.0) -> float:
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
+def content_trace(item_embeddings: np.ndarray, content: np.ndarray, known: np.ndarray, affected: np.ndarray, ridge: float = 1.0) -> float:
     """How well a model's item embeddings identify the deleted content of the ``affected`` items: a paired AUC.
 
     ``item_embeddings``: float ``[n_i, d]`` (the model's final item embeddings); ``content``: the modality's
@@ -109,8 +113,7 @@ def content_trace(item_embeddings: np.ndarray, content: np.ndarray, known: np.nd
     a, b = (z[train] - mean) / sd, (z[affected] - mean) / sd
     centre = content[train].mean(0)
     weights = np.linalg.solve(a.T @ a + ridge * len(a) * np.eye(a.shape[1]), a.T @ (content[train] - centre))
-    unit = lambda x: x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)  # noqa: E731
-    sim = unit(b @ weights) @ unit(content[affected] - centre).T  # [k, k]: prediction of row i vs content of column j
+    sim = _unit_rows(b @ weights) @ _unit_rows(content[affected] - centre).T  # [k, k]: prediction of row i vs content of column j
     own = np.diag(sim)[:, None]
     wins = (sim < own).sum(1) + 0.5 * ((sim == own).sum(1) - 1)
     return float((wins / (len(affected) - 1)).mean())
@@ -153,13 +156,17 @@ def score_histograms(member_scores: np.ndarray, non_member_scores: np.ndarray, b
     each histogram normalised to sum to 1 (shares of pairs), for the report's distribution figure."""
     both = np.concatenate([member_scores, non_member_scores])
     edges = np.linspace(both.min(), both.max(), bins + 1) if len(both) else np.linspace(0, 1, bins + 1)
-    share = lambda x: (np.histogram(x, edges)[0] / max(len(x), 1)).tolist()  # noqa: E731
+
+    def share(x: np.ndarray) -> list[float]:
+        return (np.histogram(x, edges)[0] / max(len(x), 1)).tolist()
+
     return {"edges": edges.tolist(), "forgotten": share(member_scores), "never_seen": share(non_member_scores)}
 
 
 @torch.no_grad()
-def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | None = None, gold: Embeddings | None = None,
-                     sample: int = 5000, seed: int = 0) -> dict:
+def collect_evidence(
+    model, graphs, data, retain, forget, parent: Embeddings | None = None, gold: Embeddings | None = None, sample: int = 5000, seed: int = 0
+) -> dict:
     """Every measure of DESIGN.md's evidence table for one unlearned ``model`` (propagating over ``graphs``).
 
     ``data``: the parent's data; ``retain``: what remains after ``forget``; ``parent`` / ``gold``: the
@@ -175,12 +182,14 @@ def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | N
     forgotten = forget.forgotten_mask(data.train)
     users = retain.eval_users("test")
     out = {
-        "retain_valid_recall@20": valid["recall@20"], "retain_valid_ndcg@20": valid["ndcg@20"],
+        "retain_valid_recall@20": valid["recall@20"],
+        "retain_valid_ndcg@20": valid["ndcg@20"],
         **{f"retain_test_{k}": v for k, v in test.items() if k != "n_users"},
         "forget_recall@20": forget_recall(emb, forgotten, retain.train),
         **{f"item_recall@{k}": (v if len(revoked) else None) for k, v in item_recall(emb, revoked, data.train).items()},
         "exposure@20": exposure(emb, users, revoked, serving_mask(retain.train, revoked)) if len(revoked) else 0,
-        "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0, "exposure_users": len(users),
+        "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0,
+        "exposure_users": len(users),
         "bpr_div_parent": score_divergence(emb, parent) if parent is not None else None,
         "bpr_div_gold": score_divergence(emb, gold) if gold is not None else None,
     }
@@ -199,7 +208,9 @@ def collect_evidence(model, graphs, data, retain, forget, parent: Embeddings | N
         if len(affected := np.setdiff1d(forget.deleted_content(m), revoked)):
             content, known = data.features[m].matrix, ~data.features[m].missing
             out["content_trace"][m] = content_trace(items, content, known, affected)
-            reference = behaviour_representation(retain.train, [f.matrix for o, f in retain.features.items() if o != m], items.shape[1], seed)
+            reference = behaviour_representation(
+                retain.train, [f.matrix for o, f in retain.features.items() if o != m], items.shape[1], seed
+            )
             out["content_trace_reference"][m] = content_trace(reference, content, known, affected)
     out["content_trace"] = out["content_trace"] or None
     out["content_trace_reference"] = out["content_trace_reference"] or None
@@ -226,15 +237,13 @@ def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix
     if len(u) == 0:
         return None
     h = held_out.indices[held_out.indptr[u] + (rng.random(len(u)) * count).astype(np.int64)].astype(np.int64)
-    dev = emb.users.device
-    users = emb.users[torch.from_numpy(u).to(dev)]
-    score = lambda items: (users * emb.items[torch.from_numpy(items).to(dev)]).sum(1).cpu().numpy()  # noqa: E731
-    member, reference = score(f), score(h)
+    member, reference = emb.pair_scores(u, f), emb.pair_scores(u, h)
     return float(np.mean((member > reference) + 0.5 * (member == reference)))
 
 
-def membership_scores(emb: Embeddings, forgotten: sp.csr_matrix, train: sp.csr_matrix, sample: int = 5000,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def membership_scores(
+    emb: Embeddings, forgotten: sp.csr_matrix, train: sp.csr_matrix, sample: int = 5000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The membership attacker's scores: up to ``sample`` forgotten interactions (``forgotten`` CSR ``[n_u, n_i]``,
     drawn without replacement) and, for each, a never-seen item of the same user (never in ``train``, the parent's
     training CSR); returns ``(member, non_member)`` float ``[s]`` each. The draw depends on ``seed`` only, not on the
@@ -244,7 +253,4 @@ def membership_scores(emb: Embeddings, forgotten: sp.csr_matrix, train: sp.csr_m
     pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
     u, f = coo.row[pick].astype(np.int64), coo.col[pick].astype(np.int64)
     n = NegativeSampler(train).sample(u, rng)
-    dev = emb.users.device
-    users = emb.users[torch.from_numpy(u).to(dev)]
-    score = lambda items: (users * emb.items[torch.from_numpy(items).to(dev)]).sum(1).cpu().numpy()  # noqa: E731
-    return score(f), score(n)
+    return emb.pair_scores(u, f), emb.pair_scores(u, n)

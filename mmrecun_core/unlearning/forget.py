@@ -40,8 +40,12 @@ class ForgetSet:
     def of(cls, users=(), items=(), pairs=(), modality_items: dict | None = None) -> "ForgetSet":
         """Build from any integer sequences; duplicates are dropped."""
         pair_array = np.unique(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), axis=0)
-        return cls(_index_array(users), _index_array(items), pair_array,
-                   {m: _index_array(v) for m, v in sorted((modality_items or {}).items()) if len(v)})
+        return cls(
+            _index_array(users),
+            _index_array(items),
+            pair_array,
+            {m: _index_array(v) for m, v in sorted((modality_items or {}).items()) if len(v)},
+        )
 
     @property
     def is_empty(self) -> bool:

@@ -3,7 +3,7 @@
 Methods (``UnlearnConfig.method``):
 
 * ``mmrecun``: the MMRecUN objective (:func:`~mmrecun_core.unlearning.objective.mmrecun_loss`) with this
-  project's additions, each on by default and each a switch of :class:`UnlearnConfig` (the unlearning
+  project's additions, each on by default and each a switch of :class:`~mmrecun_core.unlearning.config.UnlearnConfig` (the unlearning
   benchmark's ablation ladder turns them on one by one):
   the *row redraw* (``reset_own_rows``: the ID rows of erased users, revoked items and items whose
   content was deleted are drawn afresh from the initialiser; erased users' rows are then frozen, as a
@@ -17,17 +17,17 @@ Methods (``UnlearnConfig.method``):
   and the *Gold-free stopping criterion* (``stop_on_criterion``: an epoch walks only the kinds of request
   whose paired membership AUC is above ``0.5 + auc_tolerance``; none left, the loop stops);
 * ``mmrecun-paper``: the objective as the paper writes it, none of the additions, for a fixed number of
-  epochs (:data:`PAPER_EPOCHS` at :data:`PAPER_LR`; the paper states neither, see the decision record
-  ``docs/decisions/002-unlearning-methods.md``);
+  epochs (:data:`~mmrecun_core.unlearning.config.PAPER_EPOCHS` at :data:`~mmrecun_core.unlearning.config.PAPER_LR`;
+  the paper states neither, see the decision record ``docs/decisions/002-unlearning-methods.md``);
 * ``finetune``: keep training on the retain data only (BPR, the model's own loss);
 * ``neggrad``: gradient ascent on the forget set's BPR loss (NegGrad).
 
 Every method propagates over the *retain* graphs. An epoch walks as many forget triples ``(u, f, r)``
 as there are forgotten training interactions, shuffled, in batches each paired with an equally large
 batch of retain interactions; reverse BPR pushes ``s(u, f)`` below ``s(u, r)``, ``r`` a never-seen item
-of ``u`` (with retraining's references: a held-out item of ``u``, or for a revoked item a cold item). A forget set that deletes content only has no forgotten
-interaction: an epoch then walks as many retain interactions as the content-deleted items have, and
-the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
+of ``u`` (with retraining's references: a held-out item of ``u``, or for a revoked item a cold item). A forget set
+that deletes content only has no forgotten interaction: an epoch then walks as many retain interactions as the
+content-deleted items have, and the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
 before the first step.
 """
 
@@ -41,101 +41,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs
 from mmrecun_core.data import InteractionData
-from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
-from mmrecun_core.unlearning.replay import ReplaySchedule, replay_rows
-from mmrecun_core.unlearning.rows import delete_model_content, frozen_rows, reset_own_rows
 from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.objective import MMRecUNConfig, mmrecun_loss, parent_snapshot
+from mmrecun_core.unlearning.config import UnlearnConfig
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs
+from mmrecun_core.unlearning.forget import ForgetSet
+from mmrecun_core.unlearning.objective import mmrecun_loss, parent_snapshot
+from mmrecun_core.unlearning.replay import replay_rows
+from mmrecun_core.unlearning.rows import delete_model_content, frozen_rows, reset_own_rows
 
 log = logging.getLogger("mmrecun.unlearn")
-METHODS = ("mmrecun", "mmrecun-paper", "finetune", "neggrad")
-LR = 5e-3  # chosen on validation forget sets without Gold: docs/decisions/002-unlearning-methods.md
-PAPER_LR, PAPER_EPOCHS = 1e-3, 20  # the paper states neither: docs/decisions/002-unlearning-methods.md
-
-
-@dataclass(frozen=True)
-class UnlearnConfig:
-    """Settings of one unlearning run; ``objective`` weighs the MMRecUN terms. A None takes the ``method``'s own value.
-
-    ``lr``: Adam's learning rate (``LR``; ``PAPER_LR`` for the paper's form); ``max_epochs``: the epoch cap (50;
-    ``PAPER_EPOCHS``); ``stop_on_criterion``: stop once every kind meets the criterion (off for the paper's form);
-    ``reset_own_rows``, ``retrained_references``: the row redraw and the references of retraining (``mmrecun`` only);
-    ``replay``: the parent's training schedule for the replay of redrawn item rows (None = no replay; used only
-    with the redraw); ``criterion_sample``: rows of each kind in the stopping probe (5,000: a standard error of
-    about 0.007 on the AUC, small against ``auc_tolerance``); ``reference_pool``: least size of the cold pool.
-    """
-
-    method: str = "mmrecun"
-    objective: MMRecUNConfig = MMRecUNConfig()
-    lr: float | None = None
-    batch_size: int = 2048
-    max_epochs: int | None = None
-    stop_on_criterion: bool | None = None
-    auc_tolerance: float = 0.05
-    criterion_sample: int = 5000
-    reference_pool: int = 100
-    reset_own_rows: bool | None = None
-    retrained_references: bool | None = None
-    replay: ReplaySchedule | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown unlearning method {self.method!r}; choose one of {list(METHODS)}")
-        if self.epochs < 1:
-            raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
-
-    @property
-    def paper(self) -> bool:
-        return self.method == "mmrecun-paper"
-
-    @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else PAPER_LR if self.paper else LR
-
-    @property
-    def epochs(self) -> int:
-        return self.max_epochs if self.max_epochs is not None else PAPER_EPOCHS if self.paper else 50
-
-    @property
-    def stops(self) -> bool:
-        return not self.paper if self.stop_on_criterion is None else self.stop_on_criterion
-
-    @property
-    def resets_own_rows(self) -> bool:
-        return self.method == "mmrecun" if self.reset_own_rows is None else self.reset_own_rows
-
-    @property
-    def uses_retrained_references(self) -> bool:
-        return self.method == "mmrecun" if self.retrained_references is None else self.retrained_references
-
-    @property
-    def replays(self) -> bool:
-        """Whether redrawn item rows are replayed: an MMRecUN form with a schedule, from redrawn rows (as retraining starts)."""
-        return self.method in ("mmrecun", "mmrecun-paper") and self.replay is not None and self.resets_own_rows
-
-    @property
-    def criterion(self) -> str:
-        """The stopping rule in words, for manifests and reports."""
-        if not self.stops:
-            rule = f"none: a fixed {self.epochs} epochs at lr {self.learning_rate:g}"
-        else:
-            erased = "held-out interactions" if self.uses_retrained_references else "never-seen items"
-            rule = (f"paired membership AUC <= {0.5 + self.auc_tolerance:.2f}, per kind: erased interactions vs {erased} "
-                    f"of the same users; revoked items vs the least-interacted retained items, for users drawn "
-                    f"by their retain interactions")
-        if self.resets_own_rows:
-            rule += ("; the rows of erased users, revoked items and content-deleted items are redrawn from the initialiser, "
-                     "erased users' rows frozen and their interactions not judged by the AUC (under a random row it "
-                     "measures only the draw)")
-        if self.replays:
-            rule += (f"; the redrawn item rows are then replayed through retraining's own steps ({self.replay.epochs} "
-                     f"epochs at batch {self.replay.batch_size}, lr {self.replay.lr:g}) before the criterion is first measured")
-        return rule
 
 
 @dataclass
@@ -154,8 +71,15 @@ class UnlearnResult:
     replay: dict | None = None
 
 
-def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, retain: InteractionData,
-            graphs: GraphBundle, config: UnlearnConfig = UnlearnConfig(), excluded_items: np.ndarray | None = None) -> UnlearnResult:
+def unlearn(
+    model: GraphRecommender,
+    data: InteractionData,
+    forget: ForgetSet,
+    retain: InteractionData,
+    graphs: GraphBundle,
+    config: UnlearnConfig = UnlearnConfig(),
+    excluded_items: np.ndarray | None = None,
+) -> UnlearnResult:
     """Unlearn ``forget`` from ``model`` (trained on ``data``) in place; ``retain`` / ``graphs``: what remains.
 
     ``excluded_items``: int64 items revoked by earlier model versions (the cumulative set's may be passed whole):
@@ -217,15 +141,28 @@ def unlearn(model: GraphRecommender, data: InteractionData, forget: ForgetSet, r
             seconds = time.perf_counter() - t0
             aucs = criterion_aucs(model, graphs, probe)
             history.append({"epoch": epoch, "loss": total, "criterion_auc": aucs, "seconds": seconds})
-            log.info("%s epoch %3d  loss %.4f  criterion AUC %s  %.2fs", config.method, epoch, total,
-                     ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()), seconds)
+            log.info(
+                "%s epoch %3d  loss %.4f  criterion AUC %s  %.2fs",
+                config.method,
+                epoch,
+                total,
+                ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()),
+                seconds,
+            )
     met = all(auc <= threshold for auc in aucs.values())
     stopped_by = "criterion" if config.stops and met else "epoch cap"
     return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, history, replay)
 
 
-def _forget_triples(f_users: np.ndarray, f_items: np.ndarray, revoked: np.ndarray, pending: list[str],
-                    reference: ReferenceSampler, retrained_references: bool, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def _forget_triples(
+    f_users: np.ndarray,
+    f_items: np.ndarray,
+    revoked: np.ndarray,
+    pending: list[str],
+    reference: ReferenceSampler,
+    retrained_references: bool,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, ...]:
     """One epoch's forget triples (user, forgotten item, reference item), int64 ``[t]`` each, for the ``pending`` kinds only
     (each kind is unlearned until its own criterion holds). ``f_users`` / ``f_items``: the forgotten training pairs
     ``[f]``; ``revoked``: bool ``[f]``, pairs of revoked items; ``retrained_references``: revocations as
@@ -240,7 +177,7 @@ def _forget_triples(f_users: np.ndarray, f_items: np.ndarray, revoked: np.ndarra
             u, f = f_users[mask], f_items[mask]
             r = reference.sample(u, f, rng)
             parts.append((u[r >= 0], f[r >= 0], r[r >= 0]))  # a user without a held-out item has no reference
-    return tuple(np.concatenate(a) for a in zip(*parts))
+    return tuple(np.concatenate(a) for a in zip(*parts, strict=True))
 
 
 class _Stepper:
@@ -256,8 +193,15 @@ class _Stepper:
     def _tensors(self, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
         return tuple(torch.from_numpy(a).to(self.device) for a in arrays)
 
-    def __call__(self, optimizer: torch.optim.Optimizer, parent: dict[str, torch.Tensor], fu: np.ndarray, fi: np.ndarray,
-                 fr: np.ndarray, rng: np.random.Generator) -> float:
+    def __call__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        parent: dict[str, torch.Tensor],
+        fu: np.ndarray,
+        fi: np.ndarray,
+        fr: np.ndarray,
+        rng: np.random.Generator,
+    ) -> float:
         """Step on forget triples ``(fu, fi, fr)`` (int64 ``[b]``; ``fi`` is pushed below ``fr``); returns the loss."""
         pick = rng.integers(0, len(self.r_users), len(fu) or self.config.batch_size)
         ru, ri = self.r_users[pick], self.r_items[pick]

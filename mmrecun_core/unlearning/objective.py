@@ -69,7 +69,7 @@ def mmrecun_loss(
     ``retain``: global int64 ``[r]`` (user, retained item, negative item) triples.
     """
     n_forget = len(forget[0])
-    batch = Batch.from_triples(*(torch.cat([f, r]) for f, r in zip(forget, retain)))
+    batch = Batch.from_triples(*(torch.cat([f, r]) for f, r in zip(forget, retain, strict=True)))
     emb = model.propagate(graphs, batch.users, batch.items)
     u = rows(emb.users, batch.user)
     p = rows(emb.items, batch.pos)

@@ -62,8 +62,15 @@ class ReplaySchedule:
         return self.epochs * math.ceil(n_interactions / self.batch_size)
 
 
-def replay_rows(model: GraphRecommender, graphs: GraphBundle, retain_train: sp.csr_matrix, revoked: np.ndarray,
-                content: np.ndarray, schedule: ReplaySchedule, rng: np.random.Generator) -> dict:
+def replay_rows(
+    model: GraphRecommender,
+    graphs: GraphBundle,
+    retain_train: sp.csr_matrix,
+    revoked: np.ndarray,
+    content: np.ndarray,
+    schedule: ReplaySchedule,
+    rng: np.random.Generator,
+) -> dict:
     """Replay retraining's treatment of the rows of the ``revoked`` items and of the items whose ``content`` was deleted
     (int64 each, disjoint), in place; return its facts.
 
@@ -114,8 +121,14 @@ def replay_rows(model: GraphRecommender, graphs: GraphBundle, retain_train: sp.c
     with torch.no_grad():
         weight[index] = rows.detach()
     facts = {"steps": steps, "triples": triples, "seconds": time.perf_counter() - started}
-    log.info("replay: %d revoked and %d content-deleted items, %d steps, %d triples, %.2fs", len(revoked),
-             len(items) - len(revoked), steps, triples, facts["seconds"])
+    log.info(
+        "replay: %d revoked and %d content-deleted items, %d steps, %d triples, %.2fs",
+        len(revoked),
+        len(items) - len(revoked),
+        steps,
+        triples,
+        facts["seconds"],
+    )
     return facts
 
 
@@ -125,16 +138,20 @@ def _check_isolated(graphs: GraphBundle, retain_train: sp.csr_matrix, revoked: n
     exact (for example graphs built without the ``missing`` flags of :func:`~mmrecun_core.graphs.knn_graph`)."""
     degree = np.asarray(retain_train[:, revoked].sum(axis=0)).ravel()
     if degree.any():
-        raise ValueError(f"{int((degree > 0).sum())} revoked items still have retain interactions, e.g. item "
-                         f"{int(revoked[degree > 0][0])}: they are not isolated, a replay would not be exact")
+        raise ValueError(
+            f"{int((degree > 0).sum())} revoked items still have retain interactions, e.g. item "
+            f"{int(revoked[degree > 0][0])}: they are not isolated, a replay would not be exact"
+        )
     for m, op in graphs.modality.items():
         indptr, indices = op.a.indptr.cpu().numpy(), op.a.indices.cpu().numpy()
         own = (indptr[revoked + 1] - indptr[revoked] == 1) & (indices[np.minimum(indptr[revoked], len(indices) - 1)] == revoked)
         cited = np.isin(indices, revoked).sum()  # a revoked item may appear in its own row only
         if not own.all() or cited != len(revoked):
             bad = revoked[~own][0] if not own.all() else revoked[0]
-            raise ValueError(f"modality {m!r}: revoked items still have content neighbours or are neighbours of other "
-                             f"items (e.g. item {int(bad)}): the kNN graph was not built with their content missing")
+            raise ValueError(
+                f"modality {m!r}: revoked items still have content neighbours or are neighbours of other "
+                f"items (e.g. item {int(bad)}): the kNN graph was not built with their content missing"
+            )
 
 
 class _Adam:

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
+import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
-import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 ID_TYPES = ("int64", "string")
@@ -81,14 +80,19 @@ def schema_frame(schema: pa.Schema) -> pd.DataFrame:
 
 
 def has_columns(*columns: str) -> gxe.Expectation:
-    return gxe.ExpectColumnDistinctValuesToContainSet(column="column", value_set=list(columns),
-                                                      description=f"the table has the columns {', '.join(columns)}")
+    return gxe.ExpectColumnDistinctValuesToContainSet(
+        column="column", value_set=list(columns), description=f"the table has the columns {', '.join(columns)}"
+    )
 
 
 def column_type(column: str, types: tuple[str, ...]) -> gxe.Expectation:
     """``column`` (when present) has one of the Arrow ``types``."""
-    return gxe.ExpectColumnValuesToBeInSet(column="arrow_type", value_set=list(types), row_condition=Column("column") == column,
-                                           description=f"column {column} has Arrow type {' or '.join(types)}")
+    return gxe.ExpectColumnValuesToBeInSet(
+        column="arrow_type",
+        value_set=list(types),
+        row_condition=Column("column") == column,
+        description=f"column {column} has Arrow type {' or '.join(types)}",
+    )
 
 
 def not_null(column: str) -> gxe.Expectation:
@@ -109,8 +113,11 @@ def only_known(column: str, what: str) -> gxe.Expectation:
     Checks the ``unknown_<column>`` column that :func:`mark_unknown` adds, so the suite stays small
     however many ids the data holds, and GX's examples are the unknown ids themselves.
     """
-    return gxe.ExpectColumnValuesToBeNull(column=f"unknown_{column}", severity="warning",
-                                          description=f"{column} names a {what} of the interactions (rows that do not are not applicable)")
+    return gxe.ExpectColumnValuesToBeNull(
+        column=f"unknown_{column}",
+        severity="warning",
+        description=f"{column} names a {what} of the interactions (rows that do not are not applicable)",
+    )
 
 
 def not_in_other_request_table(column: str) -> gxe.Expectation:

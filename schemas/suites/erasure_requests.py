@@ -5,12 +5,24 @@ A row without ``item_id`` erases the whole user; with one, that interaction only
 
 from __future__ import annotations
 
+import great_expectations.expectations as gxe
 import pandas as pd
 import pyarrow as pa
 
-import great_expectations.expectations as gxe
-from schemas.suites import (STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns,
-                            mark_shared, mark_unknown, not_in_other_request_table, not_null, only_known, unique)
+from schemas.suites import (
+    STRING_TYPES,
+    TIMESTAMP_TYPES,
+    SuiteContext,
+    TableSuite,
+    column_type,
+    has_columns,
+    mark_shared,
+    mark_unknown,
+    not_in_other_request_table,
+    not_null,
+    only_known,
+    unique,
+)
 
 TABLE = "erasure_requests"
 
@@ -29,11 +41,19 @@ def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
 
 def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
     checks = [
-        not_null("request_id"), unique("request_id"), not_in_other_request_table("request_id"),
-        not_null("user_id"), not_null("effective_at"), not_null("legal_basis"),
+        not_null("request_id"),
+        unique("request_id"),
+        not_in_other_request_table("request_id"),
+        not_null("user_id"),
+        not_null("effective_at"),
+        not_null("legal_basis"),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="effective_at", column_B="received_at", or_equal=True, ignore_row_if="either_value_is_missing",
-            description="a request takes effect no earlier than it was received"),
+            column_A="effective_at",
+            column_B="received_at",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            description="a request takes effect no earlier than it was received",
+        ),
         only_known("user_id", "user"),
     ]
     if "item_id" in frame.columns:

@@ -7,13 +7,13 @@ The data stage checks per-row summaries of the embeddings rather than the vector
 
 from __future__ import annotations
 
+import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
+
 from schemas.suites import SuiteContext, TableSuite, column_type, has_columns, mark_unknown, non_empty, not_null, only_known, unique
 
 EMBEDDING_TYPE = r"^(?:fixed_size_)?list<[a-z]+: float>(?:\[\d+\])?$"
@@ -24,8 +24,11 @@ def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
         has_columns("item_id", "embedding"),
         column_type("item_id", (ctx.id_type,)),
         gxe.ExpectColumnValuesToMatchRegex(
-            column="arrow_type", regex=EMBEDDING_TYPE, row_condition=Column("column") == "embedding",
-            description="column embedding is a list of float32 (fixed_size_list<float32>[d] in the contract)"),
+            column="arrow_type",
+            regex=EMBEDDING_TYPE,
+            row_condition=Column("column") == "embedding",
+            description="column embedding is a list of float32 (fixed_size_list<float32>[d] in the contract)",
+        ),
     ]
 
 
@@ -33,15 +36,21 @@ def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
     dims = frame["embedding_dim"].mode()
     dim = int(dims.iloc[0]) if len(dims) else 0
     return [
-        non_empty(), not_null("item_id"), unique("item_id"),
+        non_empty(),
+        not_null("item_id"),
+        unique("item_id"),
         not_null("embedding_dim"),
-        gxe.ExpectColumnValuesToBeInSet(column="embedding_dim", value_set=[dim],
-                                        description=f"every embedding has the same dimension (most rows: {dim})"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="embedding_dim", value_set=[dim], description=f"every embedding has the same dimension (most rows: {dim})"
+        ),
         gxe.ExpectColumnValuesToBeInSet(column="embedding_finite", value_set=[True], description="embeddings hold no NaN or inf"),
         only_known("item_id", "item"),
         gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
-            column="unknown_item_id", max_value=1, strict_max=True,
-            description="some rows name an item of the interactions (else the modality has no content to learn from)"),
+            column="unknown_item_id",
+            max_value=1,
+            strict_max=True,
+            description="some rows name an item of the interactions (else the modality has no content to learn from)",
+        ),
     ]
 
 
@@ -57,8 +66,9 @@ def frame(table: pa.Table, ctx: SuiteContext) -> pd.DataFrame:
         bad = np.concatenate([[0], np.cumsum(~np.isfinite(values))])
         offsets = emb.offsets.to_numpy()
         finite = bad[offsets[1:]] == bad[offsets[:-1]]
-    out = pd.DataFrame({"item_id": table.column("item_id").to_pandas(), "embedding_dim": lengths.to_pandas().astype("Int64"),
-                        "embedding_finite": finite})
+    out = pd.DataFrame(
+        {"item_id": table.column("item_id").to_pandas(), "embedding_dim": lengths.to_pandas().astype("Int64"), "embedding_finite": finite}
+    )
     return mark_unknown(out, "item_id", ctx.item_ids)
 
 

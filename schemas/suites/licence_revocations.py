@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import great_expectations.expectations as gxe
 import pandas as pd
 import pyarrow as pa
 
-import great_expectations.expectations as gxe
-from schemas.suites import (STRING_TYPES, TIMESTAMP_TYPES, SuiteContext, TableSuite, column_type, has_columns,
-                            mark_shared, mark_unknown, not_in_other_request_table, not_null, only_known, unique)
+from schemas.suites import (
+    STRING_TYPES,
+    TIMESTAMP_TYPES,
+    SuiteContext,
+    TableSuite,
+    column_type,
+    has_columns,
+    mark_shared,
+    mark_unknown,
+    not_in_other_request_table,
+    not_null,
+    only_known,
+    unique,
+)
 
 TABLE = "licence_revocations"
 
@@ -27,10 +39,14 @@ def schema(ctx: SuiteContext) -> list[gxe.Expectation]:
 def data(ctx: SuiteContext, frame: pd.DataFrame) -> list[gxe.Expectation]:
     scopes = ["item", *ctx.modalities]
     return [
-        not_null("revocation_id"), unique("revocation_id"), not_in_other_request_table("revocation_id"),
-        not_null("item_id"), not_null("licence_id"),
-        gxe.ExpectColumnValuesToBeInSet(column="scope", value_set=scopes,
-                                        description=f"scope is 'item' or a modality of the data ({', '.join(scopes[1:]) or 'none'})"),
+        not_null("revocation_id"),
+        unique("revocation_id"),
+        not_in_other_request_table("revocation_id"),
+        not_null("item_id"),
+        not_null("licence_id"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="scope", value_set=scopes, description=f"scope is 'item' or a modality of the data ({', '.join(scopes[1:]) or 'none'})"
+        ),
         not_null("effective_at"),
         only_known("item_id", "item"),
     ]

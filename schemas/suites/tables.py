@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from schemas.suites import TableSuite, erasure_requests, interactions, item_features, licence_revocations
 
-_SUITES = {"interactions": interactions.SUITE, "licence_revocations": licence_revocations.SUITE,
-           "erasure_requests": erasure_requests.SUITE}
+_SUITES = {"interactions": interactions.SUITE, "licence_revocations": licence_revocations.SUITE, "erasure_requests": erasure_requests.SUITE}
 
 
 def suite_for(table: str) -> TableSuite:

@@ -15,7 +15,9 @@ def _bundle(data, kind):
     feats = {m: torch.from_numpy(f.matrix) for m, f in data.features.items()}
     knn = {m: knn_graph(f, 10) for m, f in feats.items()} if kind == "mgcn" else {}
     torch.manual_seed(3)
-    model = MGCN(data.n_users, data.n_items, feats, MGCNConfig(embedding_dim=16)) if kind == "mgcn" else LightGCN(data.n_users, data.n_items)
+    model = (
+        MGCN(data.n_users, data.n_items, feats, MGCNConfig(embedding_dim=16)) if kind == "mgcn" else LightGCN(data.n_users, data.n_items)
+    )
     return ModelBundle(model, data.train, knn, data.user_ids, data.item_ids, {"model": kind})
 
 

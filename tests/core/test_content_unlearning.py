@@ -6,11 +6,12 @@ import numpy as np
 import torch
 
 from mmrecun_core.models import LightGCN
+from mmrecun_core.unlearning.config import PAPER_EPOCHS, UnlearnConfig
 from mmrecun_core.unlearning.evidence import behaviour_representation, content_trace
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
-from mmrecun_core.unlearning.loop import PAPER_EPOCHS, UnlearnConfig, unlearn
-from mmrecun_core.unlearning.rows import reset_own_rows
+from mmrecun_core.unlearning.loop import unlearn
 from mmrecun_core.unlearning.replay import ReplaySchedule, _Adam, replay_rows
+from mmrecun_core.unlearning.rows import reset_own_rows
 from tests.conftest import graphs_of
 
 
@@ -50,8 +51,15 @@ def test_the_replay_relearns_content_deleted_rows_from_their_interactions_only(s
         return float((e.users[u] * e.items[i]).sum(1).mean())
 
     before = own_score()
-    facts = replay_rows(model, graphs, retain.train, np.empty(0, np.int64), items, ReplaySchedule(epochs=5, batch_size=256, lr=1e-2),
-                        np.random.default_rng(0))
+    facts = replay_rows(
+        model,
+        graphs,
+        retain.train,
+        np.empty(0, np.int64),
+        items,
+        ReplaySchedule(epochs=5, batch_size=256, lr=1e-2),
+        np.random.default_rng(0),
+    )
     assert facts["triples"] > 0 and own_score() > before
     kept = np.setdiff1d(np.arange(slice_data.n_items), items)
     for name, value in model.state_dict().items():  # only the content-deleted rows moved
@@ -76,7 +84,10 @@ def test_a_content_only_forget_set_is_unlearned_by_every_mmrecun_form(slice_data
     result = unlearn(paper, slice_data, forget, retain, graphs, UnlearnConfig(method="mmrecun-paper"))
     assert result.epochs_run == PAPER_EPOCHS and result.stopped_by == "epoch cap" and result.replay is None
     rows = paper.features[m][torch.from_numpy(items)].detach().numpy()  # trained on from the mean (MGCN trains its features)
-    gap = lambda x: np.abs(rows - x).mean()  # noqa: E731
+
+    def gap(x: np.ndarray) -> float:
+        return np.abs(rows - x).mean()
+
     assert gap(retain.features[m].matrix[items]) < 0.1 * gap(slice_data.features[m].matrix[items])
 
 

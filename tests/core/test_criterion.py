@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, paired_auc
 from mmrecun_core.sampling import NegativeSampler
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, paired_auc
 
 
 def csr(pairs, shape):
-    r, c = zip(*pairs)
+    r, c = zip(*pairs, strict=True)
     return sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=shape)
 
 

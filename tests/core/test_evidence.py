@@ -5,8 +5,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from mmrecun_core.unlearning.evidence import exposure, forget_recall, item_recall, membership_auc, membership_scores, score_divergence
 from mmrecun_core.models.base import Embeddings
+from mmrecun_core.unlearning.evidence import exposure, forget_recall, item_recall, membership_auc, membership_scores, score_divergence
 
 
 def emb(users, items):
@@ -19,7 +19,7 @@ E = emb([[1.0], [2.0], [-1.0]], [[0.0], [1.0], [2.0], [3.0]])
 
 
 def csr(pairs, shape=(3, 4)):
-    r, c = zip(*pairs) if pairs else ((), ())
+    r, c = zip(*pairs, strict=True) if pairs else ((), ())
     return sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=shape)
 
 

@@ -5,22 +5,24 @@ import pytest
 import torch
 
 from mmrecun_core.data import build_interaction_data
-from mmrecun_core.unlearning.forget import ForgetSet, delete_content, retain_data
 from mmrecun_core.graphs import knn_graph, modality_knn
+from mmrecun_core.unlearning.forget import ForgetSet, delete_content, retain_data
 
 
 def small():
     users = np.array([0, 0, 0, 1, 1, 2, 2, 2, 0, 1])
     items = np.array([0, 1, 2, 1, 3, 0, 2, 3, 3, 0])
     split = np.array([0, 0, 0, 0, 0, 0, 0, 0, 2, 1], dtype=np.int8)
-    feats = {"image": (np.arange(4), np.array([[1, 0], [0, 1], [1, 1], [3, 3]], dtype=np.float32)),
-             "audio": (np.arange(4), np.array([[2, 0], [0, 2], [4, 4], [1, 0]], dtype=np.float32))}
+    feats = {
+        "image": (np.arange(4), np.array([[1, 0], [0, 1], [1, 1], [3, 3]], dtype=np.float32)),
+        "audio": (np.arange(4), np.array([[2, 0], [0, 2], [4, 4], [1, 0]], dtype=np.float32)),
+    }
     return build_interaction_data(users, items, split, feats)
 
 
 def edges(m):
     coo = m.tocoo()
-    return sorted(zip(coo.row.tolist(), coo.col.tolist()))
+    return sorted(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
 
 
 def test_each_request_kind_removes_its_interactions_from_every_split():

@@ -57,7 +57,7 @@ def test_knn_adjacency_is_symmetrically_normalised_by_row_degree():
     deg = np.array([1.5, 1.25, 1.1])
     expected = np.zeros((3, 3))
     for i in range(3):
-        for j, v in zip(index[i].tolist(), sim[i].tolist()):
+        for j, v in zip(index[i].tolist(), sim[i].tolist(), strict=True):
             expected[i, j] = v / np.sqrt(deg[i] * deg[j])
     np.testing.assert_allclose(s, expected, rtol=1e-6)
 

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from mmrecun_core.unlearning.evidence import forget_recall
-from mmrecun_core.unlearning.forget import ForgetSet, retain_data
 from mmrecun_core.graphs import build_graphs, knn_graph
 from mmrecun_core.models import MGCN, LightGCN
-from mmrecun_core.unlearning.replay import ReplaySchedule, replay_rows
+from mmrecun_core.sampling import NegativeSampler
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
 from mmrecun_core.unlearning import loop as unlearner
+from mmrecun_core.unlearning.config import UnlearnConfig
 from mmrecun_core.unlearning.criterion import ReferenceSampler, paired_auc
-from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.loop import UnlearnConfig, unlearn
+from mmrecun_core.unlearning.evidence import forget_recall
+from mmrecun_core.unlearning.forget import ForgetSet, retain_data
+from mmrecun_core.unlearning.loop import unlearn
+from mmrecun_core.unlearning.replay import ReplaySchedule, replay_rows
 from mmrecun_core.unlearning.rows import erase_user_rows, frozen_rows, reset_own_rows
 from tests.conftest import graphs_of
 
@@ -28,8 +29,7 @@ def measures(model, scenario):
         emb = model.propagate(graphs)
     users, items = retain.train_pairs()
     never_seen = NegativeSampler(retain.train).sample(users, np.random.default_rng(0))
-    score = lambda i: (emb.users[torch.from_numpy(users)] * emb.items[torch.from_numpy(i)]).sum(1).numpy()  # noqa: E731
-    return forget_recall(emb, forgotten, retain.train), paired_auc(score(items), score(never_seen))
+    return forget_recall(emb, forgotten, retain.train), paired_auc(emb.pair_scores(users, items), emb.pair_scores(users, never_seen))
 
 
 def test_revoked_items_leave_every_retained_embedding(slice_data):
@@ -51,7 +51,9 @@ def test_revoked_items_leave_every_retained_embedding(slice_data):
     with torch.no_grad():  # and their own embeddings need no propagation
         torch.testing.assert_close(model.local_items(graphs, rev)(model.item_embedding.weight[rev]), after.items[rev])
         lightgcn = LightGCN(retain.n_users, retain.n_items)
-        torch.testing.assert_close(lightgcn.local_items(graphs, rev)(lightgcn.item_embedding.weight[rev]), lightgcn.propagate(graphs).items[rev])
+        torch.testing.assert_close(
+            lightgcn.local_items(graphs, rev)(lightgcn.item_embedding.weight[rev]), lightgcn.propagate(graphs).items[rev]
+        )
 
 
 def test_revocation_replay_pushes_revoked_items_down_and_touches_nothing_else(slice_data, parent):
@@ -64,7 +66,15 @@ def test_revocation_replay_pushes_revoked_items_down_and_touches_nothing_else(sl
     with torch.no_grad():
         before = model.propagate(graphs)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    facts = replay_rows(model, graphs, retain.train, revoked, np.empty(0, np.int64), ReplaySchedule(epochs=5, batch_size=256, lr=1e-3), np.random.default_rng(0))
+    facts = replay_rows(
+        model,
+        graphs,
+        retain.train,
+        revoked,
+        np.empty(0, np.int64),
+        ReplaySchedule(epochs=5, batch_size=256, lr=1e-3),
+        np.random.default_rng(0),
+    )
     assert facts["steps"] == 5 * -(-retain.train.nnz // 256) and facts["triples"] > 0
     with torch.no_grad():
         after = model.propagate(graphs)
@@ -95,8 +105,15 @@ def test_a_single_revoked_item_is_replayed_through_steps_that_draw_nothing(slice
     retain = retain_data(slice_data, ForgetSet.of(items=[7]))
     model = copy.deepcopy(parent)
     before = model.item_embedding.weight[7].detach().clone()
-    facts = replay_rows(model, graphs_of(retain), retain.train, np.array([7]), np.empty(0, np.int64), ReplaySchedule(epochs=2, batch_size=256),
-                               np.random.default_rng(0))
+    facts = replay_rows(
+        model,
+        graphs_of(retain),
+        retain.train,
+        np.array([7]),
+        np.empty(0, np.int64),
+        ReplaySchedule(epochs=2, batch_size=256),
+        np.random.default_rng(0),
+    )
     assert 0 < facts["triples"] < facts["steps"]  # most steps draw no revoked item at this size
     assert not torch.equal(model.item_embedding.weight[7], before)
 
@@ -160,7 +177,7 @@ def test_retraining_never_reads_an_erased_users_row(slice_data, scenario):
     (a, drawn_a), (b, drawn_b) = models
     assert not torch.equal(drawn_a, drawn_b)
     kept = torch.from_numpy(np.setdiff1d(np.arange(retain.n_users), forget.users))
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         if name == "user_embedding.weight":
             pa, pb = pa[kept], pb[kept]
         assert torch.equal(pa, pb), name
@@ -192,7 +209,7 @@ def test_items_revoked_by_an_earlier_version_are_never_reference_items(parent, s
     popular = np.argsort(-degree, kind="stable")
     earlier, now = popular[10:40:3], popular[11:40:3]  # the parent's parent revoked `earlier`; this run revokes `now`
     cumulative = ForgetSet.of(items=np.concatenate([earlier, now]))
-    retain = retain_data(slice_data, cumulative)  # as tasks.unlearn builds it: the cumulative set stays out
+    retain = retain_data(slice_data, cumulative)  # as tasks.pipeline.unlearn builds it: the cumulative set stays out
     built = []
 
     class Recording(ReferenceSampler):
@@ -227,7 +244,9 @@ def test_frozen_rows_keep_their_values_under_adam():
 
 def test_finetune_runs_its_budget_and_neggrad_forgets(parent, slice_data, scenario):
     model = copy.deepcopy(parent)
-    result = unlearn(model, slice_data, scenario[0], scenario[1], scenario[2], UnlearnConfig(method="finetune", max_epochs=3, stop_on_criterion=False))
+    result = unlearn(
+        model, slice_data, scenario[0], scenario[1], scenario[2], UnlearnConfig(method="finetune", max_epochs=3, stop_on_criterion=False)
+    )
     assert result.epochs_run == 3 and result.stopped_by == "epoch cap"
     model = copy.deepcopy(parent)
     forget_before, _ = measures(model, scenario)

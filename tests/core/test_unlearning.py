@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from mmrecun_core.unlearning.forget import ForgetSet, retain_data
 from mmrecun_core.graphs import build_graphs, knn_graph
 from mmrecun_core.losses import bpr_loss, reverse_bpr_loss
 from mmrecun_core.models import MGCN, LightGCN, MGCNConfig
 from mmrecun_core.sampling import NegativeSampler
+from mmrecun_core.unlearning.forget import ForgetSet, retain_data
 from mmrecun_core.unlearning.objective import MMRecUNConfig, anchor_l2, mmrecun_loss, parent_snapshot
 
 
@@ -33,7 +33,11 @@ def setup(kind, slice_data):
     graphs = build_graphs(retain.train, knn, "cpu")
     torch.manual_seed(0)
     feats = {m: torch.from_numpy(f.matrix) for m, f in retain.features.items()}
-    model = MGCN(slice_data.n_users, slice_data.n_items, feats, MGCNConfig(embedding_dim=32)) if kind == "mgcn" else LightGCN(slice_data.n_users, slice_data.n_items)
+    model = (
+        MGCN(slice_data.n_users, slice_data.n_items, feats, MGCNConfig(embedding_dim=32))
+        if kind == "mgcn"
+        else LightGCN(slice_data.n_users, slice_data.n_items)
+    )
     rng = np.random.default_rng(0)
     pretrain(model, build_graphs(slice_data.train, knn, "cpu"), slice_data, rng)
     f_mask = forget.forgotten_mask(slice_data.train).tocoo()
@@ -42,7 +46,10 @@ def setup(kind, slice_data):
     ru, ri = (a.astype(np.int64) for a in (retain.train.tocoo().row, retain.train.tocoo().col))
     pick = rng.choice(len(ru), 2048, replace=False)
     rn = NegativeSampler(retain.train).sample(ru[pick], rng)
-    t = lambda *a: tuple(torch.from_numpy(x) for x in a)
+
+    def t(*a):
+        return tuple(torch.from_numpy(x) for x in a)
+
     return model, graphs, t(fu, fi, fn), t(ru[pick], ri[pick], rn)
 
 

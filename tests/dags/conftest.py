@@ -17,11 +17,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 HOME = Path(tempfile.mkdtemp(prefix="mmrecun-airflow-"))
-os.environ.update({
-    "AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}", "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    "MMRECUN_WORKSPACE": str(HOME / "runs"), "MMRECUN_STORE": str(HOME / "store"),
-})
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "MMRECUN_WORKSPACE": str(HOME / "runs"),
+        "MMRECUN_STORE": str(HOME / "store"),
+    }
+)
 if str(DAGS) not in sys.path:
     sys.path.insert(0, str(DAGS))
 

@@ -27,8 +27,19 @@ def test_every_dag_loads_without_import_errors(dagbag):
     unlearn = dagbag.get_dag("mmrecun_unlearn")
     assert unlearn.get_task("unlearn").queue == "gpu" and unlearn.get_task("unlearn").execution_timeout
     assert unlearn.get_task("validate").retries == 0 and unlearn.get_task("ingest").retries == 3
-    assert [t.task_id for t in unlearn.topological_sort()] == ["begin", "ingest", "validate", "fetch_parent", "forget_set", "unlearn",
-                                                               "evaluate", "report", "approve", "publish", "cleanup"]
+    assert [t.task_id for t in unlearn.topological_sort()] == [
+        "begin",
+        "ingest",
+        "validate",
+        "fetch_parent",
+        "forget_set",
+        "unlearn",
+        "evaluate",
+        "report",
+        "approve",
+        "publish",
+        "cleanup",
+    ]
     assert unlearn.get_task("cleanup").is_teardown and unlearn.get_task("publish").pool == "mmrecun_registry"
     assert all(len(t.upstream_task_ids) == (t.task_id != "begin") for t in unlearn.tasks)  # a plain chain in the graph view
 
@@ -36,16 +47,27 @@ def test_every_dag_loads_without_import_errors(dagbag):
 @pytest.mark.parametrize("name", sorted(p.name for p in DAGS.glob("mmrecun_*.py")))
 def test_each_dag_file_parses_in_under_two_seconds(name, airflow_db):
     """As the DAG processor parses it: Airflow already imported, the file run from scratch (heavy imports stay in tasks)."""
-    code = (f"import sys, time, runpy, airflow.sdk; sys.path.insert(0, {str(DAGS)!r}); before = set(sys.modules); "
-            f"t = time.perf_counter(); runpy.run_path({str(DAGS / name)!r}); print(time.perf_counter() - t); "
-            "print(sorted(m for m in ('torch', 'pandas', 'great_expectations', 'tasks', 'mmrecun_core', 'schemas') if m in set(sys.modules) - before))")
+    code = (
+        f"import sys, time, runpy, airflow.sdk; sys.path.insert(0, {str(DAGS)!r}); before = set(sys.modules); "
+        f"t = time.perf_counter(); runpy.run_path({str(DAGS / name)!r}); print(time.perf_counter() - t); "
+        "print(sorted(m for m in ('torch', 'pandas', 'great_expectations', 'tasks', 'mmrecun_core', 'schemas') "
+        "if m in set(sys.modules) - before))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     seconds, heavy = out.stdout.strip().splitlines()[-2:]
     assert float(seconds) < 2.0 and heavy == "[]"
 
 
-@pytest.mark.parametrize("conf,word", [({"alpha": 2.0}, "alpha"), ({"method": "magic"}, "method"), ({"max_epochs": 0}, "max_epochs"),
-                                       ({"model_name": "Bad Name"}, "model_name"), ({"cutoff": "yesterday"}, "cutoff")])
+@pytest.mark.parametrize(
+    "conf,word",
+    [
+        ({"alpha": 2.0}, "alpha"),
+        ({"method": "magic"}, "method"),
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"model_name": "Bad Name"}, "model_name"),
+        ({"cutoff": "yesterday"}, "cutoff"),
+    ],
+)
 def test_invalid_params_are_rejected_at_trigger_time(dagbag, conf, word):
     from airflow.sdk.definitions.param import ParamValidationError
 
@@ -55,7 +77,7 @@ def test_invalid_params_are_rejected_at_trigger_time(dagbag, conf, word):
 
 def runs(store) -> list[dict]:
     """The ledger's entries of published runs (not purges or rollbacks)."""
-    from tasks import ledger
+    from tasks.storage import ledger
 
     return [e for e in ledger.entries(store) if e["kind"] in ("train", "unlearn")]
 
@@ -67,8 +89,8 @@ def states(run) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def pipeline_inputs(catalogue_dir, slice_data, s3_endpoint, tmp_path_factory):
     """The TikTok slice and its requests on the moto S3 endpoint; a bucket for the store."""
-    from tasks.requests import make_requests
-    from tasks.s3 import s3_client
+    from tasks.inputs.requests import make_requests
+    from tasks.storage.s3 import s3_client
 
     root = tmp_path_factory.mktemp("dag_inputs")
     make_requests(slice_data, "both", 0.03, 0, root / "requests")
@@ -78,19 +100,26 @@ def pipeline_inputs(catalogue_dir, slice_data, s3_endpoint, tmp_path_factory):
     for folder, prefix in ((catalogue_dir, "data"), (root / "requests", "requests")):
         for path in sorted(folder.rglob("*.parquet")):
             client.upload_file(str(path), "dag-inputs", f"{prefix}/{path.relative_to(folder).as_posix()}")
-    return {"data": "s3://dag-inputs/data", "requests": "s3://dag-inputs/requests", "store": "s3://dag-store/prod",
-            "endpoint_url": s3_endpoint, "client": client, "local_data": catalogue_dir}
+    return {
+        "data": "s3://dag-inputs/data",
+        "requests": "s3://dag-inputs/requests",
+        "store": "s3://dag-store/prod",
+        "endpoint_url": s3_endpoint,
+        "client": client,
+        "local_data": catalogue_dir,
+    }
 
 
 def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, monkeypatch, capsys):
-    from tasks import ledger
     from tasks.cli import main
-    from tasks.registry import current_version
-    from tasks.store import open_store
+    from tasks.storage import ledger
+    from tasks.storage.registry import current_version
+    from tasks.storage.store import open_store
 
     io = {k: pipeline_inputs[k] for k in ("data", "store", "endpoint_url")}
-    trained = dagbag.get_dag("mmrecun_train").test(run_conf={**io, "train_epochs": 3, "device": "cpu"},
-                                                   logical_date=dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc))
+    trained = dagbag.get_dag("mmrecun_train").test(
+        run_conf={**io, "train_epochs": 3, "device": "cpu"}, logical_date=dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    )
     assert str(trained.state) == "success", states(trained)
     store = open_store(io["store"], io["endpoint_url"])
     base = current_version(store, "mgcn")
@@ -98,16 +127,34 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
 
     # gates every short run here meets, so the promoted path is the one tested (failed gates: tests/tasks/test_publish.py)
     # no endpoint in the params: it comes from the Airflow connection mmrecun_s3 (defined through the environment)
-    conf = {**io, "endpoint_url": None, "requests": pipeline_inputs["requests"], "max_epochs": 3, "device": "cpu",
-            "cutoff": "2026-03-01T00:00:00+00:00", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0,
-            "gate_erasure_auc_max": 1.0, "gate_revoked_exposure_max": 1e3, "gate_content_tolerance": 1.0}
+    conf = {
+        **io,
+        "endpoint_url": None,
+        "requests": pipeline_inputs["requests"],
+        "max_epochs": 3,
+        "device": "cpu",
+        "cutoff": "2026-03-01T00:00:00+00:00",
+        "gate_retain_ratio": 0.0,
+        "gate_forget_recall_max": 1.0,
+        "gate_erasure_auc_max": 1.0,
+        "gate_revoked_exposure_max": 1e3,
+        "gate_content_tolerance": 1.0,
+    }
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # nothing listens there: the connection must win
-    monkeypatch.setenv("AIRFLOW_CONN_MMRECUN_S3", json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
-                                                               "extra": {"endpoint_url": io["endpoint_url"], "region_name": "us-east-1"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MMRECUN_S3",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": io["endpoint_url"], "region_name": "us-east-1"},
+            }
+        ),
+    )
     when = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)
     with answering("mmrecun_unlearn", "approve", "Approve", "compliance.officer"):  # a person signs the report off in the UI
-        unlearned = dagbag.get_dag("mmrecun_unlearn").test(run_conf={**conf, "require_approval": True}, logical_date=when,
-                                                           run_after=when)
+        unlearned = dagbag.get_dag("mmrecun_unlearn").test(run_conf={**conf, "require_approval": True}, logical_date=when, run_after=when)
     run_states = states(unlearned)
     assert str(unlearned.state) == "success", run_states
     every = ledger.entries(store)
@@ -128,8 +175,9 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
 
     # the nightly run with nothing new since CURRENT ends cleanly: no model, a report that says so, a ledger entry
     current, versions = current_version(store, "mgcn"), set(store.list("models/mgcn"))
-    nightly = dagbag.get_dag("mmrecun_nightly").test(run_conf={**conf, "cutoff": None},
-                                                     logical_date=dt.datetime(2026, 3, 3, 2, tzinfo=dt.timezone.utc))
+    nightly = dagbag.get_dag("mmrecun_nightly").test(
+        run_conf={**conf, "cutoff": None}, logical_date=dt.datetime(2026, 3, 3, 2, tzinfo=dt.timezone.utc)
+    )
     s = states(nightly)
     assert str(nightly.state) == "success", s
     assert s["forget_set"] == "success" and s["unlearn"] == s["evaluate"] == "skipped" and s["report"] == s["publish"] == "success"
@@ -143,14 +191,15 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     assert "no new version" in store.get_bytes("reports/index.html").decode() and ledger.verify(store).ok
     main(["runs", "--store", io["store"], "--endpoint-url", io["endpoint_url"]])
     out = capsys.readouterr().out.splitlines()
-    listed = out[next(i for i, line in enumerate(out) if line.split()[:2] == ["#", "status"]) + 1:]
+    listed = out[next(i for i, line in enumerate(out) if line.split()[:2] == ["#", "status"]) + 1 :]
     assert listed[0].split()[:5] == ["4", "NOTHING", "TO", "FORGET", "unlearn"]  # entry 3 is the purge and "no new version" in listed[0]
     assert listed[1].split()[:3] == ["2*", "PASSED", "unlearn"]
 
     # a request received long ago reaches the nightly batch: the run applies and publishes it, then fails loudly
     late = add_late_erasure(pipeline_inputs, "requests-late")
-    nightly = dagbag.get_dag("mmrecun_nightly").test(run_conf={**conf, "cutoff": None, "requests": late},
-                                                     logical_date=dt.datetime(2026, 3, 4, 2, tzinfo=dt.timezone.utc))
+    nightly = dagbag.get_dag("mmrecun_nightly").test(
+        run_conf={**conf, "cutoff": None, "requests": late}, logical_date=dt.datetime(2026, 3, 4, 2, tzinfo=dt.timezone.utc)
+    )
     s = states(nightly)
     assert str(nightly.state) == "failed" and s["check_deadlines"] == "failed", s
     assert s["publish"] == s["cleanup"] == "success" and current_version(store, "mgcn") != current
@@ -161,8 +210,9 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
     # nightly batches whose new requests are only modality revocations, then only interaction erasures, with default gates
     modality = add_requests(pipeline_inputs, late, "requests-modality", modality=True)
     interactions = add_requests(pipeline_inputs, modality, "requests-interactions", modality=False)
-    for day, (requests, kind, gate) in enumerate(((modality, "modality_revocations", "content forgotten"),
-                                                  (interactions, "interaction_erasures", "erasures forgotten")), start=5):
+    for day, (requests, kind, gate) in enumerate(
+        ((modality, "modality_revocations", "content forgotten"), (interactions, "interaction_erasures", "erasures forgotten")), start=5
+    ):
         before = current_version(store, "mgcn")
         batch = {**io, "endpoint_url": io["endpoint_url"], "requests": requests, "device": "cpu", "cutoff": None}
         nightly = dagbag.get_dag("mmrecun_nightly").test(run_conf=batch, logical_date=dt.datetime(2026, 3, day, 2, tzinfo=dt.timezone.utc))
@@ -193,8 +243,17 @@ def add_requests(inputs: dict, source: str, prefix: str, modality: bool) -> str:
             revoked = set(table.column("item_id").to_pylist())
             items = sorted({r["item_id"] for r in interactions} - revoked)[:6]
             scope = sorted(p.stem for p in (catalogue / "item_features").glob("*.parquet"))[0]
-            rows = [{"revocation_id": f"RV-MOD-{i}", "item_id": item, "licence_id": "LIC-MOD", "scope": scope,
-                     "effective_at": when, "reason": "content licence withdrawn"} for i, item in enumerate(items)]
+            rows = [
+                {
+                    "revocation_id": f"RV-MOD-{i}",
+                    "item_id": item,
+                    "licence_id": "LIC-MOD",
+                    "scope": scope,
+                    "effective_at": when,
+                    "reason": "content licence withdrawn",
+                }
+                for i, item in enumerate(items)
+            ]
         if not modality and key == "erasure_requests.parquet":
             erased = set(table.column("user_id").to_pylist())
             picked, seen = [], set()
@@ -204,8 +263,17 @@ def add_requests(inputs: dict, source: str, prefix: str, modality: bool) -> str:
                     seen.add(r["user_id"])
                 if len(picked) == 6:
                     break
-            rows = [{**table.slice(0, 1).to_pylist()[0], "request_id": f"ER-INT-{i}", "user_id": r["user_id"], "item_id": r["item_id"],
-                     "received_at": when, "effective_at": when} for i, r in enumerate(picked)]
+            rows = [
+                {
+                    **table.slice(0, 1).to_pylist()[0],
+                    "request_id": f"ER-INT-{i}",
+                    "user_id": r["user_id"],
+                    "item_id": r["item_id"],
+                    "received_at": when,
+                    "effective_at": when,
+                }
+                for i, r in enumerate(picked)
+            ]
         if rows:
             table = pa.concat_tables([table, pa.Table.from_pylist(rows, schema=table.schema)])
         out = io.BytesIO()
@@ -234,8 +302,11 @@ def answering(dag_id: str, task_id: str, option: str, user: str):
     def respond() -> None:
         while not done.is_set():
             with create_session() as session:
-                ti = session.query(TaskInstance).filter_by(dag_id=dag_id, task_id=task_id,
-                                                           state=TaskInstanceState.AWAITING_INPUT).one_or_none()
+                ti = (
+                    session.query(TaskInstance)
+                    .filter_by(dag_id=dag_id, task_id=task_id, state=TaskInstanceState.AWAITING_INPUT)
+                    .one_or_none()
+                )
                 if ti is not None:
                     detail = session.query(HITLDetail).filter_by(ti_id=ti.id).one()
                     detail.responded_by = HITLUser(id=user, name=user)
@@ -265,11 +336,16 @@ def add_late_erasure(inputs: dict, prefix: str) -> str:
         table = pq.read_table(io.BytesIO(data))
         if key == "erasure_requests.parquet":
             used = set(table.column("user_id").to_pylist())
-            user = next(u for u in pq.read_table(inputs["local_data"] / "interactions.parquet").column("user_id").to_pylist()
-                        if u not in used)
-            row = {**table.slice(0, 1).to_pylist()[0], "request_id": "ER-LATE-1", "user_id": user,
-                   "received_at": dt.datetime(2025, 11, 1, tzinfo=dt.timezone.utc),
-                   "effective_at": dt.datetime(2025, 11, 2, tzinfo=dt.timezone.utc)}
+            user = next(
+                u for u in pq.read_table(inputs["local_data"] / "interactions.parquet").column("user_id").to_pylist() if u not in used
+            )
+            row = {
+                **table.slice(0, 1).to_pylist()[0],
+                "request_id": "ER-LATE-1",
+                "user_id": user,
+                "received_at": dt.datetime(2025, 11, 1, tzinfo=dt.timezone.utc),
+                "effective_at": dt.datetime(2025, 11, 2, tzinfo=dt.timezone.utc),
+            }
             table = pa.concat_tables([table, pa.Table.from_pylist([row], schema=table.schema)])
         out = io.BytesIO()
         pq.write_table(table, out)
@@ -278,17 +354,21 @@ def add_late_erasure(inputs: dict, prefix: str) -> str:
 
 
 def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inputs, tmp_path):
-    from tasks.store import open_store
+    from tasks.storage.store import open_store
 
     bad = tmp_path / "bad"
     shutil.copytree(pipeline_inputs["local_data"], bad)
     table = pq.read_table(bad / "interactions.parquet")
     pq.write_table(table.append_column("weight", pa.array([-1.0] * table.num_rows, pa.float32())), bad / "interactions.parquet")
     store_dir = tmp_path / "store"
-    run = dagbag.get_dag("mmrecun_train").test(run_conf={"data": str(bad), "store": str(store_dir), "train_epochs": 2, "device": "cpu"},
-                                               logical_date=dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc))
+    run = dagbag.get_dag("mmrecun_train").test(
+        run_conf={"data": str(bad), "store": str(store_dir), "train_epochs": 2, "device": "cpu"},
+        logical_date=dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc),
+    )
     s = states(run)
-    assert str(run.state) == "failed" and s["validate"] == "failed" and s["train"] == "upstream_failed" and s["publish"] == "upstream_failed"
+    assert (
+        str(run.state) == "failed" and s["validate"] == "failed" and s["train"] == "upstream_failed" and s["publish"] == "upstream_failed"
+    )
     store = open_store(store_dir)
     assert store.list("models") == [] and store.list("ledger") == []
     failure = [k for k in store.list("reports") if k.endswith("failure.json")]

@@ -4,13 +4,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from schemas.contracts import ContractError, TS_TYPE, check_interactions, check_item_features, interactions_schema, item_features_schema
-from tasks.catalogue import embedding_column
+from schemas.contracts import TS_TYPE, ContractError, check_interactions, check_item_features, interactions_schema, item_features_schema
+from tasks.inputs.catalogue import embedding_column
 
 
 def interactions(**overrides):
-    cols = {"user_id": pa.array([1, 2], pa.int64()), "item_id": pa.array([5, 6], pa.int64()),
-            "ts": pa.array([0, 1_000_000], pa.int64()).cast(TS_TYPE), "split": pa.array(["train", "test"])}
+    cols = {
+        "user_id": pa.array([1, 2], pa.int64()),
+        "item_id": pa.array([5, 6], pa.int64()),
+        "ts": pa.array([0, 1_000_000], pa.int64()).cast(TS_TYPE),
+        "split": pa.array(["train", "test"]),
+    }
     cols.update(overrides)
     return pa.table({k: v for k, v in cols.items() if v is not None})
 

@@ -16,10 +16,10 @@ import pytest
 
 from schemas.contracts import ContractError
 from schemas.personal import hash_id
-from tasks.forget_set import build_forget_set
-from tasks.ingest import ingest
-from tasks.requests import make_requests
-from tasks.validate import ValidationFailed, validate
+from tasks.inputs.requests import make_requests
+from tasks.pipeline.forget_set import build_forget_set
+from tasks.pipeline.ingest import ingest
+from tasks.pipeline.validate import ValidationFailed, validate
 
 CUTOFF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
@@ -71,7 +71,12 @@ def ts(text: str, n: int) -> pa.Array:
 def test_valid_inputs_pass_and_reach_the_forget_set(inputs):
     summary = run_steps(inputs)
     assert summary["success"] and set(summary["tables"]) == {
-        "interactions", "item_features/image", "item_features/audio", "licence_revocations", "erasure_requests"}
+        "interactions",
+        "item_features/image",
+        "item_features/audio",
+        "licence_revocations",
+        "erasure_requests",
+    }
     assert all(t["expectations"] >= 8 and not t["warnings"] for t in summary["tables"].values())
     ws = inputs / "workspace"
     assert (ws / "validation" / "docs" / "index.html").is_file()
@@ -123,30 +128,65 @@ def requests_table(root: Path, name: str) -> Path:
 # (case, table path, change, words the message must hold): each a kind of bad input.
 VALIDATION_CASES = [
     ("missing column", inter, lambda t: t.drop_columns(["item_id"]), ["interactions", "has the columns user_id, item_id, ts", "item_id"]),
-    ("wrong type", inter, lambda t: set_column(t, "user_id", t.column("user_id").cast(pa.float64())),
-     ["interactions", "column user_id has Arrow type int64 or string", "double"]),
-    ("null ids", inter, lambda t: set_column(t, "item_id", with_nulls(t.column("item_id"), [4, 9, 11])),
-     ["interactions", "item_id is never null", "3 of"]),
+    (
+        "wrong type",
+        inter,
+        lambda t: set_column(t, "user_id", t.column("user_id").cast(pa.float64())),
+        ["interactions", "column user_id has Arrow type int64 or string", "double"],
+    ),
+    (
+        "null ids",
+        inter,
+        lambda t: set_column(t, "item_id", with_nulls(t.column("item_id"), [4, 9, 11])),
+        ["interactions", "item_id is never null", "3 of"],
+    ),
     ("duplicate interactions beyond the threshold", inter, duplicate_rows, ["interactions", "repeat another row's (user_id, item_id, ts)"]),
-    ("timestamps in the future", inter, lambda t: set_column(t, "ts", pa.concat_arrays([ts("2031-03-01T00:00:00+00:00", 2), t.column("ts").combine_chunks()[2:]])),
-     ["interactions", "ts lies between", "2031-03-01"]),
-    ("negative weights", inter, lambda t: set_column(t, "weight", pa.array(np.r_[-1.5, np.ones(t.num_rows - 1)], pa.float32())),
-     ["interactions", "weight is not negative", "1 of", "-1.5"]),
-    ("unknown split", inter, lambda t: set_column(t, "split", pc.if_else(pc.equal(t.column("split"), "test"), "holdout", t.column("split"))),
-     ["interactions", "split is train, valid or test", "holdout"]),
+    (
+        "timestamps in the future",
+        inter,
+        lambda t: set_column(t, "ts", pa.concat_arrays([ts("2031-03-01T00:00:00+00:00", 2), t.column("ts").combine_chunks()[2:]])),
+        ["interactions", "ts lies between", "2031-03-01"],
+    ),
+    (
+        "negative weights",
+        inter,
+        lambda t: set_column(t, "weight", pa.array(np.r_[-1.5, np.ones(t.num_rows - 1)], pa.float32())),
+        ["interactions", "weight is not negative", "1 of", "-1.5"],
+    ),
+    (
+        "unknown split",
+        inter,
+        lambda t: set_column(t, "split", pc.if_else(pc.equal(t.column("split"), "test"), "holdout", t.column("split"))),
+        ["interactions", "split is train, valid or test", "holdout"],
+    ),
     ("empty interactions table", inter, lambda t: t.slice(0, 0), ["interactions", "at least one row"]),
     ("embedding dimension varies", features, ragged_embeddings, ["item_features/image", "same dimension", "2 of"]),
     ("NaN/inf in embeddings", features, lambda t: float_embeddings(t, [1, 2], np.nan), ["item_features/image", "no NaN or inf", "2 of"]),
     ("feature table with zero rows", lambda r: features(r, "audio"), lambda t: t.slice(0, 0), ["item_features/audio", "at least one row"]),
-    ("revocation with unknown scope", lambda r: requests_table(r, "licence_revocations"),
-     lambda t: set_column(t, "scope", pa.array(["text"] + t.column("scope").to_pylist()[1:])), ["licence_revocations", "scope is 'item' or a modality", "text"]),
-    ("duplicate request ids", lambda r: requests_table(r, "erasure_requests"),
-     lambda t: set_column(t, "request_id", pa.array(["ER-dup"] * 2 + t.column("request_id").to_pylist()[2:])),
-     ["erasure_requests", "request_id values are unique", "ER-dup"]),
-    ("request without effective_at", lambda r: requests_table(r, "erasure_requests"),
-     lambda t: set_column(t, "effective_at", with_nulls(t.column("effective_at"), [0])), ["erasure_requests", "effective_at is never null", "1 of"]),
-    ("effective before received", lambda r: requests_table(r, "erasure_requests"),
-     lambda t: set_column(t, "received_at", ts("2026-03-01T00:00:00+00:00", t.num_rows)), ["erasure_requests", "no earlier than it was received"]),
+    (
+        "revocation with unknown scope",
+        lambda r: requests_table(r, "licence_revocations"),
+        lambda t: set_column(t, "scope", pa.array(["text"] + t.column("scope").to_pylist()[1:])),
+        ["licence_revocations", "scope is 'item' or a modality", "text"],
+    ),
+    (
+        "duplicate request ids",
+        lambda r: requests_table(r, "erasure_requests"),
+        lambda t: set_column(t, "request_id", pa.array(["ER-dup"] * 2 + t.column("request_id").to_pylist()[2:])),
+        ["erasure_requests", "request_id values are unique", "ER-dup"],
+    ),
+    (
+        "request without effective_at",
+        lambda r: requests_table(r, "erasure_requests"),
+        lambda t: set_column(t, "effective_at", with_nulls(t.column("effective_at"), [0])),
+        ["erasure_requests", "effective_at is never null", "1 of"],
+    ),
+    (
+        "effective before received",
+        lambda r: requests_table(r, "erasure_requests"),
+        lambda t: set_column(t, "received_at", ts("2026-03-01T00:00:00+00:00", t.num_rows)),
+        ["erasure_requests", "no earlier than it was received"],
+    ),
 ]
 
 
@@ -179,12 +219,17 @@ def test_truncated_parquet_is_refused_at_ingest(inputs):
 
 
 def test_requests_for_unknown_users_and_items_are_warnings_reported_as_not_applicable(inputs):
-    rewrite(requests_table(inputs, "erasure_requests"), lambda t: set_column(t, "user_id", pa.array([10**9] + t.column("user_id").to_pylist()[1:])))
-    rewrite(requests_table(inputs, "licence_revocations"), lambda t: set_column(t, "item_id", pa.array([-7] + t.column("item_id").to_pylist()[1:])))
+    rewrite(
+        requests_table(inputs, "erasure_requests"),
+        lambda t: set_column(t, "user_id", pa.array([10**9] + t.column("user_id").to_pylist()[1:])),
+    )
+    rewrite(
+        requests_table(inputs, "licence_revocations"),
+        lambda t: set_column(t, "item_id", pa.array([-7] + t.column("item_id").to_pylist()[1:])),
+    )
     summary = run_steps(inputs)
     assert summary["success"]
     warned = {t: [(w["column"], w["examples"]) for w in s["warnings"]] for t, s in summary["tables"].items() if s["warnings"]}
-    assert warned == {"erasure_requests": [("unknown_user_id", [hash_id(10**9)])],
-                      "licence_revocations": [("unknown_item_id", [-7])]}
+    assert warned == {"erasure_requests": [("unknown_user_id", [hash_id(10**9)])], "licence_revocations": [("unknown_item_id", [-7])]}
     forget = (inputs / "workspace" / "forget_set" / "summary.json").read_text()
     assert '"unknown_user"' in forget and '"unknown_item"' in forget

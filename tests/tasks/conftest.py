@@ -31,7 +31,9 @@ def member_catalogue(catalogue_dir, tmp_path_factory) -> Path:
         return table.set_column(table.column_names.index(column), pa.field(column, pa.string(), nullable=False), values)
 
     table = pq.read_table(out / "interactions.parquet")
-    table = replace(replace(table, "user_id", named(table.column("user_id"), "member-", "-x")), "item_id", named(table.column("item_id"), "item-"))
+    table = replace(
+        replace(table, "user_id", named(table.column("user_id"), "member-", "-x")), "item_id", named(table.column("item_id"), "item-")
+    )
     pq.write_table(table, out / "interactions.parquet")
     for path in (out / "item_features").glob("*.parquet"):
         features = pq.read_table(path)
@@ -41,7 +43,7 @@ def member_catalogue(catalogue_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def member_parent(member_catalogue, tmp_path_factory) -> Path:
-    from tasks.train import train_model
+    from tasks.pipeline.train import train_model
 
     out = tmp_path_factory.mktemp("member_parent") / "mgcn"
     train_model(member_catalogue, "mgcn", out, max_epochs=3, device="cpu")
@@ -51,23 +53,31 @@ def member_parent(member_catalogue, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def unlearn_run(member_catalogue, member_parent, tmp_path_factory) -> Path:
     """ingest -> validate -> forget set -> unlearn -> report, in one run directory (not published)."""
-    from tasks.catalogue import load_catalogue
-    from tasks.forget_set import build_forget_set
-    from tasks.ingest import ingest
-    from tasks.report import build_report
-    from tasks.requests import make_requests
-    from tasks.run import start_run
-    from tasks.unlearn import unlearn_model
-    from tasks.validate import validate
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.inputs.requests import make_requests
+    from tasks.pipeline.forget_set import build_forget_set
+    from tasks.pipeline.ingest import ingest
+    from tasks.pipeline.run import start_run
+    from tasks.pipeline.unlearn import unlearn_model
+    from tasks.pipeline.validate import validate
+    from tasks.reporting.report import build_report
 
     root = tmp_path_factory.mktemp("runs")
     make_requests(load_catalogue(member_catalogue).data, "both", 0.05, 0, root / "requests")
-    run = start_run(root / "run", "manual__2026-03-01T00:00:00+00:00", "unlearn", "mgcn", {"method": "mmrecun", "max_epochs": 2},
-                    parent={"version": "base", "model_dir": str(member_parent)})
+    run = start_run(
+        root / "run",
+        "manual__2026-03-01T00:00:00+00:00",
+        "unlearn",
+        "mgcn",
+        {"method": "mmrecun", "max_epochs": 2},
+        parent={"version": "base", "model_dir": str(member_parent)},
+    )
     ingest(member_catalogue, run, root / "requests")
     validate(run, cutoff=CUTOFF)
     build_forget_set(run / "inputs" / "data", run / "inputs" / "requests", CUTOFF, member_parent, run / "forget_set")
-    unlearn_model(run / "inputs" / "data", member_parent, run / "inputs" / "requests", run / "model", max_epochs=2, device="cpu", cutoff=CUTOFF)
+    unlearn_model(
+        run / "inputs" / "data", member_parent, run / "inputs" / "requests", run / "model", max_epochs=2, device="cpu", cutoff=CUTOFF
+    )
     build_report(run)
     return run
 
@@ -75,7 +85,7 @@ def unlearn_run(member_catalogue, member_parent, tmp_path_factory) -> Path:
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path):
     """An empty artifact store: a local folder, or a prefix of a fresh bucket on the moto endpoint."""
-    from tasks.store import LocalStore, S3Store
+    from tasks.storage.store import LocalStore, S3Store
 
     if request.param == "local":
         return LocalStore(tmp_path / "store")

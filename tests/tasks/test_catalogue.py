@@ -7,8 +7,8 @@ import pytest
 
 from schemas.contracts import ContractError
 from schemas.errors import PathError
-from tasks.catalogue import load_catalogue
-from tasks.synthetic import make_synthetic
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.synthetic import make_synthetic
 
 
 @pytest.fixture(scope="module")

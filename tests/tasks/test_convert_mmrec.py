@@ -8,8 +8,8 @@ import pytest
 
 from schemas.contracts import ContractError
 from schemas.errors import UserError
-from tasks.catalogue import load_catalogue
-from tasks.convert_mmrec import convert_mmrec
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.convert_mmrec import convert_mmrec
 
 
 def test_round_trip_keeps_every_row_and_feature(mmrec_slice, catalogue_dir):
@@ -57,7 +57,7 @@ def test_malformed_inter(mmrec_slice, tmp_path):
 def test_inter_without_required_column(mmrec_slice, tmp_path):
     src = _copy(mmrec_slice, tmp_path)
     lines = (src / "slice.inter").read_text().splitlines()
-    (src / "slice.inter").write_text("\n".join(["\t".join(l.split("\t")[:4]) for l in lines]) + "\n")
+    (src / "slice.inter").write_text("\n".join(["\t".join(line.split("\t")[:4]) for line in lines]) + "\n")
     _expect_refused(src, tmp_path, r"missing column\(s\) \['x_label'\]")
 
 

@@ -14,8 +14,8 @@ import pytest
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, ContractError, erasure_requests_schema, licence_revocations_schema
 from schemas.errors import PathError
 from tasks.cli import main
-from tasks.forget_set import build_forget_set, load_plan, plan_forget
-from tasks.request_tables import request_id_of
+from tasks.inputs.request_tables import request_id_of
+from tasks.pipeline.forget_set import build_forget_set, load_plan, plan_forget
 
 
 def utc(day: str) -> datetime:
@@ -33,24 +33,53 @@ def requests_dir(slice_data, tmp_path) -> Path:
     d = slice_data
     coo = d.train.tocoo()
     u = d.user_ids
-    erasures = [("ER-1", u[0], None, "2026-01-01"), ("ER-2", u[1], None, "2026-01-03"),
-                ("ER-3", u[coo.row[100]], d.item_ids[coo.col[100]], "2026-01-03"),
-                ("ER-4", 10**9, None, "2026-01-02"), ("ER-5", u[2], None, "2026-01-09")]
-    revocations = [("RV-1", d.item_ids[5], "LIC-1", "item", "2026-01-02"), ("RV-2", d.item_ids[6], "LIC-1", "item", "2026-01-05"),
-                   ("RV-3", d.item_ids[7], "LIC-2", "audio", "2026-01-04"), ("RV-4", d.item_ids[8], "LIC-3", "text", "2026-01-04")]
-    ts = lambda days: pa.array([utc(x) for x in days], pa.timestamp("us", tz="UTC"))  # noqa: E731
+    erasures = [
+        ("ER-1", u[0], None, "2026-01-01"),
+        ("ER-2", u[1], None, "2026-01-03"),
+        ("ER-3", u[coo.row[100]], d.item_ids[coo.col[100]], "2026-01-03"),
+        ("ER-4", 10**9, None, "2026-01-02"),
+        ("ER-5", u[2], None, "2026-01-09"),
+    ]
+    revocations = [
+        ("RV-1", d.item_ids[5], "LIC-1", "item", "2026-01-02"),
+        ("RV-2", d.item_ids[6], "LIC-1", "item", "2026-01-05"),
+        ("RV-3", d.item_ids[7], "LIC-2", "audio", "2026-01-04"),
+        ("RV-4", d.item_ids[8], "LIC-3", "text", "2026-01-04"),
+    ]
+
+    def ts(days):
+        return pa.array([utc(x) for x in days], pa.timestamp("us", tz="UTC"))
+
     out = tmp_path / "requests"
     out.mkdir()
-    pq.write_table(pa.table({
-        "request_id": [r[0] for r in erasures], "user_id": pa.array([int(r[1]) for r in erasures]),
-        "item_id": pa.array([None if r[2] is None else int(r[2]) for r in erasures], pa.int64()),
-        "received_at": ts([r[3] for r in erasures]), "effective_at": ts([r[3] for r in erasures]),
-        "legal_basis": ["GDPR Art. 17(1)(a)"] * len(erasures)}, schema=erasure_requests_schema()), out / ERASURES_FILE)
-    pq.write_table(pa.table({
-        "revocation_id": [r[0] for r in revocations], "item_id": pa.array([int(r[1]) for r in revocations]),
-        "licence_id": [r[2] for r in revocations], "scope": [r[3] for r in revocations],
-        "effective_at": ts([r[4] for r in revocations]), "reason": ["licence expired"] * len(revocations)},
-        schema=licence_revocations_schema()), out / REVOCATIONS_FILE)
+    pq.write_table(
+        pa.table(
+            {
+                "request_id": [r[0] for r in erasures],
+                "user_id": pa.array([int(r[1]) for r in erasures]),
+                "item_id": pa.array([None if r[2] is None else int(r[2]) for r in erasures], pa.int64()),
+                "received_at": ts([r[3] for r in erasures]),
+                "effective_at": ts([r[3] for r in erasures]),
+                "legal_basis": ["GDPR Art. 17(1)(a)"] * len(erasures),
+            },
+            schema=erasure_requests_schema(),
+        ),
+        out / ERASURES_FILE,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "revocation_id": [r[0] for r in revocations],
+                "item_id": pa.array([int(r[1]) for r in revocations]),
+                "licence_id": [r[2] for r in revocations],
+                "scope": [r[3] for r in revocations],
+                "effective_at": ts([r[4] for r in revocations]),
+                "reason": ["licence expired"] * len(revocations),
+            },
+            schema=licence_revocations_schema(),
+        ),
+        out / REVOCATIONS_FILE,
+    )
     return out
 
 
@@ -60,8 +89,15 @@ def test_cutoff_takes_what_is_effective_and_defers_the_rest(requests_dir, slice_
     assert plan.deferred == ["ER-5", "RV-2", "RV-3", "RV-4"]
     assert plan.not_applicable == {"unknown_user": ["ER-4"]}
     assert plan.forget.users.tolist() == [0, 1] and plan.forget.items.tolist() == [5] and len(plan.forget.pairs) == 1
-    assert plan.counts == {"user_erasures": 2, "interaction_erasures": 1, "item_revocations": 1, "modality_revocations": 0,
-                           "already_applied": 0, "deferred": 4, "not_applicable": 1}
+    assert plan.counts == {
+        "user_erasures": 2,
+        "interaction_erasures": 1,
+        "item_revocations": 1,
+        "modality_revocations": 0,
+        "already_applied": 0,
+        "deferred": 4,
+        "not_applicable": 1,
+    }
 
 
 def test_requests_applied_by_the_parent_are_not_applied_again_but_stay_in_the_cumulative_set(requests_dir, slice_data):
@@ -124,15 +160,17 @@ def test_validate_cli_exits_2_and_names_the_failure(catalogue_dir, tmp_path, cap
 
     shutil.copytree(catalogue_dir, tmp_path / "data")
     table = pq.read_table(tmp_path / "data" / "interactions.parquet")
-    pq.write_table(table.append_column("weight", pa.array(np.r_[-3.0, np.ones(table.num_rows - 1)], pa.float32())),
-                   tmp_path / "data" / "interactions.parquet")
+    pq.write_table(
+        table.append_column("weight", pa.array(np.r_[-3.0, np.ones(table.num_rows - 1)], pa.float32())),
+        tmp_path / "data" / "interactions.parquet",
+    )
     code = main(["-q", "validate", "--data", str(tmp_path / "data"), "--workspace", str(tmp_path / "ws")])
     err = capsys.readouterr().err
     assert code == 2 and "interactions" in err and "weight is not negative: 1 of" in err and "-3.0" in err
 
 
 def test_the_interactions_scenario_erases_a_share_of_chosen_users_interactions(slice_data, tmp_path):
-    from tasks.requests import INTERACTION_SHARE, make_requests
+    from tasks.inputs.requests import INTERACTION_SHARE, make_requests
 
     make_requests(slice_data, "interactions", 0.05, 0, tmp_path / "r")
     plan = plan_forget(tmp_path / "r", slice_data, None, applied=[])

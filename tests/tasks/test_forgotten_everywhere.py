@@ -11,17 +11,18 @@ import json
 
 import pytest
 
-from tasks import ledger, steps
-from tasks.registry import current_version
-from tasks.store import LocalStore
+from tasks.pipeline import steps
+from tasks.storage import ledger
+from tasks.storage.registry import current_version
+from tasks.storage.store import LocalStore
 from tests.forgotten import forgotten, scan
 from tests.tasks.test_lineage import CUTOFF, run_pipeline
 
 
 @pytest.fixture(scope="module")
 def pipeline(member_catalogue, tmp_path_factory):
-    from tasks.catalogue import load_catalogue
-    from tasks.requests import make_requests
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.inputs.requests import make_requests
 
     root = tmp_path_factory.mktemp("everywhere")
     make_requests(load_catalogue(member_catalogue).data, "both", 0.05, 0, root / "requests")
@@ -44,8 +45,9 @@ def test_the_scan_finds_what_the_workspace_held_before_the_cleanup(pipeline):
 
 def test_nothing_forgotten_is_left_in_the_store_or_the_workspace(pipeline):
     root, store = pipeline["root"], pipeline["store"]
-    findings = scan([root / "store" / "models", root / "store" / "reports", root / "runs"],
-                    forgotten(pipeline["data"], root / "requests", CUTOFF))
+    findings = scan(
+        [root / "store" / "models", root / "store" / "reports", root / "runs"], forgotten(pipeline["data"], root / "requests", CUTOFF)
+    )
     assert findings == []
     assert store.list(f"models/mgcn/{pipeline['base']}") == [f"models/mgcn/{pipeline['base']}/TOMBSTONE.json"]
     ids = json.loads(store.get_bytes(f"models/mgcn/{current_version(store, 'mgcn')}/id_maps.json"))["user_ids"]
@@ -65,7 +67,7 @@ def test_kept_days_leave_the_parts_until_gc_removes_them(pipeline, tmp_path, cap
     import shutil
 
     from tasks.cli import main
-    from tasks.run import clean_run, collect_garbage
+    from tasks.pipeline.run import clean_run, collect_garbage
 
     run_dir = tmp_path / "runs" / "kept"
     run_dir.mkdir(parents=True)

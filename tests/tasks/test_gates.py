@@ -8,7 +8,7 @@ import torch
 
 from mmrecun_core.unlearning.evidence import collect_evidence
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
-from tasks.gates import Gates, quality_gates
+from tasks.reporting.gates import Gates, quality_gates
 from tests.conftest import graphs_of
 
 RUN = {"kind": "unlearn"}
@@ -51,8 +51,9 @@ def test_withdrawn_content_fails_on_a_model_whose_items_are_that_content(parent,
         model.item_embedding.weight[:] = content @ torch.randn(content.shape[1], model.item_embedding.weight.shape[1]) * 0.1
     g = gate(evidence_of(model, slice_data, forget), f"{m} content forgotten")
     assert not g["passed"] and g["value"] > g["threshold"]
-    g = gate(evidence_of(copy.deepcopy(parent), slice_data, ForgetSet.of(modality_items={m: forget.modality_items[m]})),
-             f"{m} content forgotten")
+    g = gate(
+        evidence_of(copy.deepcopy(parent), slice_data, ForgetSet.of(modality_items={m: forget.modality_items[m]})), f"{m} content forgotten"
+    )
     assert g["threshold"] > 0.5  # the reference attacker is measured too
 
 

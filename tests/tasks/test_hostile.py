@@ -19,13 +19,23 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, erasure_requests_schema, licence_revocations_schema
-from schemas.errors import (BadModalityName, ContractError, IdTypeMismatch, NonFiniteValues, NothingRetained, OutputOverlapsInput,
-                            PathError, PathEscape, RequestIdConflict, UserError)
+from schemas.errors import (
+    BadModalityName,
+    ContractError,
+    IdTypeMismatch,
+    NonFiniteValues,
+    NothingRetained,
+    OutputOverlapsInput,
+    PathError,
+    PathEscape,
+    RequestIdConflict,
+    UserError,
+)
 from schemas.personal import hash_id, pseudonymise, scrub
 from tasks.cli import main
-from tasks.forget_set import plan_forget
-from tasks.request_tables import request_id_of, request_key
+from tasks.inputs.request_tables import request_id_of, request_key
 from tasks.paths import check_output, confined, replacing_folder
+from tasks.pipeline.forget_set import plan_forget
 
 CUTOFF = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
@@ -167,27 +177,23 @@ def test_confined_follows_symlinks_and_refuses_one_leaving_the_root(tmp_path):
 @pytest.mark.parametrize("modality", ["../evil", "a/b", "/tmp/evil", "item", "Image", "x" * 65])
 def test_make_synthetic_refuses_modality_names_that_are_not_plain_names(tree, capsys, modality):
     before = snapshot(tree)
-    line = refused(
-        capsys, ["make-synthetic", tree / "sibling" / "syn", "--users", "20", "--items", "20", "--modalities", modality]
-    )
+    line = refused(capsys, ["make-synthetic", tree / "sibling" / "syn", "--users", "20", "--items", "20", "--modalities", modality])
     assert "item_features/" in line and repr(modality)[1:-1][:20] in line
     assert snapshot(tree) == before
 
 
 def test_write_catalogue_refuses_a_bad_modality_before_writing_anything(tmp_path):
-    from tasks.catalogue import write_catalogue
+    from tasks.inputs.catalogue import write_catalogue
 
     (tmp_path / "out").mkdir()
     with pytest.raises(BadModalityName):
-        write_catalogue(
-            tmp_path / "out", pa.table({"x": [1]}), {"ok": pa.table({"x": [1]}), "../escape": pa.table({"x": [1]})}
-        )
+        write_catalogue(tmp_path / "out", pa.table({"x": [1]}), {"ok": pa.table({"x": [1]}), "../escape": pa.table({"x": [1]})})
     assert list((tmp_path / "out").iterdir()) == [] and not (tmp_path / "escape.parquet").exists()
 
 
 def test_a_feature_file_symlinked_outside_the_catalogue_is_refused_by_load_and_ingest(data, tmp_path):
-    from tasks.catalogue import load_catalogue
-    from tasks.ingest import ingest
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.pipeline.ingest import ingest
 
     secret = tmp_path / "elsewhere.parquet"
     shutil.move(data / "item_features" / "image.parquet", secret)
@@ -208,7 +214,7 @@ def test_a_request_table_symlinked_outside_the_requests_folder_is_refused(slice_
 
 
 def test_a_symlink_inside_the_catalogue_is_followed(data, tmp_path):
-    from tasks.catalogue import load_catalogue
+    from tasks.inputs.catalogue import load_catalogue
 
     shutil.move(data / "item_features" / "image.parquet", data / "image-v2.parquet")
     (data / "item_features" / "image.parquet").symlink_to(data / "image-v2.parquet")
@@ -328,22 +334,16 @@ def test_replacing_folder_refuses_to_replace_a_file(tmp_path):
 def test_two_erasures_sharing_an_id_are_refused_by_plan_forget(slice_data, tmp_path):
     u = slice_data.user_ids
     write_erasures(tmp_path / "r", [("ER-1", int(u[0]), None, "2026-01-01"), ("ER-1", int(u[1]), None, "2026-01-02")])
-    with pytest.raises(
-        RequestIdConflict, match=r"erasure_requests.request_id: 1 request id.*'ER-1' \(2 rows of erasure_requests\)"
-    ):
+    with pytest.raises(RequestIdConflict, match=r"erasure_requests.request_id: 1 request id.*'ER-1' \(2 rows of erasure_requests\)"):
         plan_forget(tmp_path / "r", slice_data, CUTOFF)
 
 
-def test_a_revocation_sharing_an_erasure_id_is_refused_by_plan_forget_and_the_cli(
-    slice_data, catalogue_dir, tmp_path, capsys
-):
+def test_a_revocation_sharing_an_erasure_id_is_refused_by_plan_forget_and_the_cli(slice_data, catalogue_dir, tmp_path, capsys):
     write_erasures(tmp_path / "r", [("REQ-7", int(slice_data.user_ids[0]), None, "2026-01-01")])
     write_revocations(tmp_path / "r", [("REQ-7", int(slice_data.item_ids[3]), "item", "2026-01-01")])
     with pytest.raises(RequestIdConflict, match="1 rows of erasure_requests, 1 rows of licence_revocations"):
         plan_forget(tmp_path / "r", slice_data, CUTOFF)
-    line = refused(
-        capsys, ["forget-set", "--data", catalogue_dir, "--requests", tmp_path / "r", "--out", tmp_path / "fs"]
-    )
+    line = refused(capsys, ["forget-set", "--data", catalogue_dir, "--requests", tmp_path / "r", "--out", tmp_path / "fs"])
     assert "REQ-7" in line and not (tmp_path / "fs").exists()
 
 
@@ -361,9 +361,7 @@ def test_validation_refuses_ids_repeated_within_and_across_the_request_tables(da
     err = validation_error(capsys, data, tmp_path / "ws", tmp_path / "r")
     assert "request_id values are unique: 2 of 3 rows, e.g. ['REQ-2']" in err
     assert "request_id is not also the id of a request in the other request table: 1 of 3 rows, e.g. ['REQ-1']" in err
-    assert (
-        "revocation_id is not also the id of a request in the other request table: 1 of 1 rows, e.g. ['REQ-1']" in err
-    )
+    assert "revocation_id is not also the id of a request in the other request table: 1 of 1 rows, e.g. ['REQ-1']" in err
 
 
 def test_a_reused_id_with_other_content_is_a_new_request_and_the_same_content_is_not(slice_data, tmp_path):
@@ -387,21 +385,14 @@ def test_a_plain_id_in_a_parent_manifest_does_not_count_as_applied(slice_data, t
 
 def test_request_keys_are_sorted_strings_that_map_back_to_their_ids(slice_data, tmp_path):
     u, i = slice_data.user_ids, slice_data.item_ids
-    write_erasures(
-        tmp_path / "r", [("ER:odd:id", int(u[0]), None, "2026-01-01"), ("ER-2", int(u[1]), int(i[0]), "2026-01-01")]
-    )
+    write_erasures(tmp_path / "r", [("ER:odd:id", int(u[0]), None, "2026-01-01"), ("ER-2", int(u[1]), int(i[0]), "2026-01-01")])
     write_revocations(tmp_path / "r", [("RV-1", int(i[3]), "item", "2026-01-01")])
     plan = plan_forget(tmp_path / "r", slice_data, CUTOFF)
     assert plan.request_ids == sorted(plan.request_ids) and all(isinstance(k, str) for k in plan.request_ids)
     assert sorted(request_id_of(k) for k in plan.request_ids) == ["ER-2", "ER:odd:id", "RV-1"]
-    assert all(
-        k.startswith(("erasure_requests:", "licence_revocations:")) and len(k.rsplit(":", 1)[1]) == 16
-        for k in plan.request_ids
-    )
+    assert all(k.startswith(("erasure_requests:", "licence_revocations:")) and len(k.rsplit(":", 1)[1]) == 16 for k in plan.request_ids)
     row = {"request_id": "ER-2", "user_id": 1, "item_id": None}
-    assert request_key("erasure_requests", row, 7) == request_key(
-        "erasure_requests", {k: v for k, v in row.items() if v is not None}, 7
-    )
+    assert request_key("erasure_requests", row, 7) == request_key("erasure_requests", {k: v for k, v in row.items() if v is not None}, 7)
     assert request_key("erasure_requests", row, 7) != request_key("erasure_requests", row, 8)
     assert request_key("erasure_requests", row, 7) == request_key("erasure_requests", {**row, "user_id": 2}, 7)  # index, not id
 
@@ -410,8 +401,8 @@ def test_request_keys_are_sorted_strings_that_map_back_to_their_ids(slice_data, 
 
 
 def test_duplicate_rows_of_named_users_reach_no_failure_record_in_clear(member_catalogue, tmp_path, capsys):
-    from tasks.ingest import ingest
-    from tasks.validate import ValidationFailed, validate
+    from tasks.pipeline.ingest import ingest
+    from tasks.pipeline.validate import ValidationFailed, validate
 
     data = tmp_path / "data"
     shutil.copytree(member_catalogue, data)
@@ -424,20 +415,16 @@ def test_duplicate_rows_of_named_users_reach_no_failure_record_in_clear(member_c
         message,
         *(p.read_text() for p in (tmp_path / "ws" / "validation").rglob("*") if p.suffix in (".json", ".html")),
     ]
-    assert "repeat another row's (user_id, item_id, ts)" in message and not [
-        text for text in written if "member-" in text
-    ]
+    assert "repeat another row's (user_id, item_id, ts)" in message and not [text for text in written if "member-" in text]
     hashes = set(scrub("user_id", pq.read_table(data / "interactions.parquet").column("user_id").unique().to_pylist()))
-    failed = json.loads((tmp_path / "ws" / "validation" / "summary.json").read_text())["tables"]["interactions"][
-        "failed"
-    ]
+    failed = json.loads((tmp_path / "ws" / "validation" / "summary.json").read_text())["tables"]["interactions"]["failed"]
     examples = [e["user_id"] for e in failed[0]["examples"]]
     assert examples and set(examples) <= hashes and all(e in message for e in examples)
 
 
 def test_requests_for_unknown_users_are_recorded_as_hashes(member_catalogue, tmp_path):
-    from tasks.ingest import ingest
-    from tasks.validate import validate
+    from tasks.pipeline.ingest import ingest
+    from tasks.pipeline.validate import validate
 
     write_erasures(tmp_path / "r", [("ER-1", "member-999999-x", None, "2026-01-01")], pa.string())
     ingest(member_catalogue, tmp_path / "ws", tmp_path / "r")
@@ -469,7 +456,7 @@ def test_pseudonymise_hashes_each_user_once_and_keeps_nulls():
 
 
 def test_an_id_mismatch_between_model_and_catalogue_names_users_only_as_hashes():
-    from tasks.evaluate import check_same_ids
+    from tasks.pipeline.evaluate import check_same_ids
 
     with pytest.raises(ValueError) as info:
         check_same_ids("users", np.array(["member-1", "member-2"]), np.array(["member-1", "member-3"]))
@@ -478,8 +465,7 @@ def test_an_id_mismatch_between_model_and_catalogue_names_users_only_as_hashes()
         check_same_ids("items", np.array(["item-1"]), np.array(["item-9"]))
 
 
-def test_string_user_ids_in_requests_for_int_interactions_are_named_without_values(catalogue_dir, slice_data, tmp_path,
-                                                                                   capsys):
+def test_string_user_ids_in_requests_for_int_interactions_are_named_without_values(catalogue_dir, slice_data, tmp_path, capsys):
     write_erasures(tmp_path / "r", [("ER-1", "member-000001-x", None, "2026-01-01")], pa.string())
     with pytest.raises(IdTypeMismatch, match="the interactions' user_id values are int64"):
         plan_forget(tmp_path / "r", slice_data, CUTOFF)
@@ -490,13 +476,13 @@ def test_string_user_ids_in_requests_for_int_interactions_are_named_without_valu
 # ---------------------------------------------------------------- validation gaps
 
 
-@pytest.mark.parametrize(
-    "bad,words", [(np.nan, "weight is a number (never null or NaN): 1 of"), (np.inf, "weight is finite: 1 of")]
-)
+@pytest.mark.parametrize("bad,words", [(np.nan, "weight is a number (never null or NaN): 1 of"), (np.inf, "weight is finite: 1 of")])
 def test_a_non_finite_weight_fails_validation_and_loading(data, tmp_path, capsys, bad, words):
-    from tasks.catalogue import load_catalogue
+    from tasks.inputs.catalogue import load_catalogue
 
-    weights = lambda n: pa.array(np.r_[bad, np.ones(n - 1)], pa.float32())  # noqa: E731
+    def weights(n):
+        return pa.array(np.r_[bad, np.ones(n - 1)], pa.float32())
+
     rewrite(data / "interactions.parquet", lambda t: t.append_column("weight", weights(t.num_rows)))
     assert words in validation_error(capsys, data, tmp_path / "ws")
     with pytest.raises(NonFiniteValues, match="interactions: column 'weight' holds 1 NaN or inf values"):
@@ -504,8 +490,8 @@ def test_a_non_finite_weight_fails_validation_and_loading(data, tmp_path, capsys
 
 
 def test_a_feature_table_named_item_is_refused_by_ingest_and_load(data, tmp_path):
-    from tasks.catalogue import load_catalogue
-    from tasks.ingest import ingest
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.pipeline.ingest import ingest
 
     shutil.move(data / "item_features" / "image.parquet", data / "item_features" / "item.parquet")
     with pytest.raises(BadModalityName, match="'item' is reserved"):
@@ -537,12 +523,10 @@ def test_features_naming_no_known_item_fail_validation(data, tmp_path, capsys):
 
 
 def test_erasing_every_user_stops_at_the_forget_set(catalogue_dir, slice_data, tmp_path, capsys):
-    from tasks.requests import make_requests
+    from tasks.inputs.requests import make_requests
 
     make_requests(slice_data, "users", 1.0, 0, tmp_path / "r")
-    with pytest.raises(
-        NothingRetained, match=r"erasure_requests: the requests .* forget all \d+ training interactions"
-    ):
+    with pytest.raises(NothingRetained, match=r"erasure_requests: the requests .* forget all \d+ training interactions"):
         plan_forget(tmp_path / "r", slice_data, CUTOFF)
     argv = [
         "forget-set",
@@ -560,9 +544,7 @@ def test_erasing_every_user_stops_at_the_forget_set(catalogue_dir, slice_data, t
 
 
 def test_revoking_every_item_stops_at_the_forget_set(slice_data, tmp_path):
-    write_revocations(
-        tmp_path / "r", [(f"RV-{n}", int(i), "item", "2026-01-01") for n, i in enumerate(slice_data.item_ids)]
-    )
+    write_revocations(tmp_path / "r", [(f"RV-{n}", int(i), "item", "2026-01-01") for n, i in enumerate(slice_data.item_ids)])
     with pytest.raises(NothingRetained, match="licence_revocations: "):
         plan_forget(tmp_path / "r", slice_data, CUTOFF)
 
@@ -570,24 +552,23 @@ def test_revoking_every_item_stops_at_the_forget_set(slice_data, tmp_path):
 # ---------------------------------------------------------------- tracebacks instead of errors
 
 WRONG_KINDS = [  # (case, argv, words of the error line)
-    ("data is a file", ["train", "--data", "{t}/parent.txt", "--out", "{t}/sibling/m"],
-     ("catalogue folder", "is a file, not a folder")),
-    ("MMRec source is a file", ["convert-mmrec", "{t}/parent.txt", "{t}/sibling/c"],
-     ("MMRec folder", "is a file, not a folder")),
-    ("a catalogue without interactions", ["train", "--data", "{t}/sibling", "--out", "{t}/new"],
-     ("interactions: file", "does not exist")),
-    ("an .inter folder", ["convert-mmrec", "{t}/mmrec_dir", "{t}/sibling/c"],
-     ("MMRec interaction file", "is a folder, not a file")),
-    ("out is a file", ["train", "--data", "{t}/data", "--out", "{t}/parent.txt"],
-     ("output", "is a file, not a folder")),
-    ("out below a file", ["train", "--data", "{t}/data", "--out", "{t}/parent.txt/m"],
-     ("parent.txt is a file", "not a folder")),
-    ("workspace is a file", ["validate", "--data", "{t}/data", "--workspace", "{t}/parent.txt"],
-     ("output", "is a file, not a folder")),
-    ("--json is a folder", ["evaluate", "--data", "{t}/data", "--model", "{t}/model", "--json", "{t}/sibling"],
-     ("output", "is a folder, not a file")),
-    ("synthetic over a file", ["make-synthetic", "{t}/parent.txt", "--users", "20", "--items", "20"],
-     ("output", "is a file, not a folder")),
+    ("data is a file", ["train", "--data", "{t}/parent.txt", "--out", "{t}/sibling/m"], ("catalogue folder", "is a file, not a folder")),
+    ("MMRec source is a file", ["convert-mmrec", "{t}/parent.txt", "{t}/sibling/c"], ("MMRec folder", "is a file, not a folder")),
+    ("a catalogue without interactions", ["train", "--data", "{t}/sibling", "--out", "{t}/new"], ("interactions: file", "does not exist")),
+    ("an .inter folder", ["convert-mmrec", "{t}/mmrec_dir", "{t}/sibling/c"], ("MMRec interaction file", "is a folder, not a file")),
+    ("out is a file", ["train", "--data", "{t}/data", "--out", "{t}/parent.txt"], ("output", "is a file, not a folder")),
+    ("out below a file", ["train", "--data", "{t}/data", "--out", "{t}/parent.txt/m"], ("parent.txt is a file", "not a folder")),
+    ("workspace is a file", ["validate", "--data", "{t}/data", "--workspace", "{t}/parent.txt"], ("output", "is a file, not a folder")),
+    (
+        "--json is a folder",
+        ["evaluate", "--data", "{t}/data", "--model", "{t}/model", "--json", "{t}/sibling"],
+        ("output", "is a folder, not a file"),
+    ),
+    (
+        "synthetic over a file",
+        ["make-synthetic", "{t}/parent.txt", "--users", "20", "--items", "20"],
+        ("output", "is a file, not a folder"),
+    ),
 ]
 
 

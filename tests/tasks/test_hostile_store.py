@@ -8,8 +8,8 @@ import json
 import pytest
 
 from mmrecun_core.checkpoint import CheckpointError, load_model
-from tasks.registry import current_version, fetch_version
-from tasks.store import BadKey, ChecksumMismatch, LocalStore
+from tasks.storage.registry import current_version, fetch_version
+from tasks.storage.store import BadKey, ChecksumMismatch, LocalStore
 
 BAD_KEYS = ["../escape", "models/../../escape", "/etc/passwd", "models//x", "models/./x", "models\\x", "models/a\x00b", ""]
 
@@ -19,29 +19,39 @@ def sentinel(tmp_path):
     (tmp_path / "sibling").mkdir(exist_ok=True)
     (tmp_path / "sibling" / "keep.txt").write_text("keep")
     (tmp_path / "escape").write_text("untouched")
-    return lambda: (tmp_path / "sibling" / "keep.txt").read_text() == "keep" and (tmp_path / "escape").read_text() == "untouched" \
+    return lambda: (
+        (tmp_path / "sibling" / "keep.txt").read_text() == "keep"
+        and (tmp_path / "escape").read_text() == "untouched"
         and sorted(p.name for p in tmp_path.iterdir() if p.name not in ("store", "run", "dest", "fetched")) == ["escape", "sibling"]
+    )
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_a_key_that_could_leave_the_store_is_refused_by_every_operation(store, key, tmp_path):
     intact = sentinel(tmp_path)
-    for operation in (lambda: store.put_bytes(key, b"x"), lambda: store.get_bytes(key), lambda: store.sha256_of(key),
-                      lambda: store.get_tagged(key)):
+    for operation in (
+        lambda: store.put_bytes(key, b"x"),
+        lambda: store.get_bytes(key),
+        lambda: store.sha256_of(key),
+        lambda: store.get_tagged(key),
+    ):
         with pytest.raises(BadKey):
             operation()
     assert store.list("") == [] and intact()
 
 
-@pytest.mark.parametrize("field,value", [("run_id", "../../escape"), ("run_id", "x/../../../escape"),
-                                         ("model_name", "../escape"), ("model_name", "a//b")])
+@pytest.mark.parametrize(
+    "field,value", [("run_id", "../../escape"), ("run_id", "x/../../../escape"), ("model_name", "../escape"), ("model_name", "a//b")]
+)
 def test_publish_refuses_a_run_id_or_model_name_that_would_leave_its_prefix(run_copy, tmp_path, field, value):
-    from tasks.publish import publish
-    from tasks.gates import Gates
-    from tasks.report import build_report
+    from tasks.reporting.gates import Gates
+    from tasks.reporting.report import build_report
+    from tasks.storage.publish import publish
 
     intact = sentinel(tmp_path)
-    build_report(run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0))
+    build_report(
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+    )
     run_file = run_copy / "run.json"
     run_file.write_text(json.dumps({**json.loads(run_file.read_text()), field: value}))
     store = LocalStore(tmp_path / "store")
@@ -51,11 +61,13 @@ def test_publish_refuses_a_run_id_or_model_name_that_would_leave_its_prefix(run_
 
 
 def test_publish_refuses_a_model_whose_bytes_changed_after_its_manifest(run_copy, tmp_path):
-    from tasks.publish import publish
-    from tasks.gates import Gates
-    from tasks.report import build_report
+    from tasks.reporting.gates import Gates
+    from tasks.reporting.report import build_report
+    from tasks.storage.publish import publish
 
-    build_report(run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0))
+    build_report(
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+    )
     with open(run_copy / "model" / "model.pt", "ab") as f:
         f.write(b"tampered")
     store = LocalStore(tmp_path / "store")
@@ -64,10 +76,15 @@ def test_publish_refuses_a_model_whose_bytes_changed_after_its_manifest(run_copy
     assert store.list("") == [] and current_version(store, "mgcn") is None
 
 
-@pytest.mark.parametrize("change", [lambda m: {k: v for k, v in m.items() if k != "files"},
-                                    lambda m: {**m, "files": {}},
-                                    lambda m: {**m, "files": {k: v for k, v in m["files"].items() if k != "model.pt"}},
-                                    lambda m: {**m, "files": {**m["files"], "../run.json": m["files"]["model.pt"]}}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: {k: v for k, v in m.items() if k != "files"},
+        lambda m: {**m, "files": {}},
+        lambda m: {**m, "files": {k: v for k, v in m["files"].items() if k != "model.pt"}},
+        lambda m: {**m, "files": {**m["files"], "../run.json": m["files"]["model.pt"]}},
+    ],
+)
 def test_a_manifest_cannot_switch_the_file_check_off(run_copy, change):
     path = run_copy / "model" / "manifest.json"
     path.write_text(json.dumps(change(json.loads(path.read_text()))))
@@ -128,7 +145,7 @@ def test_a_read_only_command_on_a_missing_store_is_an_error_and_creates_nothing(
     assert main(["-q", command, "--store", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "typo-store" in err
-    assert (path.is_file() if kind == "file" else not path.exists())
+    assert path.is_file() if kind == "file" else not path.exists()
 
 
 def test_rollback_on_a_store_that_never_promoted_is_one_line(tmp_path, capsys):
@@ -141,9 +158,11 @@ def test_rollback_on_a_store_that_never_promoted_is_one_line(tmp_path, capsys):
 
 def test_a_copied_run_keeps_its_model(run_copy, tmp_path):
     """Guard for the cases above: the unmodified copy loads and publishes (so each refusal is the change's doing)."""
-    from tasks.publish import publish
-    from tasks.gates import Gates
-    from tasks.report import build_report
+    from tasks.reporting.gates import Gates
+    from tasks.reporting.report import build_report
+    from tasks.storage.publish import publish
 
-    build_report(run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0))
+    build_report(
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+    )
     assert publish(run_copy, LocalStore(tmp_path / "store"))["current_moved"]

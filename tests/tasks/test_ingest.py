@@ -13,11 +13,11 @@ import pytest
 from mmrecun_core.checkpoint import sha256_file
 from schemas.contracts import ContractError
 from schemas.errors import UserError
-from tasks.catalogue import load_catalogue
-from tasks.ingest import ingest, load_reference
-from tasks.requests import make_requests
-from tasks.s3 import StorageError
-from tasks.validate import validate
+from tasks.inputs.catalogue import load_catalogue
+from tasks.inputs.requests import make_requests
+from tasks.pipeline.ingest import ingest, load_reference
+from tasks.pipeline.validate import validate
+from tasks.storage.s3 import StorageError
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def upload(client, bucket: str, prefix: str, folder: Path) -> None:
 def test_local_ingest_snapshots_and_fingerprints_every_table(catalogue_dir, requests_dir, tmp_path):
     ref = ingest(catalogue_dir, tmp_path / "ws", requests_dir)
     assert set(ref["tables"]) == {"interactions", "item_features/image", "item_features/audio", "licence_revocations", "erasure_requests"}
-    for name, facts in ref["tables"].items():
+    for facts in ref["tables"].values():
         snapshot = Path(facts["path"])
         assert snapshot.is_file() and snapshot.is_relative_to(tmp_path / "ws" / "inputs")
         assert facts["sha256"] == sha256_file(snapshot) == sha256_file(Path(facts["uri"]))
@@ -61,8 +61,9 @@ def test_s3_ingest_matches_local_ingest_and_validates(s3_endpoint, s3_bucket, ca
     client, bucket = s3_bucket
     upload(client, bucket, "exports/2026-01-01/data", catalogue_dir)
     upload(client, bucket, "exports/2026-01-01/requests", requests_dir)
-    remote = ingest(f"s3://{bucket}/exports/2026-01-01/data", tmp_path / "s3", f"s3://{bucket}/exports/2026-01-01/requests",
-                    endpoint_url=s3_endpoint)
+    remote = ingest(
+        f"s3://{bucket}/exports/2026-01-01/data", tmp_path / "s3", f"s3://{bucket}/exports/2026-01-01/requests", endpoint_url=s3_endpoint
+    )
     local = ingest(catalogue_dir, tmp_path / "local", requests_dir)
     assert {n: t["sha256"] for n, t in remote["tables"].items()} == {n: t["sha256"] for n, t in local["tables"].items()}
     assert remote["tables"]["interactions"]["uri"] == f"s3://{bucket}/exports/2026-01-01/data/interactions.parquet"
@@ -87,7 +88,9 @@ def test_s3_corrupt_object_is_refused_and_leaves_no_snapshot(s3_endpoint, s3_buc
     client, bucket = s3_bucket
     upload(client, bucket, "data", catalogue_dir)
     client.put_object(Bucket=bucket, Key="data/item_features/image.parquet", Body=b"PAR1 this is not parquet")
-    with pytest.raises(ContractError, match=r"item_features/image: s3://.*/data/item_features/image.parquet is not a readable Parquet file"):
+    with pytest.raises(
+        ContractError, match=r"item_features/image: s3://.*/data/item_features/image.parquet is not a readable Parquet file"
+    ):
         ingest(f"s3://{bucket}/data", tmp_path / "ws", endpoint_url=s3_endpoint)
     assert not (tmp_path / "ws" / "inputs").exists()
 

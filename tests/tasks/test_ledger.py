@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tasks import ledger
-from tasks.store import LocalStore, S3Store
+from tasks.storage import ledger
+from tasks.storage.store import LocalStore, S3Store
 
 
 @pytest.fixture
@@ -58,8 +58,9 @@ def test_a_rewritten_newest_entry_with_its_own_hash_and_head_recomputed_is_caugh
     rewrite(chain, "ledger/00000003.json", lambda e: json.loads(ledger._sealed({**e, "status": "PASSED"})))
     data = chain.get_bytes("ledger/00000003.json")
     chain.put_bytes(ledger.HEAD, json.dumps({"seq": 3, "sha256": ledger.sha256_bytes(data)}).encode())
-    assert ledger.verify(chain).broken == ("ledger/00000003.json: its bytes differ from the hash anchored in "
-                                           "ledger/heads/00000003.json (entry rewritten)")
+    assert ledger.verify(chain).broken == (
+        "ledger/00000003.json: its bytes differ from the hash anchored in ledger/heads/00000003.json (entry rewritten)"
+    )
 
 
 def test_removed_newest_entries_with_head_rewritten_are_caught_by_the_anchors(chain, store):

@@ -13,13 +13,22 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from tasks import ledger, steps
-from tasks.registry import LineageError, Superseded, current_version, rollback, version_manifest
-from tasks.store import LocalStore, S3Store
+from tasks.pipeline import steps
+from tasks.storage import ledger
+from tasks.storage.registry import LineageError, Superseded, current_version, rollback, version_manifest
+from tasks.storage.store import LocalStore, S3Store
 
 CUTOFF = "2026-03-01T00:00:00+00:00"
-FAST = {"max_epochs": 2, "train_epochs": 2, "device": "cpu", "gate_retain_ratio": 0.0, "gate_forget_recall_max": 1.0,
-        "gate_erasure_auc_max": 1.0, "gate_revoked_exposure_max": 1e3, "gate_content_tolerance": 1.0}
+FAST = {
+    "max_epochs": 2,
+    "train_epochs": 2,
+    "device": "cpu",
+    "gate_retain_ratio": 0.0,
+    "gate_forget_recall_max": 1.0,
+    "gate_erasure_auc_max": 1.0,
+    "gate_revoked_exposure_max": 1e3,
+    "gate_content_tolerance": 1.0,
+}
 
 
 def run_pipeline(workspace, run_id: str, kind: str, data, store_uri: str, requests=None, endpoint=None) -> str:
@@ -28,8 +37,11 @@ def run_pipeline(workspace, run_id: str, kind: str, data, store_uri: str, reques
     if requests is not None:
         params["requests"] = str(requests)
     run_dir = steps.begin(workspace, run_id, kind, params)
-    order = ["ingest", "validate", "train", "evaluate", "report"] if kind == "train" else \
-        ["ingest", "validate", "fetch_parent", "forget_set", "unlearn", "evaluate", "report"]
+    order = (
+        ["ingest", "validate", "train", "evaluate", "report"]
+        if kind == "train"
+        else ["ingest", "validate", "fetch_parent", "forget_set", "unlearn", "evaluate", "report"]
+    )
     for name in order:
         getattr(steps, name)(run_dir)
     return run_dir
@@ -38,7 +50,7 @@ def run_pipeline(workspace, run_id: str, kind: str, data, store_uri: str, reques
 @pytest.fixture(scope="module")
 def request_sets(slice_data, tmp_path_factory):
     """Erasure requests split into X and Y (disjoint users), and XY (the whole, cumulative table)."""
-    from tasks.requests import make_requests
+    from tasks.inputs.requests import make_requests
 
     root = tmp_path_factory.mktemp("lineage_requests")
     make_requests(slice_data, "users", 0.04, 3, root / "XY")
@@ -57,8 +69,10 @@ def raced(catalogue_dir, request_sets, tmp_path_factory):
     scratch = LocalStore(root / "scratch-store")
     base = run_pipeline(root / "runs", "base-run", "train", catalogue_dir, scratch.uri())
     steps.publish(base)
-    runs = {name: run_pipeline(root / "runs", f"run-{name}", "unlearn", catalogue_dir, scratch.uri(), request_sets[rs])
-            for name, rs in (("A", "X"), ("B", "Y"))}
+    runs = {
+        name: run_pipeline(root / "runs", f"run-{name}", "unlearn", catalogue_dir, scratch.uri(), request_sets[rs])
+        for name, rs in (("A", "X"), ("B", "Y"))
+    }
     return {"base": base, **runs, "root": root}
 
 
@@ -74,9 +88,10 @@ def applied_users(store, name: str = "mgcn") -> set[str]:
 
 
 @pytest.mark.parametrize("kind,first", [("local", "A"), ("local", "B"), ("s3", "A"), ("s3", "B")])
-def test_one_of_two_runs_from_the_same_parent_is_promoted_the_other_is_superseded(raced, catalogue_dir, request_sets, kind,
-                                                                                  first, tmp_path, request, s3_endpoint):
-    from tasks.publish import publish
+def test_one_of_two_runs_from_the_same_parent_is_promoted_the_other_is_superseded(
+    raced, catalogue_dir, request_sets, kind, first, tmp_path, request, s3_endpoint
+):
+    from tasks.storage.publish import publish
 
     store = fresh_store(kind, tmp_path, request)
     runs = {n: shutil.copytree(raced[n], tmp_path / n) for n in ("base", "A", "B")}
@@ -110,7 +125,7 @@ def test_one_of_two_runs_from_the_same_parent_is_promoted_the_other_is_supersede
 
 
 def test_verify_ledger_catches_a_promotion_whose_applied_requests_shrink(raced, tmp_path):
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = LocalStore(tmp_path / "store")
     run_a = shutil.copytree(raced["A"], tmp_path / "A")
@@ -118,14 +133,25 @@ def test_verify_ledger_catches_a_promotion_whose_applied_requests_shrink(raced, 
     publish(run_a, store)
     assert ledger.verify(store).ok
     # a writer that ignores the rule: a later entry moves CURRENT to a version that applied nothing
-    ledger.append(store, {"kind": "unlearn", "run_id": "rogue", "model": "mgcn", "version": "rogue", "current_moved": True,
-                          "requests_added": [], "requests_applied_sha256": ledger.requests_sha256([]), "artifacts": {}})
+    ledger.append(
+        store,
+        {
+            "kind": "unlearn",
+            "run_id": "rogue",
+            "model": "mgcn",
+            "version": "rogue",
+            "current_moved": True,
+            "requests_added": [],
+            "requests_applied_sha256": ledger.requests_sha256([]),
+            "artifacts": {},
+        },
+    )
     problems = ledger.verify(store).problems
     assert len(problems) == 1 and "CURRENT of mgcn moved to rogue" in problems[0] and "a request was dropped" in problems[0]
 
 
 def test_verify_ledger_catches_a_purged_version_that_still_has_weights(raced, tmp_path):
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = LocalStore(tmp_path / "store")
     base_dir = shutil.copytree(raced["base"], tmp_path / "base")
@@ -140,7 +166,7 @@ def test_verify_ledger_catches_a_purged_version_that_still_has_weights(raced, tm
 
 def test_rollback_only_to_a_version_that_applied_every_request_current_applied(raced, tmp_path, capsys):
     from tasks.cli import main
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = LocalStore(tmp_path / "store")
     publish(shutil.copytree(raced["base"], tmp_path / "base"), store)
@@ -166,7 +192,7 @@ def test_rollback_only_to_a_version_that_applied_every_request_current_applied(r
 def test_a_run_whose_request_tables_dropped_what_the_parent_applied_is_refused(raced, catalogue_dir, request_sets, tmp_path):
     """Requests are cumulative: a later run reading tables without X cannot rebuild what X forgot, so it stops."""
     from schemas.errors import ContractError
-    from tasks.publish import publish
+    from tasks.storage.publish import publish
 
     store = LocalStore(tmp_path / "store")
     publish(shutil.copytree(raced["base"], tmp_path / "base"), store)

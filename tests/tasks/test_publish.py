@@ -8,14 +8,15 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
-from tasks import ledger
-from tasks.publish import PublishError, publish
-from tasks.registry import current_version, fetch_current
-from tasks.gates import Gates
-from tasks.report import build_report
-from tasks.run import load_run
-from tasks.s3 import StorageError
-from tasks.store import LocalStore, Retention, S3Store
+from tasks.pipeline.run import load_run
+from tasks.reporting.gates import Gates
+from tasks.reporting.report import build_report
+from tasks.storage import ledger
+from tasks.storage.objects import PublishError
+from tasks.storage.publish import publish
+from tasks.storage.registry import current_version, fetch_current
+from tasks.storage.s3 import StorageError
+from tasks.storage.store import LocalStore, Retention, S3Store
 
 
 @pytest.fixture
@@ -31,7 +32,9 @@ def s3_store(s3_endpoint, request):
 
 def passed(run_dir) -> dict:
     """Report with gates every run here meets (an absolute forget-recall ceiling instead of the criterion)."""
-    report = build_report(run_dir, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0))
+    report = build_report(
+        run_dir, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+    )
     assert report["status"] == "PASSED", report["gates"]
     return report
 
@@ -46,8 +49,9 @@ def test_a_passed_run_publishes_moves_current_and_appends_the_ledger(run_copy, s
     out = publish(run_copy, s3_store)
     run = load_run(run_copy)
     assert current_version(s3_store, "mgcn") == run["version"] and out["current_moved"]
-    assert set(keys_of_version(s3_store, run_copy)) == {f"models/mgcn/{run['version']}/{f}" for f in
-                                                       ("model.pt", "config.json", "id_maps.json", "manifest.json", "evidence.json")}
+    assert set(keys_of_version(s3_store, run_copy)) == {
+        f"models/mgcn/{run['version']}/{f}" for f in ("model.pt", "config.json", "id_maps.json", "manifest.json", "evidence.json")
+    }
     assert f"reports/{run['run_id']}/report.pdf" in s3_store.list("reports")
     entry = ledger.find_run(s3_store, run["run_id"])
     assert entry["status"] == "PASSED" and entry["parent_version"] == "base" and entry["requests_new"]
@@ -129,7 +133,7 @@ def test_a_key_holding_other_bytes_is_refused(run_copy, s3_store):
 
 
 def test_reports_and_ledger_entries_are_retained_under_object_lock(run_copy, s3_endpoint):
-    from tasks.s3 import s3_client
+    from tasks.storage.s3 import s3_client
 
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="audit-locked", ObjectLockEnabledForBucket=True)
@@ -156,7 +160,7 @@ def test_publish_to_a_local_folder_through_the_cli(run_copy, tmp_path, capsys):
 
 
 def test_a_rejected_report_is_published_as_rejected_and_current_stays(run_copy, tmp_path):
-    from tasks.steps import record_approval
+    from tasks.pipeline.steps import record_approval
 
     passed(run_copy)
     record_approval(str(run_copy), False, "compliance.officer", "2026-03-02T09:00:00+00:00")
@@ -171,7 +175,7 @@ def test_a_rejected_report_is_published_as_rejected_and_current_stays(run_copy, 
 
 
 def test_a_run_that_requires_approval_does_not_move_current_without_one(run_copy, tmp_path):
-    from tasks.publish import ApprovalMissing
+    from tasks.storage.publish import ApprovalMissing
 
     passed(run_copy)
     run_file = run_copy / "run.json"

@@ -7,8 +7,8 @@ import re
 
 import pyarrow.parquet as pq
 
-from tasks.gates import Gates
-from tasks.report import SCHEMA, build_report
+from tasks.reporting.gates import Gates
+from tasks.reporting.report import SCHEMA, build_report
 
 
 def pdf_text(path) -> str:
@@ -38,8 +38,11 @@ def test_report_json_carries_every_section(unlearn_run):
 def test_no_raw_user_id_of_the_forget_set_appears_anywhere(unlearn_run):
     erased = pq.read_table(unlearn_run / "inputs" / "requests" / "erasure_requests.parquet").column("user_id").to_pylist()
     assert erased and all(u.startswith("member-") for u in erased)
-    texts = {"json": (unlearn_run / "report" / "report.json").read_text(), "html": (unlearn_run / "report" / "report.html").read_text(),
-             "pdf": pdf_text(unlearn_run / "report" / "report.pdf")}
+    texts = {
+        "json": (unlearn_run / "report" / "report.json").read_text(),
+        "html": (unlearn_run / "report" / "report.html").read_text(),
+        "pdf": pdf_text(unlearn_run / "report" / "report.pdf"),
+    }
     for name, text in texts.items():
         leaked = [u for u in erased if u in text]
         assert not leaked, f"report.{name} holds raw user ids, e.g. {leaked[:3]}"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks import steps
+from tasks.pipeline import steps
 
 
 def test_begin_refuses_unknown_parameters_and_a_missing_data_location(tmp_path):

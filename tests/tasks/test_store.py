@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tasks.store import AlreadyExists, ChecksumMismatch, LocalStore, Retention, S3Store, open_store
+from tasks.storage.store import AlreadyExists, ChecksumMismatch, LocalStore, Retention, S3Store, open_store
 
 
 def test_put_get_list_and_hash(store, tmp_path):
@@ -49,7 +49,9 @@ def test_corruption_between_client_and_store_is_detected(s3_bucket, tmp_path):
 
     client.meta.events.register("before-send.s3.PutObject", corrupt)
     try:
-        with pytest.raises(ChecksumMismatch, match=r"s3://.*/reports/r1/report.json: (stored sha256 .* differs|the stored bytes do not match)"):
+        with pytest.raises(
+            ChecksumMismatch, match=r"s3://.*/reports/r1/report.json: (stored sha256 .* differs|the stored bytes do not match)"
+        ):
             store.put_bytes("reports/r1/report.json", b'{"status": "PASSED"}')
     finally:
         client.meta.events.unregister("before-send.s3.PutObject", corrupt)
@@ -58,7 +60,7 @@ def test_corruption_between_client_and_store_is_detected(s3_bucket, tmp_path):
 def test_object_lock_retention_on_a_lock_enabled_bucket(s3_endpoint):
     import datetime as dt
 
-    from tasks.s3 import s3_client
+    from tasks.storage.s3 import s3_client
 
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="locked-audit", ObjectLockEnabledForBucket=True)
@@ -90,21 +92,27 @@ def test_open_store_picks_the_backend(tmp_path, s3_endpoint, s3_bucket):
         Retention("FOREVER", 1)
 
 
-@pytest.mark.parametrize("environ,expected", [
-    ({}, Retention("GOVERNANCE", 365)),
-    ({"MMRECUN_LOCK_MODE": "compliance", "MMRECUN_LOCK_DAYS": "2555"}, Retention("COMPLIANCE", 2555)),
-    ({"MMRECUN_LOCK_MODE": "off", "MMRECUN_LOCK_DAYS": "x"}, None),
-    ({"MMRECUN_LOCK_MODE": "", "MMRECUN_LOCK_DAYS": " "}, Retention("GOVERNANCE", 365)),  # blank env_file lines
-])
+@pytest.mark.parametrize(
+    "environ,expected",
+    [
+        ({}, Retention("GOVERNANCE", 365)),
+        ({"MMRECUN_LOCK_MODE": "compliance", "MMRECUN_LOCK_DAYS": "2555"}, Retention("COMPLIANCE", 2555)),
+        ({"MMRECUN_LOCK_MODE": "off", "MMRECUN_LOCK_DAYS": "x"}, None),
+        ({"MMRECUN_LOCK_MODE": "", "MMRECUN_LOCK_DAYS": " "}, Retention("GOVERNANCE", 365)),  # blank env_file lines
+    ],
+)
 def test_retention_from_the_deployment_environment(environ, expected):
     assert Retention.from_env(environ) == expected
 
 
-@pytest.mark.parametrize("environ,message", [
-    ({"MMRECUN_LOCK_MODE": "FOREVER"}, "MMRECUN_LOCK_MODE.*GOVERNANCE or COMPLIANCE"),
-    ({"MMRECUN_LOCK_DAYS": "ten"}, "MMRECUN_LOCK_DAYS must be a whole number"),
-    ({"MMRECUN_LOCK_DAYS": "0"}, "retention days must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "environ,message",
+    [
+        ({"MMRECUN_LOCK_MODE": "FOREVER"}, "MMRECUN_LOCK_MODE.*GOVERNANCE or COMPLIANCE"),
+        ({"MMRECUN_LOCK_DAYS": "ten"}, "MMRECUN_LOCK_DAYS must be a whole number"),
+        ({"MMRECUN_LOCK_DAYS": "0"}, "retention days must be >= 1"),
+    ],
+)
 def test_bad_retention_settings_name_the_variable(environ, message):
     with pytest.raises(ValueError, match=message):
         Retention.from_env(environ)

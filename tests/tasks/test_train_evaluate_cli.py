@@ -10,10 +10,15 @@ MANIFEST_KEYS = {"model", "seed", "best_epoch", "epochs_run", "seconds_per_epoch
 METRIC_KEYS = {"recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50", "precision@20", "hit@20"}
 
 
+def train(data, model: str, out, *options: str) -> int:
+    """``mmrecun -q train`` of ``model`` on the catalogue ``data`` into ``out``, on the CPU."""
+    return main(["-q", "train", "--data", str(data), "--model", model, "--out", str(out), *options, "--device", "cpu"])
+
+
 @pytest.fixture(scope="module")
 def trained(catalogue_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "mgcn"
-    assert main(["-q", "train", "--data", str(catalogue_dir), "--model", "mgcn", "--out", str(out), "--epochs", "12", "--patience", "3", "--device", "cpu"]) == 0
+    assert train(catalogue_dir, "mgcn", out, "--epochs", "12", "--patience", "3") == 0
     return out
 
 
@@ -49,7 +54,7 @@ def test_evaluate_reproduces_the_manifest(trained, catalogue_dir, tmp_path, caps
 
 def test_lightgcn_trains_without_features(catalogue_dir, tmp_path):
     out = tmp_path / "lg"
-    assert main(["-q", "train", "--data", str(catalogue_dir), "--model", "lightgcn", "--out", str(out), "--epochs", "2", "--device", "cpu"]) == 0
+    assert train(catalogue_dir, "lightgcn", out, "--epochs", "2") == 0
     assert json.loads((out / "manifest.json").read_text())["model"] == "lightgcn"
 
 
@@ -72,7 +77,7 @@ def test_same_seed_same_run(catalogue_dir, tmp_path):
     """A run is reproducible from its manifest: the same seed gives the same epochs and scores."""
     runs = []
     for name in ("a", "b"):
-        assert main(["-q", "train", "--data", str(catalogue_dir), "--model", "mgcn", "--out", str(tmp_path / name), "--epochs", "2", "--seed", "7", "--device", "cpu"]) == 0
+        assert train(catalogue_dir, "mgcn", tmp_path / name, "--epochs", "2", "--seed", "7") == 0
         m = json.loads((tmp_path / name / "manifest.json").read_text())
         runs.append(([(h["loss"], h["recall@20"]) for h in m["history"]], m["test"]))
     assert runs[0] == runs[1]

@@ -9,8 +9,26 @@ import torch
 
 from tasks.cli import main
 
-EVIDENCE_KEYS = {"wall_s", "retain_valid_recall@20", "retain_test_recall@20", "retain_test_ndcg@20", "forget_recall@20",
-                 "item_recall@500", "item_recall@1000", "item_recall@1500", "exposure@20", "bpr_div_parent", "bpr_div_gold", "mia_auc"}
+EVIDENCE_KEYS = {
+    "wall_s",
+    "retain_valid_recall@20",
+    "retain_test_recall@20",
+    "retain_test_ndcg@20",
+    "forget_recall@20",
+    "item_recall@500",
+    "item_recall@1000",
+    "item_recall@1500",
+    "exposure@20",
+    "bpr_div_parent",
+    "bpr_div_gold",
+    "mia_auc",
+}
+
+
+def unlearn(data, model, forget, out, *options: str) -> int:
+    """``mmrecun unlearn`` of the requests in ``forget`` from the model ``model`` into ``out``, on the CPU: the exit status."""
+    paths = ["--data", str(data), "--model", str(model), "--forget", str(forget), "--out", str(out)]
+    return main(["unlearn", *paths, *options, "--device", "cpu"])
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +39,12 @@ def parent(catalogue_dir, tmp_path_factory):
 
 
 def test_requests_are_realistic(catalogue_dir, tmp_path):
-    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "both", "--fraction", "0.05", "--out", str(tmp_path / "f")]) == 0
+    assert (
+        main(
+            ["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "both", "--fraction", "0.05", "--out", str(tmp_path / "f")]
+        )
+        == 0
+    )
     revocations = pq.read_table(tmp_path / "f" / "licence_revocations.parquet").to_pylist()
     erasures = pq.read_table(tmp_path / "f" / "erasure_requests.parquet").to_pylist()
     assert {r["scope"] for r in revocations} == {"item"}
@@ -32,9 +55,10 @@ def test_requests_are_realistic(catalogue_dir, tmp_path):
 
 def test_unlearn_items_writes_a_model_that_never_serves_revoked_items(catalogue_dir, parent, tmp_path):
     forget, out = tmp_path / "f", tmp_path / "unlearned"
-    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.05", "--out", str(forget)]) == 0
-    assert main(["-q", "unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(forget), "--out", str(out),
-                 "--max-epochs", "3", "--device", "cpu"]) == 0
+    assert (
+        main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.05", "--out", str(forget)]) == 0
+    )
+    assert unlearn(catalogue_dir, parent, forget, out, "--max-epochs", "3") == 0
     evidence = json.loads((out / "evidence.json").read_text())
     assert EVIDENCE_KEYS <= evidence.keys()
     assert evidence["exposure@20"] == 0 and evidence["item_recall@500"] is not None
@@ -56,12 +80,15 @@ def test_unlearn_items_writes_a_model_that_never_serves_revoked_items(catalogue_
     assert manifest["training_schedule"]["epochs"] == parent_manifest["best_epoch"] + 1
     schedule = manifest["training_schedule"]
     assert replay["steps"] == schedule["epochs"] * -(-bundle.train.nnz // schedule["batch_size"]) and replay["triples"] > 0
-    assert main(["-q", "evaluate", "--data", str(catalogue_dir), "--model", str(out), "--json", str(tmp_path / "e.json"), "--device", "cpu"]) == 0
+    assert (
+        main(["-q", "evaluate", "--data", str(catalogue_dir), "--model", str(out), "--json", str(tmp_path / "e.json"), "--device", "cpu"])
+        == 0
+    )
 
 
 def test_nothing_to_forget_is_an_error_that_writes_nothing(catalogue_dir, parent, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert unlearn(catalogue_dir, parent, tmp_path / "empty", tmp_path / "out") == 2
     assert "holds neither" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -71,7 +98,7 @@ def test_request_table_without_a_required_column_is_named(catalogue_dir, parent,
     assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "users", "--out", str(forget)]) == 0
     table = pq.read_table(forget / "erasure_requests.parquet").drop_columns(["effective_at"])
     pq.write_table(table, forget / "erasure_requests.parquet")
-    assert main(["unlearn", "--data", str(catalogue_dir), "--model", str(parent), "--forget", str(forget), "--out", str(tmp_path / "out")]) == 2
+    assert unlearn(catalogue_dir, parent, forget, tmp_path / "out") == 2
     assert "erasure_requests: missing column(s) ['effective_at']" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -79,19 +106,22 @@ def test_request_table_without_a_required_column_is_named(catalogue_dir, parent,
 def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(catalogue_dir, parent, tmp_path, capsys):
     import shutil
 
-    from tasks.request_tables import request_id_of
+    from tasks.inputs.request_tables import request_id_of
 
     items, users, both = tmp_path / "items", tmp_path / "users", tmp_path / "both"
-    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.03", "--out", str(items)]) == 0
-    assert main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "users", "--fraction", "0.03", "--out", str(users)]) == 0
+    assert (
+        main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.03", "--out", str(items)]) == 0
+    )
+    assert (
+        main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "users", "--fraction", "0.03", "--out", str(users)]) == 0
+    )
     shutil.copytree(items, both)
     shutil.copy(users / "erasure_requests.parquet", both)
-    common = ["--data", str(catalogue_dir), "--max-epochs", "2", "--device", "cpu"]
-    assert main(["-q", "unlearn", *common, "--model", str(parent), "--forget", str(items), "--out", str(tmp_path / "v1")]) == 0
+    assert unlearn(catalogue_dir, parent, items, tmp_path / "v1", "--max-epochs", "2") == 0
     # the same requests again: nothing new since v1
-    assert main(["unlearn", *common, "--model", str(tmp_path / "v1"), "--forget", str(items), "--out", str(tmp_path / "v1b")]) == 2
+    assert unlearn(catalogue_dir, tmp_path / "v1", items, tmp_path / "v1b", "--max-epochs", "2") == 2
     assert "nothing to forget" in capsys.readouterr().err and not (tmp_path / "v1b").exists()
-    assert main(["-q", "unlearn", *common, "--model", str(tmp_path / "v1"), "--forget", str(both), "--out", str(tmp_path / "v2")]) == 0
+    assert unlearn(catalogue_dir, tmp_path / "v1", both, tmp_path / "v2", "--max-epochs", "2") == 0
     v1 = json.loads((tmp_path / "v1" / "manifest.json").read_text())
     v2 = json.loads((tmp_path / "v2" / "manifest.json").read_text())
     erasure_ids = pq.read_table(users / "erasure_requests.parquet").column("request_id").to_pylist()

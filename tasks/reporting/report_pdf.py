@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.report import fmt
+from fpdf import FPDF
+
+from tasks.reporting.render import fmt
 
 STATUS_COLOURS = {"PASSED": (23, 105, 47), "FAILED": (162, 35, 27)}
 
@@ -20,8 +22,6 @@ def _latin1(text) -> str:
 
 class _Doc:
     def __init__(self):
-        from fpdf import FPDF
-
         self.pdf = FPDF(format="A4")
         self.pdf.set_auto_page_break(True, margin=15)
         self.pdf.set_margins(15, 15, 15)
@@ -62,45 +62,82 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
     doc.pdf.set_text_color(29, 35, 41)
     passed = sum(g["passed"] for g in r["gates"])
     parent = run["parent"]["version"] if run.get("parent") else None
-    made = (f"new version {run['version']}" + (f", made from version {parent}" if parent else "") if run["version"] else
-            f"no new version: version {parent or 'none'} already applies every request effective at the cutoff")
+    made = (
+        f"new version {run['version']}" + (f", made from version {parent}" if parent else "")
+        if run["version"]
+        else f"no new version: version {parent or 'none'} already applies every request effective at the cutoff"
+    )
     doc.text(f"Model {run['model_name']}, {made}. {passed} of {len(r['gates'])} quality gates passed. {r['verdict']}")
     life = r.get("lifecycle")
     if life and life["overdue"]:
         doc.pdf.set_text_color(162, 35, 27)
-        doc.text(f"{life['overdue']} request(s) waited more than {life['deadline_days']} days (the deadline) before this run: "
-                 "see Requests and deadlines.", 10, "B")
+        doc.text(
+            f"{life['overdue']} request(s) waited more than {life['deadline_days']} days (the deadline) before this run: "
+            "see Requests and deadlines.",
+            10,
+            "B",
+        )
         doc.pdf.set_text_color(29, 35, 41)
     doc.heading("Quality gates")
-    doc.table(["Gate", "Requirement", "Measured", "Threshold", "Result"],
-              [[g["name"], g["description"], fmt(g["value"]), fmt(g["threshold"]), "PASS" if g["passed"] else "FAIL"] for g in r["gates"]],
-              (28, 82, 24, 24, 22))
+    doc.table(
+        ["Gate", "Requirement", "Measured", "Threshold", "Result"],
+        [[g["name"], g["description"], fmt(g["value"]), fmt(g["threshold"]), "PASS" if g["passed"] else "FAIL"] for g in r["gates"]],
+        (28, 82, 24, 24, 22),
+    )
     if r.get("requests"):
         q = r["requests"]
         c = q["counts"]
         doc.heading("What was forgotten")
-        doc.table(["Request type", "New in this run"], [
-            ["User erasures", fmt(c["user_erasures"])], ["Interaction erasures", fmt(c["interaction_erasures"])],
-            ["Item licence revocations", fmt(c["item_revocations"])], ["Modality licence revocations", fmt(c["modality_revocations"])],
-            ["Already applied by the parent version", fmt(c["already_applied"])], ["Not yet effective", fmt(c["deferred"])],
-            ["Not applicable", fmt(c["not_applicable"])]], (140, 40))
+        doc.table(
+            ["Request type", "New in this run"],
+            [
+                ["User erasures", fmt(c["user_erasures"])],
+                ["Interaction erasures", fmt(c["interaction_erasures"])],
+                ["Item licence revocations", fmt(c["item_revocations"])],
+                ["Modality licence revocations", fmt(c["modality_revocations"])],
+                ["Already applied by the parent version", fmt(c["already_applied"])],
+                ["Not yet effective", fmt(c["deferred"])],
+                ["Not applicable", fmt(c["not_applicable"])],
+            ],
+            (140, 40),
+        )
         f = q["new"]["forgotten_interactions"]
-        doc.text(f"Interactions forgotten: train {fmt(f['train'])}, valid {fmt(f['valid'])}, test {fmt(f['test'])}; retained {fmt(q['retained_interactions'])}.")
-        doc.text(f"{len(q['licence_ids'])} licence ids and {len(q['new_request_ids'])} request ids are listed in the appendix; "
-                 "no user id appears in this report, in any form.")
+        doc.text(
+            f"Interactions forgotten: train {fmt(f['train'])}, valid {fmt(f['valid'])}, test {fmt(f['test'])}; "
+            f"retained {fmt(q['retained_interactions'])}."
+        )
+        doc.text(
+            f"{len(q['licence_ids'])} licence ids and {len(q['new_request_ids'])} request ids are listed in the appendix; "
+            "no user id appears in this report, in any form."
+        )
     if life:
         c = life["counts"]
         doc.heading("Requests and deadlines")
-        doc.text(f"At the cutoff {life['cutoff']}: {c['applied']} applied by this run, {c['already applied']} by earlier versions, "
-                 f"{c['not yet effective']} not yet effective, {c['not applicable']} not applicable; {life['overdue']} overdue "
-                 f"(effective and waiting more than {life['deadline_days']} days). The longest waits:")
-        doc.table(["Request", "Kind", "State", "Days waiting", "Basis"],
-                  [[q["request_id"], q["kind"], q["state"] + (" (OVERDUE)" if q["overdue"] else ""), fmt(q["days_waiting"], 1),
-                    q["basis"] or "-"] for q in life["requests"][:40]], (36, 34, 44, 24, 42))
+        doc.text(
+            f"At the cutoff {life['cutoff']}: {c['applied']} applied by this run, {c['already applied']} by earlier versions, "
+            f"{c['not yet effective']} not yet effective, {c['not applicable']} not applicable; {life['overdue']} overdue "
+            f"(effective and waiting more than {life['deadline_days']} days). The longest waits:"
+        )
+        doc.table(
+            ["Request", "Kind", "State", "Days waiting", "Basis"],
+            [
+                [
+                    q["request_id"],
+                    q["kind"],
+                    q["state"] + (" (OVERDUE)" if q["overdue"] else ""),
+                    fmt(q["days_waiting"], 1),
+                    q["basis"] or "-",
+                ]
+                for q in life["requests"][:40]
+            ],
+            (36, 34, 44, 24, 42),
+        )
     w = r["workspace"]
     doc.heading("Workspace")
-    doc.text(f"The run's workspace keeps no personal data after the run: {', '.join(w['removed'])} are removed {w['when']}; "
-             f"only {', '.join(w['kept'])} stay. The published store and this report are the record.")
+    doc.text(
+        f"The run's workspace keeps no personal data after the run: {', '.join(w['removed'])} are removed {w['when']}; "
+        f"only {', '.join(w['kept'])} stay. The published store and this report are the record."
+    )
     if r.get("validation"):
         doc.heading("Data validation")
         rows = []
@@ -111,29 +148,48 @@ def write_pdf(report: dict, out: Path, path: Path) -> None:
         doc.table(["Table", "Rows", "Expectations", "Result", "Findings"], rows, (40, 22, 24, 16, 78))
     if r.get("evidence"):
         doc.heading("Evidence of forgetting")
-        doc.table(["Measure", "Original", "Unlearned", "Gold"],
-                  [[e["measure"], fmt(e["original"]), fmt(e["unlearned"]), fmt(e["gold"])] for e in r["evidence"]], (96, 28, 28, 28))
+        doc.table(
+            ["Measure", "Original", "Unlearned", "Gold"],
+            [[e["measure"], fmt(e["original"]), fmt(e["unlearned"]), fmt(e["gold"])] for e in r["evidence"]],
+            (96, 28, 28, 28),
+        )
         for name in ("utility", "forgetting", "scores", "exposure"):
             if name in r["figures"]:
                 doc.pdf.image(str(out / r["figures"][name]), w=170)
                 doc.pdf.ln(2)
     doc.heading("Lineage")
     lin = r["lineage"]
-    rows = [["parent version", (lin.get("parent") or {}).get("version", "none (base model)")], ["this version", lin["version"] or "none made (nothing to forget)"],
-            ["data sha256", fmt(lin.get("data_sha256"))], ["requests sha256", fmt(lin.get("requests_sha256"))]]
+    rows = [
+        ["parent version", (lin.get("parent") or {}).get("version", "none (base model)")],
+        ["this version", lin["version"] or "none made (nothing to forget)"],
+        ["data sha256", fmt(lin.get("data_sha256"))],
+        ["requests sha256", fmt(lin.get("requests_sha256"))],
+    ]
     rows += [[f"input {t}", f"{x['sha256']} ({fmt(x['rows'])} rows)"] for t, x in lin["inputs"].items()]
     rows += [[f"model file {n}", s] for n, s in lin["model_files"].items()]
     doc.table([], rows, (45, 135), mono=True)
     doc.heading("Reproducibility")
     rep = r["reproducibility"]
-    doc.table([], [["code version", rep["code_version"]], ["seed", fmt(rep["seed"])], ["parameters", str(rep["params"])],
-                   ["python", rep["python"]], ["gates", str(r["gate_config"])]] +
-              [[k, f"{fmt(v, 1)} s"] for k, v in r.get("wall_times", {}).items()], (45, 135), mono=True)
+    doc.table(
+        [],
+        [
+            ["code version", rep["code_version"]],
+            ["seed", fmt(rep["seed"])],
+            ["parameters", str(rep["params"])],
+            ["python", rep["python"]],
+            ["gates", str(r["gate_config"])],
+        ]
+        + [[k, f"{fmt(v, 1)} s"] for k, v in r.get("wall_times", {}).items()],
+        (45, 135),
+        mono=True,
+    )
     if r.get("requests"):
         q = r["requests"]
         doc.heading("Appendix: identifiers")
-        for title, ids in ((f"Licence ids ({len(q['licence_ids'])})", q["licence_ids"]),
-                           (f"Request ids applied by this run ({len(q['new_request_ids'])})", q["new_request_ids"])):
+        for title, ids in (
+            (f"Licence ids ({len(q['licence_ids'])})", q["licence_ids"]),
+            (f"Request ids applied by this run ({len(q['new_request_ids'])})", q["new_request_ids"]),
+        ):
             doc.text(title, 9, "B")
             doc.pdf.set_font("Courier", "", 7)
             doc.pdf.multi_cell(0, 3.5, _latin1("  ".join(ids) or "-"), new_x="LMARGIN", new_y="NEXT")

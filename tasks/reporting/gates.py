@@ -38,41 +38,82 @@ def _gate(name: str, sentence: str, value, threshold, passed: bool, detail: str 
 def quality_gates(run: dict, evidence: dict | None, validation: dict | None, cfg: Gates) -> list[dict]:
     """The gates of one run, in report order: ``{"name", "description", "value", "threshold", "passed", "detail"}`` each."""
     ok = bool(validation and validation["success"])
-    gates = [_gate("data validation", "Every critical data check (Great Expectations) passed on the input tables.",
-                   "passed" if ok else "missing" if validation is None else "failed", "passed", ok)]
+    gates = [
+        _gate(
+            "data validation",
+            "Every critical data check (Great Expectations) passed on the input tables.",
+            "passed" if ok else "missing" if validation is None else "failed",
+            "passed",
+            ok,
+        )
+    ]
     if run["kind"] != "unlearn" or evidence is None:
         return gates
     original = (evidence.get("original") or {}).get("retain_valid_recall@20")
     value = evidence.get("retain_valid_recall@20")
     threshold = None if original is None else cfg.retain_ratio * original
-    gates.append(_gate("retain utility", f"For the data it keeps, the new model still finds at least {cfg.retain_ratio:.0%} of "
-                       f"what the original model found (validation Recall@20).", value, threshold,
-                       threshold is not None and value is not None and value >= threshold))
+    gates.append(
+        _gate(
+            "retain utility",
+            f"For the data it keeps, the new model still finds at least {cfg.retain_ratio:.0%} of "
+            f"what the original model found (validation Recall@20).",
+            value,
+            threshold,
+            threshold is not None and value is not None and value >= threshold,
+        )
+    )
     if evidence.get("erasure_heldout_auc") is not None:
         value = evidence["erasure_heldout_auc"]
-        gates.append(_gate("erasures forgotten", "An attacker comparing each erased interaction with one the same user made but "
-                           f"the model never trained on picks the erased one at most {cfg.erasure_auc_max:.0%} of the time "
-                           "(50% = the model treats what was erased as data it never saw).",
-                           value, cfg.erasure_auc_max, value <= cfg.erasure_auc_max))
+        gates.append(
+            _gate(
+                "erasures forgotten",
+                "An attacker comparing each erased interaction with one the same user made but "
+                f"the model never trained on picks the erased one at most {cfg.erasure_auc_max:.0%} of the time "
+                "(50% = the model treats what was erased as data it never saw).",
+                value,
+                cfg.erasure_auc_max,
+                value <= cfg.erasure_auc_max,
+            )
+        )
     if evidence.get("item_recall@500") is not None:  # measured only when the run revoked items
         users = max(evidence.get("exposure_users") or 0, 1)
         rate = evidence.get("model_exposure@20", 0) / users
-        gates.append(_gate("revoked items pushed out", "Even before the serving filter removes them, revoked items appear in "
-                           f"the model's own top-20 at most {cfg.revoked_exposure_max:g} times per user.", rate,
-                           cfg.revoked_exposure_max, rate <= cfg.revoked_exposure_max,
-                           f"{evidence.get('model_exposure@20', 0)} appearances over {users} users; served lists exclude "
-                           f"revoked items outright ({evidence.get('exposure@20')} served)"))
+        gates.append(
+            _gate(
+                "revoked items pushed out",
+                "Even before the serving filter removes them, revoked items appear in "
+                f"the model's own top-20 at most {cfg.revoked_exposure_max:g} times per user.",
+                rate,
+                cfg.revoked_exposure_max,
+                rate <= cfg.revoked_exposure_max,
+                f"{evidence.get('model_exposure@20', 0)} appearances over {users} users; served lists exclude "
+                f"revoked items outright ({evidence.get('exposure@20')} served)",
+            )
+        )
     reference = evidence.get("content_trace_reference") or {}
     for modality, value in (evidence.get("content_trace") or {}).items():
         limit = reference[modality] + cfg.content_tolerance
-        gates.append(_gate(f"{modality} content forgotten", f"Matching withdrawn {modality} content to its items from the model "
-                           f"succeeds no more often than from the retained data alone, plus {cfg.content_tolerance:.0%} "
-                           "(50% = chance).", value, limit, value <= limit,
-                           f"reference attacker (retained interactions and the other modalities' content): {reference[modality]:.3f}"))
+        gates.append(
+            _gate(
+                f"{modality} content forgotten",
+                f"Matching withdrawn {modality} content to its items from the model "
+                f"succeeds no more often than from the retained data alone, plus {cfg.content_tolerance:.0%} "
+                "(50% = chance).",
+                value,
+                limit,
+                value <= limit,
+                f"reference attacker (retained interactions and the other modalities' content): {reference[modality]:.3f}",
+            )
+        )
     if cfg.forget_recall_max is not None:
         value = evidence.get("forget_recall@20")
-        gates.append(_gate("forget recall", f"The model finds at most {cfg.forget_recall_max} of the forgotten interactions in "
-                           "its users' top-20 (Recall@20).", value, cfg.forget_recall_max,
-                           value is not None and value <= cfg.forget_recall_max))
+        gates.append(
+            _gate(
+                "forget recall",
+                f"The model finds at most {cfg.forget_recall_max} of the forgotten interactions in its users' top-20 (Recall@20).",
+                value,
+                cfg.forget_recall_max,
+                value is not None and value <= cfg.forget_recall_max,
+            )
+        )
     return gates
-

@@ -9,8 +9,8 @@ run directory; nothing but paths and counts passes between steps. Parameters:
 * ``cutoff``: ISO time the requests are taken at (None: the run's logical date);
 * ``model_name``, ``model`` (architecture for training runs), ``method``, ``alpha``, ``max_epochs``,
   ``run_gold``, ``dry_run`` (everything but publish), ``device``, ``seed``;
-* ``gate_<field>``: the report's quality gates (:class:`tasks.gates.Gates`);
-* ``deadline_days``: how long an effective request may wait before it is overdue (:mod:`tasks.lifecycle`);
+* ``gate_<field>``: the report's quality gates (:class:`tasks.reporting.gates.Gates`);
+* ``deadline_days``: how long an effective request may wait before it is overdue (:mod:`tasks.reporting.lifecycle`);
 * ``require_approval``: ``CURRENT`` moves only once a person approved the report (:func:`record_approval`).
 """
 
@@ -23,9 +23,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from schemas.errors import UserError
-from tasks.gates import Gates
-from tasks.registry import NoParent, Superseded
-from tasks.run import load_run, record, start_run
+from tasks.pipeline.run import clean_run, keep_days, load_run, record, start_run, version_id
+from tasks.reporting.gates import Gates
+from tasks.reporting.lifecycle import lifecycle
+from tasks.storage.index import record_failure as record_in_store
+from tasks.storage.registry import NoParent, Superseded, fetch_current, fetch_version
+from tasks.storage.store import Retention, open_store
 
 log = logging.getLogger("mmrecun.steps")
 
@@ -34,10 +37,25 @@ class DeadlineMissed(UserError):
     """Effective requests waited longer than the deadline (GDPR Art. 12(3): one month) before a run applied them."""
 
 
-DEFAULTS = {"requests": None, "store": "var/store", "endpoint_url": None, "cutoff": None, "model_name": "mgcn", "model": "mgcn",
-            "method": "mmrecun", "alpha": 0.5, "max_epochs": None, "train_epochs": 1000, "run_gold": False, "dry_run": False,
-            "device": "auto", "seed": 999, **{f"gate_{k}": v for k, v in asdict(Gates()).items()}, "deadline_days": 30,
-            "require_approval": False}
+DEFAULTS = {
+    "requests": None,
+    "store": "var/store",
+    "endpoint_url": None,
+    "cutoff": None,
+    "model_name": "mgcn",
+    "model": "mgcn",
+    "method": "mmrecun",
+    "alpha": 0.5,
+    "max_epochs": None,
+    "train_epochs": 1000,
+    "run_gold": False,
+    "dry_run": False,
+    "device": "auto",
+    "seed": 999,
+    **{f"gate_{k}": v for k, v in asdict(Gates()).items()},
+    "deadline_days": 30,
+    "require_approval": False,
+}
 
 
 def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_date: str | None = None) -> str:
@@ -48,8 +66,6 @@ def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_d
     if "data" not in params:
         raise ValueError("the run needs a 'data' location")
     if not params.get("dry_run"):
-        from tasks.store import Retention
-
         Retention.from_env()  # a bad retention setting stops the run here, before any model is made
     full = {**DEFAULTS, **params}
     full["cutoff"] = full["cutoff"] or logical_date or dt.datetime.now(dt.timezone.utc).isoformat()
@@ -58,8 +74,6 @@ def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_d
 
 def run_dir_for(workspace: str | Path, run_id: str) -> Path:
     """Where run ``run_id`` keeps its files under ``workspace``."""
-    from tasks.run import version_id
-
     return Path(workspace) / version_id(run_id)
 
 
@@ -73,13 +87,11 @@ def _cutoff(params: dict) -> dt.datetime:
 
 
 def _store(params: dict):
-    from tasks.store import open_store
-
     return open_store(params["store"], params["endpoint_url"])
 
 
 def ingest(run_dir: str) -> dict:
-    from tasks.ingest import ingest as ingest_tables
+    from tasks.pipeline.ingest import ingest as ingest_tables
 
     p = _params(run_dir)
     ref = ingest_tables(p["data"], run_dir, p["requests"], endpoint_url=p["endpoint_url"])
@@ -87,7 +99,7 @@ def ingest(run_dir: str) -> dict:
 
 
 def validate(run_dir: str) -> dict:
-    from tasks.validate import validate as run_suites
+    from tasks.pipeline.validate import validate as run_suites
 
     summary = run_suites(run_dir, cutoff=_cutoff(_params(run_dir)))
     return {"tables": len(summary["tables"]), "warnings": sum(len(t["warnings"]) for t in summary["tables"].values())}
@@ -99,8 +111,6 @@ def fetch_parent(run_dir: str) -> dict:
     A retried or rerun run fetches the parent it recorded the first time, not whatever CURRENT names now
     (which may be this run's own version once it has published).
     """
-    from tasks.registry import fetch_current, fetch_version
-
     p, run = _params(run_dir), load_run(run_dir)
     if run.get("parent"):
         return fetch_version(_store(p), p["model_name"], run["parent"]["version"], Path(run_dir) / "parent")
@@ -113,25 +123,26 @@ def fetch_parent(run_dir: str) -> dict:
 
 def forget_set(run_dir: str) -> dict:
     """Returns ``{"nothing_to_forget", "new_requests", "counts"}``."""
-    from tasks.forget_set import build_forget_set
+    from tasks.pipeline.forget_set import build_forget_set
 
     root = Path(run_dir)
-    summary = build_forget_set(root / "inputs" / "data", root / "inputs" / "requests", _cutoff(_params(run_dir)),
-                               root / "parent", root / "forget_set")
+    summary = build_forget_set(
+        root / "inputs" / "data", root / "inputs" / "requests", _cutoff(_params(run_dir)), root / "parent", root / "forget_set"
+    )
     return {"nothing_to_forget": summary["nothing_to_forget"], "new_requests": len(summary["new_request_ids"]), "counts": summary["counts"]}
 
 
 def check_deadlines(run_dir: str) -> dict:
     """Raise :class:`DeadlineMissed` naming the overdue requests (effective, not applied before this run, waiting
     longer than ``deadline_days``); returns the counts otherwise. The run goes on either way: this is an alarm."""
-    from tasks.lifecycle import lifecycle
-
     life = lifecycle(run_dir, _params(run_dir)["deadline_days"])
     overdue = [q for q in (life or {}).get("requests", []) if q["overdue"]]
     if overdue:
         worst = overdue[0]
-        raise DeadlineMissed(f"{len(overdue)} effective request(s) waited more than {life['deadline_days']} days, the longest "
-                             f"{worst['request_id']} ({worst['kind']}, {worst['days_waiting']} days, {worst['state']})")
+        raise DeadlineMissed(
+            f"{len(overdue)} effective request(s) waited more than {life['deadline_days']} days, the longest "
+            f"{worst['request_id']} ({worst['kind']}, {worst['days_waiting']} days, {worst['state']})"
+        )
     return {"overdue": 0, "counts": (life or {}).get("counts", {})}
 
 
@@ -143,26 +154,39 @@ def nothing_to_forget(run_dir: str) -> bool:
 
 
 def unlearn(run_dir: str) -> dict:
-    from tasks.unlearn import unlearn_model
+    from tasks.pipeline.unlearn import unlearn_model
 
     p, root = _params(run_dir), Path(run_dir)
-    ref = unlearn_model(root / "inputs" / "data", root / "parent", root / "inputs" / "requests", root / "model", method=p["method"],
-                        alpha=p["alpha"], max_epochs=p["max_epochs"], seed=p["seed"], device=p["device"], cutoff=_cutoff(p), run_gold=p["run_gold"])
+    ref = unlearn_model(
+        root / "inputs" / "data",
+        root / "parent",
+        root / "inputs" / "requests",
+        root / "model",
+        method=p["method"],
+        alpha=p["alpha"],
+        max_epochs=p["max_epochs"],
+        seed=p["seed"],
+        device=p["device"],
+        cutoff=_cutoff(p),
+        run_gold=p["run_gold"],
+    )
     e = ref["evidence"]
     return {"forget_recall@20": e["forget_recall@20"], "retain_test_recall@20": e["retain_test_recall@20"], "wall_s": e["wall_s"]}
 
 
 def train(run_dir: str) -> dict:
-    from tasks.train import train_model
+    from tasks.pipeline.train import train_model
 
     p, root = _params(run_dir), Path(run_dir)
-    ref = train_model(root / "inputs" / "data", p["model"], root / "model", max_epochs=p["train_epochs"], seed=p["seed"], device=p["device"])
+    ref = train_model(
+        root / "inputs" / "data", p["model"], root / "model", max_epochs=p["train_epochs"], seed=p["seed"], device=p["device"]
+    )
     return {"best_epoch": ref["best_epoch"], "valid_recall@20": ref["valid"]["recall@20"]}
 
 
 def evaluate(run_dir: str) -> dict:
     """Full-ranking metrics of the model as it will be served (erased rows zeroed, revoked items excluded)."""
-    from tasks.evaluate import evaluate_model
+    from tasks.pipeline.evaluate import evaluate_model
 
     root = Path(run_dir)
     result = evaluate_model(root / "inputs" / "data", root / "model", root / "evaluation.json", device=_params(run_dir)["device"])
@@ -170,7 +194,7 @@ def evaluate(run_dir: str) -> dict:
 
 
 def report(run_dir: str) -> dict:
-    from tasks.report import build_report
+    from tasks.reporting.report import build_report
 
     p = _params(run_dir)
     out = build_report(run_dir, gates=Gates.from_params(p), deadline_days=p["deadline_days"])
@@ -181,9 +205,8 @@ def publish(run_dir: str) -> dict:
     """Publish unless the run is a dry run; returns the publish reference (version, status, ledger seq).
 
     A run with nothing to forget publishes its report and a ledger entry without a model version. Object Lock
-    retention comes from the deployment's environment (:meth:`tasks.store.Retention.from_env`)."""
-    from tasks.publish import publish as publish_run
-    from tasks.store import Retention
+    retention comes from the deployment's environment (:meth:`tasks.storage.store.Retention.from_env`)."""
+    from tasks.storage.publish import publish as publish_run
 
     p = _params(run_dir)
     if p["dry_run"]:
@@ -195,16 +218,23 @@ def publish(run_dir: str) -> dict:
         _mark_published(run_dir, "SUPERSEDED")
         raise
     _mark_published(run_dir, out["status"])
-    return {"published": not out["already_published"], "status": out["status"], "version": out["version"],
-            "current_moved": out["current_moved"], "ledger_seq": out["ledger_seq"]}
+    return {
+        "published": not out["already_published"],
+        "status": out["status"],
+        "version": out["version"],
+        "current_moved": out["current_moved"],
+        "ledger_seq": out["ledger_seq"],
+    }
 
 
 def approval_summary(run_dir: str) -> str:
     """What a person reads before approving a run's report: status, gates and where the report is (Markdown)."""
     report = json.loads((Path(run_dir) / "report" / "report.json").read_text())
     gates = "\n".join(f"- {'PASS' if g['passed'] else 'FAIL'}: {g['description']}" for g in report["gates"])
-    return (f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{Path(run_dir) / 'report' / 'report.html'}`. "
-            "Approve to let the new version become CURRENT; reject to publish the report as REJECTED.")
+    return (
+        f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{Path(run_dir) / 'report' / 'report.html'}`. "
+        "Approve to let the new version become CURRENT; reject to publish the report as REJECTED."
+    )
 
 
 def record_approval(run_dir: str, approved: bool, by: str | None, at: str) -> dict:
@@ -225,17 +255,18 @@ def already_published(run_dir: str) -> bool:
 def cleanup(run_dir: str) -> dict:
     """The end of every run, whatever its outcome: remove the workspace's personal parts (input snapshots, parent
     copy, forget-set arrays, model files), now or after ``MMRECUN_WORKSPACE_KEEP_DAYS`` (then ``mmrecun gc``)."""
-    from tasks.run import clean_run, keep_days
-
     record = clean_run(run_dir, keep_days())
-    log.info("workspace %s: %s", run_dir, f"removed {', '.join(record['removed']) or 'nothing'}" if record["removed_at"]
-             else f"kept until {record['expires_at']} (mmrecun gc removes it then)")
+    log.info(
+        "workspace %s: %s",
+        run_dir,
+        f"removed {', '.join(record['removed']) or 'nothing'}"
+        if record["removed_at"]
+        else f"kept until {record['expires_at']} (mmrecun gc removes it then)",
+    )
     return record
 
 
 def record_failure(run_dir: str, task_id: str, error: str) -> None:
     """Record a failed run in the store (``reports/<run_id>/failure.json``) so the runs index shows it."""
-    from tasks.publish import record_failure as record_in_store
-
     p = _params(run_dir)
     record_in_store(_store(p), load_run(run_dir)["run_id"], task_id, error)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE
-from tasks.request_tables import request_id_of
+from tasks.inputs.request_tables import request_id_of
 
 DEADLINE_DAYS = 30  # one month (GDPR Art. 12(3)), counted in days
 
@@ -27,16 +27,27 @@ def _rows(path: Path, id_column: str, kind_of) -> list[dict]:
         return []
     out = []
     for row in pq.read_table(path).to_pylist():
-        out.append({"request_id": str(row[id_column]), "kind": kind_of(row), "received_at": row.get("received_at"),
-                    "effective_at": row["effective_at"], "basis": row.get("legal_basis") or row.get("reason")})
+        out.append(
+            {
+                "request_id": str(row[id_column]),
+                "kind": kind_of(row),
+                "received_at": row.get("received_at"),
+                "effective_at": row["effective_at"],
+                "basis": row.get("legal_basis") or row.get("reason"),
+            }
+        )
     return out
 
 
 def _requests(requests_dir: Path) -> list[dict]:
-    erasures = _rows(requests_dir / ERASURES_FILE, "request_id",
-                     lambda r: "user erasure" if r.get("item_id") is None else "interaction erasure")
-    revocations = _rows(requests_dir / REVOCATIONS_FILE, "revocation_id",
-                        lambda r: "item revocation" if r["scope"] == "item" else f"{r['scope']} revocation")
+    erasures = _rows(
+        requests_dir / ERASURES_FILE, "request_id", lambda r: "user erasure" if r.get("item_id") is None else "interaction erasure"
+    )
+    revocations = _rows(
+        requests_dir / REVOCATIONS_FILE,
+        "revocation_id",
+        lambda r: "item revocation" if r["scope"] == "item" else f"{r['scope']} revocation",
+    )
     return erasures + revocations
 
 
@@ -65,8 +76,17 @@ def lifecycle(run_dir: str | Path, deadline_days: int = DEADLINE_DAYS) -> dict |
     listed, counts = [], {"applied": 0, "already applied": 0, "not yet effective": 0, "not applicable": 0}
     for r in _requests(root / "inputs" / "requests"):
         rid = r["request_id"]
-        state = ("applied" if rid in new else "already applied" if rid in earlier else
-                 "not yet effective" if rid in deferred else "not applicable" if rid in not_applicable else None)
+        state = (
+            "applied"
+            if rid in new
+            else "already applied"
+            if rid in earlier
+            else "not yet effective"
+            if rid in deferred
+            else "not applicable"
+            if rid in not_applicable
+            else None
+        )
         if state is None:
             continue
         counts[state] += 1
@@ -75,9 +95,21 @@ def lifecycle(run_dir: str | Path, deadline_days: int = DEADLINE_DAYS) -> dict |
         start = _utc(r["received_at"]) or _utc(r["effective_at"])
         waited = (cutoff - start).total_seconds() / 86400
         effective = _utc(r["effective_at"]) <= cutoff
-        listed.append({**r, "received_at": r["received_at"] and _utc(r["received_at"]).isoformat(timespec="seconds"),
-                       "effective_at": _utc(r["effective_at"]).isoformat(timespec="seconds"), "state": state,
-                       "days_waiting": round(waited, 1), "overdue": effective and waited > deadline_days})
+        listed.append(
+            {
+                **r,
+                "received_at": r["received_at"] and _utc(r["received_at"]).isoformat(timespec="seconds"),
+                "effective_at": _utc(r["effective_at"]).isoformat(timespec="seconds"),
+                "state": state,
+                "days_waiting": round(waited, 1),
+                "overdue": effective and waited > deadline_days,
+            }
+        )
     listed.sort(key=lambda r: (not r["overdue"], -r["days_waiting"]))
-    return {"deadline_days": deadline_days, "cutoff": cutoff.isoformat(timespec="seconds"), "counts": counts,
-            "overdue": sum(r["overdue"] for r in listed), "requests": listed}
+    return {
+        "deadline_days": deadline_days,
+        "cutoff": cutoff.isoformat(timespec="seconds"),
+        "counts": counts,
+        "overdue": sum(r["overdue"] for r in listed),
+        "requests": listed,
+    }

@@ -6,7 +6,7 @@ The protocol (each step verified before the next):
    nothing is uploaded from a directory changed since it was written;
 2. read ``CURRENT``. An unlearn run whose parent is no longer ``CURRENT`` is SUPERSEDED at once (its
    model, which never forgot what the newer ``CURRENT`` forgot, is not uploaded); a version that would
-   drop a request ``CURRENT`` applied is refused (:class:`~tasks.registry.LineageError`);
+   drop a request ``CURRENT`` applied is refused (:class:`~tasks.storage.registry.LineageError`);
 3. upload every file the manifest lists to ``models/<name>/<version>/``, then the manifest (a version
    without one is incomplete and never served);
 4. if the gates passed, move ``CURRENT`` by compare-and-swap from the version read in step 2; when
@@ -14,9 +14,9 @@ The protocol (each step verified before the next):
 5. upload the report (``reports/<run_id>/``, retained under Object Lock where configured), re-rendered
    as SUPERSEDED when the run lost, and append the ledger entry;
 6. after a promotion, purge every other version that still holds data of a request the new
-   ``CURRENT`` applied (:func:`~tasks.registry.tombstone`), one ``purge`` ledger entry each.
+   ``CURRENT`` applied (:func:`~tasks.storage.registry.tombstone`), one ``purge`` ledger entry each.
 
-A SUPERSEDED run raises :class:`~tasks.registry.Superseded` after recording itself: its requests stay
+A SUPERSEDED run raises :class:`~tasks.storage.registry.Superseded` after recording itself: its requests stay
 pending, and a rerun unlearns them from the new ``CURRENT``. A run that found nothing to forget made
 no model: it publishes its report (status NOTHING TO FORGET) and a ledger entry without a version.
 Objects already present with the same sha256 are not written again, so a rerun of the same run
@@ -25,28 +25,35 @@ completes a publish that failed part-way; a run whose ledger entry exists is alr
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from pathlib import Path
 
 from mmrecun_core.checkpoint import sha256_file, verify_files
 from schemas.errors import UserError
-from tasks import ledger
-from tasks.lifecycle import DEADLINE_DAYS
-from tasks.registry import (MANIFEST, Superseded, applied, check_lineage, promote, read_pointer, stale_versions, tombstone,
-                            version_manifest)
-from tasks.gates import Gates
-from tasks.report import NOTHING_TO_FORGET, build_report
-from tasks.run import load_run
-from tasks.store import Retention, checked_key
+from tasks.pipeline.run import load_run
+from tasks.reporting.gates import Gates
+from tasks.reporting.lifecycle import DEADLINE_DAYS
+from tasks.reporting.report import NOTHING_TO_FORGET, build_report
+from tasks.storage import ledger
+from tasks.storage.index import write_index
+from tasks.storage.objects import PublishError
+from tasks.storage.registry import (
+    MANIFEST,
+    Superseded,
+    applied,
+    check_lineage,
+    promote,
+    read_pointer,
+    stale_versions,
+    tombstone,
+    utc_now,
+    version_manifest,
+)
+from tasks.storage.store import Retention, checked_key
 
 log = logging.getLogger("mmrecun.publish")
 SUPERSEDED, REJECTED = "SUPERSEDED", "REJECTED"
-
-
-class PublishError(RuntimeError):
-    """The store holds something that contradicts this run (e.g. the same key with other bytes)."""
 
 
 class ApprovalMissing(UserError):
@@ -61,10 +68,6 @@ def _put(store, key: str, path: Path, retain: Retention | None, written: dict[st
     elif found != sha:
         raise PublishError(f"{store.uri(key)} already holds other bytes (sha256 {found}, this run's {sha}); refusing to overwrite")
     written[key] = sha
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _verified_manifest(model_dir: Path) -> dict:
@@ -86,7 +89,7 @@ def _superseded_by(run: dict, pointer: dict | None) -> str | None:
 
 def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) -> dict:
     """Publish the run in ``run_dir`` to ``store``; return ``{version, status, current_moved, ledger_seq, artifacts,
-    purged, already_published}``. Raises :class:`~tasks.registry.Superseded` (after publishing its report) when
+    purged, already_published}``. Raises :class:`~tasks.storage.registry.Superseded` (after publishing its report) when
     another run promoted first.
 
     ``retain``: Object Lock retention for report and ledger objects (used where the bucket has Object Lock).
@@ -102,8 +105,15 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
         if done["current_moved"]:  # finish a purge a failure cut short
             manifest = version_manifest(store, done["model"], done["version"]) or {}
             purged = _purge(store, done["model"], done["version"], applied(manifest), run["run_id"], retain)
-        return {"version": done["version"], "status": done["status"], "current_moved": done["current_moved"],
-                "ledger_seq": done["seq"], "artifacts": done["artifacts"], "purged": purged, "already_published": True}
+        return {
+            "version": done["version"],
+            "status": done["status"],
+            "current_moved": done["current_moved"],
+            "ledger_seq": done["seq"],
+            "artifacts": done["artifacts"],
+            "purged": purged,
+            "already_published": True,
+        }
     report_dir = root / "report"
     if not report_dir.is_dir():
         raise FileNotFoundError(f"{report_dir} does not exist: run the report step first")
@@ -113,9 +123,16 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
     name, version = run["model_name"], run["version"] if has_model else None
     approval = _approval(run, report)
     if approval is not None and not approval["approved"]:
-        report = build_report(root, gates=Gates(**report["gate_config"]), deadline_days=_deadline(report),
-                              outcome=(REJECTED, f"{approval['by']} rejected the report on {approval['at']}: version {version} "
-                                                 "is not promoted; the published model pointer stays where it was."))
+        report = build_report(
+            root,
+            gates=Gates(**report["gate_config"]),
+            deadline_days=_deadline(report),
+            outcome=(
+                REJECTED,
+                f"{approval['by']} rejected the report on {approval['at']}: version {version} "
+                "is not promoted; the published model pointer stays where it was.",
+            ),
+        )
     passed = report["status"] == "PASSED"
     pointer, tag = read_pointer(store, name)
     promoted = passed and pointer is not None and pointer["version"] == version  # a rerun after the pointer moved
@@ -143,18 +160,41 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
     for path in sorted(p for p in report_dir.rglob("*") if p.is_file()):
         _put(store, f"reports/{run['run_id']}/{path.relative_to(report_dir).as_posix()}", path, retain, artifacts)
     lineage = _lineage(applied(manifest), replaced, replaced_manifest) if promoted else {}
-    entry = ledger.append(store, {**_entry(run, root, report, version if winner is None else None, promoted, artifacts), **lineage,
-                                  **({"approval": approval} if approval else {})}, retain=retain)
+    entry = ledger.append(
+        store,
+        {
+            **_entry(run, root, report, version if winner is None else None, promoted, artifacts),
+            **lineage,
+            **({"approval": approval} if approval else {}),
+        },
+        retain=retain,
+    )
     purged = _purge(store, name, version, applied(manifest), run["run_id"], retain) if promoted else []
     write_index(store)
-    log.info("published %s/%s (%s); CURRENT %s; ledger entry %d; %d earlier version(s) purged", name, version or "-",
-             report["status"], "moved" if promoted else "unchanged", entry["seq"], len(purged))
+    log.info(
+        "published %s/%s (%s); CURRENT %s; ledger entry %d; %d earlier version(s) purged",
+        name,
+        version or "-",
+        report["status"],
+        "moved" if promoted else "unchanged",
+        entry["seq"],
+        len(purged),
+    )
     if winner is not None:
-        raise Superseded(f"run {run['run_id']}: CURRENT of {name!r} is {winner!r}, no longer {run['parent']['version']!r} "
-                         f"which this run started from; version {version!r} was not promoted (report published as "
-                         f"SUPERSEDED); start a new run to apply its requests to {winner!r}")
-    return {"version": version, "status": report["status"], "current_moved": promoted, "ledger_seq": entry["seq"],
-            "artifacts": artifacts, "purged": purged, "already_published": False}
+        raise Superseded(
+            f"run {run['run_id']}: CURRENT of {name!r} is {winner!r}, no longer {run['parent']['version']!r} "
+            f"which this run started from; version {version!r} was not promoted (report published as "
+            f"SUPERSEDED); start a new run to apply its requests to {winner!r}"
+        )
+    return {
+        "version": version,
+        "status": report["status"],
+        "current_moved": promoted,
+        "ledger_seq": entry["seq"],
+        "artifacts": artifacts,
+        "purged": purged,
+        "already_published": False,
+    }
 
 
 def _deadline(report: dict) -> int:
@@ -163,8 +203,10 @@ def _deadline(report: dict) -> int:
 
 def _rerender_superseded(root: Path, report: dict, version: str, parent: str | None, winner: str) -> dict:
     """Rebuild the run's report as SUPERSEDED (same gates and evidence), naming both versions."""
-    verdict = (f"Version {version} was made from {parent}, but another run promoted {winner} first; "
-               f"{version} is not promoted and its model is not kept. Its requests stay pending: the next run applies them to {winner}.")
+    verdict = (
+        f"Version {version} was made from {parent}, but another run promoted {winner} first; "
+        f"{version} is not promoted and its model is not kept. Its requests stay pending: the next run applies them to {winner}."
+    )
     return build_report(root, gates=Gates(**report["gate_config"]), outcome=(SUPERSEDED, verdict), deadline_days=_deadline(report))
 
 
@@ -181,19 +223,32 @@ def _entry(run: dict, root: Path, report: dict, version: str | None, promoted: b
     """The ledger entry of a run's publication."""
     inputs = root / "inputs" / "ingest.json"
     return {
-        "run_id": run["run_id"], "kind": run["kind"], "model": run["model_name"], "version": version,
-        "parent_version": (run.get("parent") or {}).get("version"), "status": report["status"], "gates": report.get("gates", []),
-        "current_moved": promoted, "requests_new": (report.get("requests") or {}).get("new_request_ids", []),
+        "run_id": run["run_id"],
+        "kind": run["kind"],
+        "model": run["model_name"],
+        "version": version,
+        "parent_version": (run.get("parent") or {}).get("version"),
+        "status": report["status"],
+        "gates": report.get("gates", []),
+        "current_moved": promoted,
+        "requests_new": (report.get("requests") or {}).get("new_request_ids", []),
         "inputs": {t: f["sha256"] for t, f in json.loads(inputs.read_text())["tables"].items()} if inputs.is_file() else {},
-        "artifacts": artifacts, "report": f"reports/{run['run_id']}/report.html", "code_version": run.get("code_version"),
-        "published_at": _now()}
+        "artifacts": artifacts,
+        "report": f"reports/{run['run_id']}/report.html",
+        "code_version": run.get("code_version"),
+        "published_at": utc_now(),
+    }
 
 
 def _lineage(mine: set[str], replaced: str | None, replaced_manifest: dict | None) -> dict:
-    """The lineage fields of an entry that moved ``CURRENT`` (see :mod:`tasks.ledger`)."""
+    """The lineage fields of an entry that moved ``CURRENT`` (see :mod:`tasks.storage.ledger`)."""
     names, before = ledger.request_names(mine), ledger.request_names(applied(replaced_manifest))
-    return {"replaced_version": replaced, "requests_added": sorted(names - before),
-            "requests_applied_sha256": ledger.requests_sha256(names), "requests_applied_count": len(names)}
+    return {
+        "replaced_version": replaced,
+        "requests_added": sorted(names - before),
+        "requests_applied_sha256": ledger.requests_sha256(names),
+        "requests_applied_count": len(names),
+    }
 
 
 def _purge(store, name: str, current: str, current_applied: set[str], run_id: str, retain: Retention | None) -> list[str]:
@@ -201,38 +256,21 @@ def _purge(store, name: str, current: str, current_applied: set[str], run_id: st
     purged = []
     for version in stale_versions(store, name, current, current_applied):
         stone = tombstone(store, name, version, f"holds data of requests that {current} applied", run_id)
-        ledger.append(store, {"kind": "purge", "model": name, "version": version, "run_id": run_id,
-                              "files_sha256": stone["files_sha256"], "purged_at": stone["purged_at"], "reason": stone["reason"],
-                              "artifacts": {f"models/{name}/{version}/TOMBSTONE.json": store.sha256_of(f"models/{name}/{version}/TOMBSTONE.json")},
-                              "published_at": _now()}, retain=retain)
+        ledger.append(
+            store,
+            {
+                "kind": "purge",
+                "model": name,
+                "version": version,
+                "run_id": run_id,
+                "files_sha256": stone["files_sha256"],
+                "purged_at": stone["purged_at"],
+                "reason": stone["reason"],
+                "artifacts": {f"models/{name}/{version}/TOMBSTONE.json": store.sha256_of(f"models/{name}/{version}/TOMBSTONE.json")},
+                "published_at": utc_now(),
+            },
+            retain=retain,
+        )
         purged.append(version)
         log.info("purged %s/%s (tombstone left)", name, version)
     return purged
-
-
-def record_failure(store, run_id: str, step: str, error: str) -> None:
-    """Record that run ``run_id`` failed at ``step`` (``reports/<run_id>/failure.json``) and refresh the index."""
-    record = {"run_id": run_id, "step": step, "error": error[:2000], "failed_at": _now()}
-    store.put_bytes(f"reports/{run_id}/failure.json", json.dumps(record, indent=2).encode())
-    write_index(store)
-
-
-def write_index(store) -> None:
-    """``reports/index.html``: every run, newest first: the ledger's run entries and the recorded failures."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    from tasks.registry import current_version
-
-    entries = [e for e in ledger.entries(store) if "run_id" in e and e.get("kind") not in ("purge", "rollback")]
-    published = {e["run_id"] for e in entries}
-    rows = [{**e, "when": e["published_at"], "detail": ""} for e in entries]
-    for key in store.list("reports"):
-        if key.endswith("/failure.json"):
-            failure = json.loads(store.get_bytes(key))
-            if failure["run_id"] not in published:
-                rows.append({"run_id": failure["run_id"], "status": "FAILED", "when": failure["failed_at"], "model": None,
-                             "detail": f"failed at {failure['step']}: {failure['error'].splitlines()[0][:200]}"})
-    rows.sort(key=lambda r: r["when"], reverse=True)
-    current = {e["model"]: current_version(store, e["model"]) for e in entries}
-    env = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    store.put_bytes("reports/index.html", env.get_template("index.html.j2").render(rows=rows, current=current).encode())

@@ -12,8 +12,15 @@ import pyarrow.parquet as pq
 
 from mmrecun_core.checkpoint import sha256_file
 from mmrecun_core.data import InteractionData, build_interaction_data, chronological_split
-from schemas.contracts import (FEATURES_DIR, INTERACTIONS_FILE, SPLIT_VALUES, ContractError, check_interactions,
-                               check_item_features, check_modality_name)
+from schemas.contracts import (
+    FEATURES_DIR,
+    INTERACTIONS_FILE,
+    SPLIT_VALUES,
+    ContractError,
+    check_interactions,
+    check_item_features,
+    check_modality_name,
+)
 from tasks.paths import confined, existing_file, existing_folder
 
 

@@ -22,31 +22,41 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+from matplotlib.figure import Figure
 
 from schemas.contracts import REVOCATIONS_FILE
 from schemas.personal import SALT_VARIABLE
-from tasks.gates import Gates, quality_gates
-from tasks.lifecycle import DEADLINE_DAYS, lifecycle
+from tasks.inputs.request_tables import request_id_of
 from tasks.paths import replacing_folder
-from tasks.request_tables import request_id_of
-from tasks.run import PERSONAL_PARTS, keep_days, load_run
+from tasks.pipeline.run import PERSONAL_PARTS, keep_days, load_run
+from tasks.reporting.gates import Gates, quality_gates
+from tasks.reporting.lifecycle import DEADLINE_DAYS, lifecycle
+from tasks.reporting.render import templates
+from tasks.reporting.report_pdf import write_pdf
 
 SCHEMA = "mmrecun.report/1"
 NOTHING_TO_FORGET = "NOTHING TO FORGET"  # the status of a run whose forget set held nothing new
 MEASURES = [  # (key, label, better)
-    ("retain_valid_recall@20", "Retain valid Recall@20", "high"), ("retain_test_recall@10", "Retain test Recall@10", "high"),
-    ("retain_test_recall@20", "Retain test Recall@20", "high"), ("retain_test_recall@50", "Retain test Recall@50", "high"),
-    ("retain_test_ndcg@20", "Retain test NDCG@20", "high"), ("forget_recall@20", "Forget Recall@20 (forgotten interactions)", "low"),
-    ("item_recall@500", "Revoked items Recall@500", "low"), ("item_recall@1000", "Revoked items Recall@1000", "low"),
-    ("item_recall@1500", "Revoked items Recall@1500", "low"), ("exposure@20", "Revoked items served in any top-20", "zero"),
+    ("retain_valid_recall@20", "Retain valid Recall@20", "high"),
+    ("retain_test_recall@10", "Retain test Recall@10", "high"),
+    ("retain_test_recall@20", "Retain test Recall@20", "high"),
+    ("retain_test_recall@50", "Retain test Recall@50", "high"),
+    ("retain_test_ndcg@20", "Retain test NDCG@20", "high"),
+    ("forget_recall@20", "Forget Recall@20 (forgotten interactions)", "low"),
+    ("item_recall@500", "Revoked items Recall@500", "low"),
+    ("item_recall@1000", "Revoked items Recall@1000", "low"),
+    ("item_recall@1500", "Revoked items Recall@1500", "low"),
+    ("exposure@20", "Revoked items served in any top-20", "zero"),
     ("model_exposure@20", "Revoked items in the raw model top-20 (before the serving filter)", "low"),
-    ("bpr_div_parent", "Score divergence to the original (MSE)", "info"), ("bpr_div_gold", "Score divergence to Gold (MSE)", "low"),
+    ("bpr_div_parent", "Score divergence to the original (MSE)", "info"),
+    ("bpr_div_gold", "Score divergence to Gold (MSE)", "low"),
     ("mia_auc", "Membership-inference AUC (forgotten vs never-seen)", "info"),
     ("erasure_mia_auc", "Membership-inference AUC, erased interactions of items still served", "info"),
     ("erasure_heldout_auc", "Erased against held-out interactions of the same users (AUC; 0.5 = never trained on)", "low"),
     ("content_trace", "Withdrawn content matched to its items from the model (AUC)", "low"),
     ("content_trace_reference", "The same, from the retained data alone (reference attacker)", "info"),
-    ("content_item_recall@500", "Items that lost content: Recall@500 over their users", "high"), ("wall_s", "Wall time, seconds", "fast"),
+    ("content_item_recall@500", "Items that lost content: Recall@500 over their users", "high"),
+    ("wall_s", "Wall time, seconds", "fast"),
 ]
 
 
@@ -65,17 +75,27 @@ def _forgotten(run_dir: Path, forget: dict | None) -> dict | None:
     if (requests / REVOCATIONS_FILE).is_file():
         t = pq.read_table(requests / REVOCATIONS_FILE, columns=["revocation_id", "licence_id"]).to_pylist()
         licences = {r["licence_id"] for r in t if r["revocation_id"] in new}
-    return {"counts": forget["counts"], "new": forget["new"], "cumulative": forget["cumulative"],
-            "retained_interactions": forget["retained_interactions"], "licence_ids": sorted(licences),
-            "new_request_ids": sorted(new), "requests_applied_total": len(forget["request_ids"]),
-            "not_applicable": forget["not_applicable"], "deferred": len(forget["deferred"])}
+    return {
+        "counts": forget["counts"],
+        "new": forget["new"],
+        "cumulative": forget["cumulative"],
+        "retained_interactions": forget["retained_interactions"],
+        "licence_ids": sorted(licences),
+        "new_request_ids": sorted(new),
+        "requests_applied_total": len(forget["request_ids"]),
+        "not_applicable": forget["not_applicable"],
+        "deferred": len(forget["deferred"]),
+    }
 
 
 def _workspace_policy() -> dict:
-    """What the run's workspace keeps after it ends, and for how long (:func:`tasks.run.clean_run`)."""
+    """What the run's workspace keeps after it ends, and for how long (:func:`tasks.pipeline.run.clean_run`)."""
     days = keep_days()
-    return {"removed": list(PERSONAL_PARTS), "kept": ["run.json", "report", "evaluation.json", "cleanup.json"],
-            "when": "when the run ends" if days == 0 else f"{days} day(s) after the run ends (mmrecun gc)"}
+    return {
+        "removed": list(PERSONAL_PARTS),
+        "kept": ["run.json", "report", "evaluation.json", "cleanup.json"],
+        "when": "when the run ends" if days == 0 else f"{days} day(s) after the run ends (mmrecun gc)",
+    }
 
 
 VERDICTS = {
@@ -90,8 +110,11 @@ def _validation(summary: dict | None) -> dict | None:
     if summary is None:
         return None
     keep = ("rows", "expectations", "success", "sha256", "failed", "warnings")
-    return {"success": summary["success"], "cutoff": summary["cutoff"],
-            "tables": {name: {k: t[k] for k in keep} for name, t in summary["tables"].items()}}
+    return {
+        "success": summary["success"],
+        "cutoff": summary["cutoff"],
+        "tables": {name: {k: t[k] for k in keep} for name, t in summary["tables"].items()},
+    }
 
 
 def _evidence_rows(evidence: dict | None) -> list[dict]:
@@ -102,8 +125,10 @@ def _evidence_rows(evidence: dict | None) -> list[dict]:
     for k, label, better in MEASURES:
         values = {name: x.get(k) for name, x in columns.items()}
         if isinstance(values["unlearned"], dict):  # one value per modality
-            rows += [{"key": f"{k}/{m}", "measure": f"{label}, {m}", "better": better,
-                      **{name: (v or {}).get(m) for name, v in values.items()}} for m in values["unlearned"]]
+            rows += [
+                {"key": f"{k}/{m}", "measure": f"{label}, {m}", "better": better, **{name: (v or {}).get(m) for name, v in values.items()}}
+                for m in values["unlearned"]
+            ]
         elif any(v is not None for v in values.values()):
             rows.append({"key": k, "measure": label, "better": better, **values})
     return rows
@@ -111,11 +136,6 @@ def _evidence_rows(evidence: dict | None) -> list[dict]:
 
 def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
     """PNG figures under ``out/figures``; returns name -> relative path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if evidence is None:
         return {}
     (out / "figures").mkdir()
@@ -128,14 +148,15 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
         keys = [k for k in labels if k in rows]
         if not keys:
             return
-        fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=110)
+        fig = Figure(figsize=(6.4, 3.0), dpi=110)
+        ax = fig.subplots()
         width = 0.8 / len(columns)
         top = 0.0
         for i, c in enumerate(columns):
             values = np.array([rows[k][c] if rows[k][c] is not None else np.nan for k in keys], dtype=float)
             x = np.arange(len(keys)) + i * width
             ax.bar(x, values, width, label=c, color=colours[c])
-            for xi, v in zip(x, values):
+            for xi, v in zip(x, values, strict=True):
                 if not np.isnan(v):
                     ax.annotate(f"{v:.3g}", (xi, v), ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
             top = max(top, np.nanmax(values) if not np.isnan(values).all() else 0.0)
@@ -146,19 +167,31 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
         ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
         fig.savefig(out / "figures" / f"{name}.png")
-        plt.close(fig)
         figures[name] = f"figures/{name}.png"
 
-    bars("utility", "Utility kept: retain users' test ranking quality",
-         {"retain_test_recall@20": "Recall@20", "retain_test_ndcg@20": "NDCG@20"})
-    bars("forgetting", "Forgetting: recall of what was forgotten (lower is better)",
-         {"forget_recall@20": "forgotten interactions\nRecall@20", "item_recall@500": "revoked items\nRecall@500",
-          "item_recall@1000": "revoked items\nRecall@1000"})
-    bars("exposure", "Revoked items in users' top-20 lists",
-         {"model_exposure@20": "raw model ranking", "exposure@20": "served (after the filter)"})
+    bars(
+        "utility",
+        "Utility kept: retain users' test ranking quality",
+        {"retain_test_recall@20": "Recall@20", "retain_test_ndcg@20": "NDCG@20"},
+    )
+    bars(
+        "forgetting",
+        "Forgetting: recall of what was forgotten (lower is better)",
+        {
+            "forget_recall@20": "forgotten interactions\nRecall@20",
+            "item_recall@500": "revoked items\nRecall@500",
+            "item_recall@1000": "revoked items\nRecall@1000",
+        },
+    )
+    bars(
+        "exposure",
+        "Revoked items in users' top-20 lists",
+        {"model_exposure@20": "raw model ranking", "exposure@20": "served (after the filter)"},
+    )
     hist = evidence.get("score_histograms")
     if hist:
-        fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=110)
+        fig = Figure(figsize=(6.4, 3.0), dpi=110)
+        ax = fig.subplots()
         edges = np.asarray(hist["edges"])
         for label, colour in (("forgotten", "#c0392b"), ("never_seen", "#1f6fb4")):
             ax.stairs(hist[label], edges, label=label.replace("_", "-"), color=colour, fill=False, linewidth=1.6)
@@ -169,18 +202,22 @@ def _figures(report: dict, evidence: dict | None, out: Path) -> dict[str, str]:
         ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
         fig.savefig(out / "figures" / "scores.png")
-        plt.close(fig)
         figures["scores"] = "figures/scores.png"
     return figures
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: Gates = Gates(),
-                 outcome: tuple[str, str] | None = None, deadline_days: int = DEADLINE_DAYS) -> dict:
+def build_report(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    gates: Gates = Gates(),
+    outcome: tuple[str, str] | None = None,
+    deadline_days: int = DEADLINE_DAYS,
+) -> dict:
     """Write the report of the run in ``run_dir`` into ``out_dir`` (default ``run_dir/report``); return report.json's dict.
 
     ``outcome``: ``(status, verdict)`` decided after the gates, by publication (``SUPERSEDED``: another run
     promoted first); it replaces the gates' status and the verdict sentence. ``deadline_days``: how long a
-    request may wait before the report flags it overdue (:mod:`tasks.lifecycle`).
+    request may wait before the report flags it overdue (:mod:`tasks.reporting.lifecycle`).
     """
     root = Path(run_dir)
     run = load_run(root)
@@ -197,31 +234,54 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, gates: 
     version = run["version"] if made else None
     status, verdict = outcome or (status, VERDICTS[status])
     report = {
-        "schema": SCHEMA, "status": status, "verdict": verdict,
+        "schema": SCHEMA,
+        "status": status,
+        "verdict": verdict,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "run": {**{k: run.get(k) for k in ("run_id", "kind", "model_name", "started_at", "parent")}, "version": version},
-        "gates": gate_rows, "gate_config": asdict(gates),
+        "gates": gate_rows,
+        "gate_config": asdict(gates),
         "requests": _forgotten(root, forget),
         "lifecycle": lifecycle(root, deadline_days),
         "workspace": _workspace_policy(),
         "validation": _validation(validation),
         "evidence": _evidence_rows(evidence),
-        "model": {k: manifest.get(k) for k in ("model", "method", "seed", "best_epoch", "epochs_run", "valid", "test", "unlearn")
-                  if manifest.get(k) is not None},
-        "lineage": {"parent": run.get("parent"), "version": version, "data_sha256": (ingest or {}).get("data", {}).get("sha256"),
-                    "requests_sha256": ((ingest or {}).get("requests") or {}).get("sha256"),
-                    "inputs": {t: {"sha256": f["sha256"], "rows": f["rows"], "uri": f["uri"]} for t, f in (ingest or {}).get("tables", {}).items()},
-                    "model_files": manifest.get("files", {}), "requests_applied_total": len(manifest.get("requests_applied", []))},
-        "reproducibility": {"code_version": run.get("code_version"), "params": run.get("params"), "seed": manifest.get("seed"),
-                            "python": platform.python_version(), "salt": "MMRECUN_ID_SALT" if os.environ.get(SALT_VARIABLE) else "random, per process, not stored"},
-        "wall_times": {k: v for k, v in {"unlearn_s": (evidence or {}).get("wall_s"), "gold_s": ((evidence or {}).get("gold") or {}).get("wall_s"),
-                                         "train_s": manifest.get("train_seconds")}.items() if v is not None},
+        "model": {
+            k: manifest.get(k)
+            for k in ("model", "method", "seed", "best_epoch", "epochs_run", "valid", "test", "unlearn")
+            if manifest.get(k) is not None
+        },
+        "lineage": {
+            "parent": run.get("parent"),
+            "version": version,
+            "data_sha256": (ingest or {}).get("data", {}).get("sha256"),
+            "requests_sha256": ((ingest or {}).get("requests") or {}).get("sha256"),
+            "inputs": {t: {"sha256": f["sha256"], "rows": f["rows"], "uri": f["uri"]} for t, f in (ingest or {}).get("tables", {}).items()},
+            "model_files": manifest.get("files", {}),
+            "requests_applied_total": len(manifest.get("requests_applied", [])),
+        },
+        "reproducibility": {
+            "code_version": run.get("code_version"),
+            "params": run.get("params"),
+            "seed": manifest.get("seed"),
+            "python": platform.python_version(),
+            "salt": "MMRECUN_ID_SALT" if os.environ.get(SALT_VARIABLE) else "random, per process, not stored",
+        },
+        "wall_times": {
+            k: v
+            for k, v in {
+                "unlearn_s": (evidence or {}).get("wall_s"),
+                "gold_s": ((evidence or {}).get("gold") or {}).get("wall_s"),
+                "train_s": manifest.get("train_seconds"),
+            }.items()
+            if v is not None
+        },
     }
     with replacing_folder(Path(out_dir) if out_dir else root / "report") as out:
         report["figures"] = _figures(report, evidence, out)
         (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
         (out / "report.html").write_text(render_html(report, out))
-        render_pdf(report, out, out / "report.pdf")
+        write_pdf(report, out, out / "report.pdf")
     return report
 
 
@@ -229,30 +289,7 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def fmt(value, digits: int = 4) -> str:
-    """A cell's text: ``-`` for missing, integers as is, floats to ``digits`` places."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def render_html(report: dict, out: Path) -> str:
     """The self-contained HTML page (Jinja2, autoescaped; figures inlined as data URIs)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    env.filters["fmt"] = fmt
     figures = {name: _data_uri(out / path) for name, path in report["figures"].items()}
-    return env.get_template("report.html.j2").render(r=report, figures=figures)
-
-
-def render_pdf(report: dict, out: Path, path: Path) -> None:
-    from tasks.report_pdf import write_pdf
-
-    write_pdf(report, out, path)
+    return templates().get_template("report.html.j2").render(r=report, figures=figures)

@@ -12,7 +12,7 @@ from mmrecun_core.checkpoint import load_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.evaluation import evaluate
 from schemas.personal import scrub
-from tasks.catalogue import load_catalogue
+from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import check_output
 
 log = logging.getLogger("mmrecun.evaluate")
@@ -32,8 +32,10 @@ def check_same_ids(kind: str, model_ids: np.ndarray, data_ids: np.ndarray) -> No
         column = ID_COLUMNS[kind]  # user ids appear only as hashes
         only_model = scrub(column, np.setdiff1d(model_ids.astype(str), data_ids.astype(str))[:5].tolist())
         only_data = scrub(column, np.setdiff1d(data_ids.astype(str), model_ids.astype(str))[:5].tolist())
-        raise ValueError(f"the catalogue's {kind} differ from the model's: {len(data_ids)} vs {len(model_ids)}; "
-                         f"only in the data e.g. {only_data}, only in the model e.g. {only_model}")
+        raise ValueError(
+            f"the catalogue's {kind} differ from the model's: {len(data_ids)} vs {len(model_ids)}; "
+            f"only in the data e.g. {only_data}, only in the model e.g. {only_model}"
+        )
 
 
 def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | Path | None = None, device: str = "auto") -> dict:
@@ -52,8 +54,12 @@ def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | 
     check_same_ids("users", bundle.user_ids, data.user_ids)
     check_same_ids("items", bundle.item_ids, data.item_ids)
     if catalogue.sha256 != bundle.manifest.get("data_sha256"):
-        log.warning("%s differs from the data the model was trained on (sha256 %s... vs %s...)", data_dir,
-                    catalogue.sha256[:12], str(bundle.manifest.get("data_sha256"))[:12])
+        log.warning(
+            "%s differs from the data the model was trained on (sha256 %s... vs %s...)",
+            data_dir,
+            catalogue.sha256[:12],
+            str(bundle.manifest.get("data_sha256"))[:12],
+        )
     graphs = bundle.graphs(dev)
     excluded = np.flatnonzero(np.isin(data.item_ids.astype(str), np.asarray(bundle.manifest.get("excluded_items", [])).astype(str)))
     result = {

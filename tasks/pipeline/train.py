@@ -16,7 +16,7 @@ from mmrecun_core.evaluation import evaluate
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
-from tasks.catalogue import load_catalogue
+from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import check_output, replacing_folder
 
 log = logging.getLogger("mmrecun.train")
@@ -51,8 +51,17 @@ def train_model(
     model_config = config_cls()
     if model_name == "mgcn" and not data.features:
         raise ValueError(f"{data_dir}: MGCN needs at least one item_features/<modality> table; the catalogue has none")
-    log.info("%s: %d users, %d items, %d train / %d valid / %d test interactions, modalities %s, device %s",
-             data_dir, data.n_users, data.n_items, data.train.nnz, data.valid.nnz, data.test.nnz, data.modalities or "none", dev)
+    log.info(
+        "%s: %d users, %d items, %d train / %d valid / %d test interactions, modalities %s, device %s",
+        data_dir,
+        data.n_users,
+        data.n_items,
+        data.train.nnz,
+        data.valid.nnz,
+        data.test.nnz,
+        data.modalities or "none",
+        dev,
+    )
 
     knn = {}
     if model_name == "mgcn":
@@ -64,8 +73,14 @@ def train_model(
     train_config = TrainConfig(max_epochs=max_epochs, patience=patience, seed=seed)
     result = fit(model, graphs, data, train_config)
     test = evaluate(model, graphs, data, "test")
-    log.info("best epoch %d of %d: valid recall@20 %.4f, test recall@20 %.4f ndcg@20 %.4f",
-             result.best_epoch, result.epochs_run, result.best_valid["recall@20"], test["recall@20"], test["ndcg@20"])
+    log.info(
+        "best epoch %d of %d: valid recall@20 %.4f, test recall@20 %.4f ndcg@20 %.4f",
+        result.best_epoch,
+        result.epochs_run,
+        result.best_valid["recall@20"],
+        test["recall@20"],
+        test["ndcg@20"],
+    )
 
     manifest = {
         "model": model_name,
@@ -90,5 +105,10 @@ def train_model(
     bundle = ModelBundle(model, data.train, knn, data.user_ids, data.item_ids, manifest)
     with replacing_folder(out_dir) as tmp:
         shas = save_model(bundle, tmp)
-    return {"model_dir": str(out_dir), "manifest_sha256": shas["manifest.json"], "best_epoch": result.best_epoch,
-            "valid": manifest["valid"], "test": manifest["test"]}
+    return {
+        "model_dir": str(out_dir),
+        "manifest_sha256": shas["manifest.json"],
+        "best_epoch": result.best_epoch,
+        "valid": manifest["valid"],
+        "test": manifest["test"],
+    }

@@ -1,7 +1,7 @@
 """Realistic forget requests for demos and benchmarks: ``licence_revocations`` and ``erasure_requests`` tables.
 
 A requests folder holds ``licence_revocations.parquet`` and/or ``erasure_requests.parquet``
-(:mod:`schemas.contracts`); :mod:`tasks.forget_set` reads them, :mod:`schemas.suites` validates them.
+(:mod:`schemas.contracts`); :mod:`tasks.pipeline.forget_set` reads them, :mod:`schemas.suites` validates them.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
     ``users``: whole-user erasures; ``items``: item revocations grouped under licences of 1-8 items;
     ``both``: the two together; ``interactions``: ``fraction`` of the users with two or more training
     interactions each erase ``INTERACTION_SHARE`` of them (at least one; outdated preferences), drawn
-    uniformly (the core's data keeps no time per training pair); ``modality``: one modality of an item revoked. Requests were received in the 60 days before 2026-01-01 and take
-    effect up to 30 days later. Returns ``{"out", "revocations", "erasures"}`` (row counts).
+    uniformly (the core's data keeps no time per training pair); ``modality``: one modality of an item revoked.
+    Requests were received in the 60 days before 2026-01-01 and take effect up to 30 days later. Returns
+    ``{"out", "revocations", "erasures"}`` (row counts).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {list(SCENARIOS)}")
@@ -89,23 +90,33 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
         n_e = len(erasures["user_id"])
         if n_e:
             received = _timestamps(rng, n_e, 60)
-            pq.write_table(pa.table({
-                "request_id": pa.array([f"ER-{seed:03d}-{i:06d}" for i in range(n_e)]),
-                "user_id": pa.array(erasures["user_id"], id_type),
-                "item_id": pa.array(erasures["item_id"], item_type),
-                "received_at": _ts_array(received),
-                "effective_at": _ts_array(received + rng.integers(0, 30 * 86400, n_e).astype("timedelta64[s]")),
-                "legal_basis": pa.array(["GDPR Art. 17(1)(b)"] * n_e),
-            }), tmp / ERASURES_FILE)
+            pq.write_table(
+                pa.table(
+                    {
+                        "request_id": pa.array([f"ER-{seed:03d}-{i:06d}" for i in range(n_e)]),
+                        "user_id": pa.array(erasures["user_id"], id_type),
+                        "item_id": pa.array(erasures["item_id"], item_type),
+                        "received_at": _ts_array(received),
+                        "effective_at": _ts_array(received + rng.integers(0, 30 * 86400, n_e).astype("timedelta64[s]")),
+                        "legal_basis": pa.array(["GDPR Art. 17(1)(b)"] * n_e),
+                    }
+                ),
+                tmp / ERASURES_FILE,
+            )
         n_r = len(revocations["item_id"])
         if n_r:
             effective = _timestamps(rng, n_r, 30)
-            pq.write_table(pa.table({
-                "revocation_id": pa.array([f"RV-{seed:03d}-{i:06d}" for i in range(n_r)]),
-                "item_id": pa.array(revocations["item_id"], item_type),
-                "licence_id": pa.array(revocations["licence_id"]),
-                "scope": pa.array(revocations["scope"]),
-                "effective_at": _ts_array(effective),
-                "reason": pa.array(revocations["reason"]),
-            }), tmp / REVOCATIONS_FILE)
+            pq.write_table(
+                pa.table(
+                    {
+                        "revocation_id": pa.array([f"RV-{seed:03d}-{i:06d}" for i in range(n_r)]),
+                        "item_id": pa.array(revocations["item_id"], item_type),
+                        "licence_id": pa.array(revocations["licence_id"]),
+                        "scope": pa.array(revocations["scope"]),
+                        "effective_at": _ts_array(effective),
+                        "reason": pa.array(revocations["reason"]),
+                    }
+                ),
+                tmp / REVOCATIONS_FILE,
+            )
     return {"out": str(out_dir), "revocations": n_r, "erasures": n_e}

@@ -1,7 +1,7 @@
 """What every store shares: its errors, the key rule, Object Lock retention, sha256 helpers and the base class.
 
-The backends are :class:`tasks.store.LocalStore` (a folder) and :class:`tasks.s3_store.S3Store`;
-:func:`tasks.store.open_store` picks one for a location.
+The backends are :class:`tasks.storage.store.LocalStore` (a folder) and :class:`tasks.storage.s3_store.S3Store`;
+:func:`tasks.storage.store.open_store` picks one for a location.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ class ChecksumMismatch(RuntimeError):
 
 class Conflict(RuntimeError):
     """A conditional write lost: the object is not in the state the writer expected."""
+
+
+class PublishError(RuntimeError):
+    """The store holds something that contradicts a run being published (e.g. the same key with other bytes)."""
 
 
 class AlreadyExists(Conflict):
@@ -92,7 +96,6 @@ def _sha256_stream(read) -> str:
     while chunk := read(CHUNK):
         digest.update(chunk)
     return digest.hexdigest()
-
 
 
 class _Store:

@@ -33,10 +33,12 @@ KEEP_DAYS_VARIABLE = "MMRECUN_WORKSPACE_KEEP_DAYS"
 
 def code_version() -> str:
     """The git commit of this checkout (``+dirty`` when it has changes), or ``unknown`` outside git."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}+dirty" if dirty else sha
@@ -50,8 +52,7 @@ def version_id(run_id: str) -> str:
     return safe
 
 
-def start_run(run_dir: str | Path, run_id: str, kind: str, model_name: str, params: dict | None = None,
-              parent: dict | None = None) -> Path:
+def start_run(run_dir: str | Path, run_id: str, kind: str, model_name: str, params: dict | None = None, parent: dict | None = None) -> Path:
     """Create ``run_dir`` with its ``run.json``; an existing run.json of the same run id is kept (reruns)."""
     if kind not in KINDS:
         raise ValueError(f"run kind must be one of {list(KINDS)}, got {kind!r}")
@@ -63,8 +64,16 @@ def start_run(run_dir: str | Path, run_id: str, kind: str, model_name: str, para
             raise ValueError(f"{root} belongs to run {existing['run_id']!r}, not {run_id!r}")
         return root
     root.mkdir(parents=True, exist_ok=True)
-    facts = {"run_id": run_id, "kind": kind, "model_name": model_name, "version": version_id(run_id), "params": params or {},
-             "parent": parent, "code_version": code_version(), "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    facts = {
+        "run_id": run_id,
+        "kind": kind,
+        "model_name": model_name,
+        "version": version_id(run_id),
+        "params": params or {},
+        "parent": parent,
+        "code_version": code_version(),
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     path.write_text(json.dumps(facts, indent=2, default=str))
     return root
 

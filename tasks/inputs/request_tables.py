@@ -21,6 +21,8 @@ from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, erasure_requests_
 from schemas.errors import ContractError, RequestIdConflict
 from schemas.personal import is_personal
 from tasks.paths import confined, existing_file
+
+
 @dataclass(frozen=True)
 class RequestTable:
     """One request table: its file, its id column, the columns a plan needs, and those a request's content spans."""
@@ -33,10 +35,10 @@ class RequestTable:
 
 ERASURES, REVOCATIONS = "erasure_requests", "licence_revocations"
 REQUEST_TABLES = {
-    ERASURES: RequestTable(ERASURES_FILE, "request_id", ("request_id", "user_id", "effective_at"),
-                           tuple(erasure_requests_schema().names)),
-    REVOCATIONS: RequestTable(REVOCATIONS_FILE, "revocation_id", ("revocation_id", "item_id", "scope", "effective_at"),
-                              tuple(licence_revocations_schema().names)),
+    ERASURES: RequestTable(ERASURES_FILE, "request_id", ("request_id", "user_id", "effective_at"), tuple(erasure_requests_schema().names)),
+    REVOCATIONS: RequestTable(
+        REVOCATIONS_FILE, "revocation_id", ("revocation_id", "item_id", "scope", "effective_at"), tuple(licence_revocations_schema().names)
+    ),
 }
 
 
@@ -57,8 +59,6 @@ def request_key(table: str, row: dict, user_index: int | None = None) -> str:
 def request_id_of(key: str) -> str:
     """The request id inside a :func:`request_key` (what a report lists)."""
     return key.split(":", 1)[1].rsplit(":", 1)[0]
-
-
 
 
 def read_table(root: Path, name: str) -> pa.Table | None:
@@ -89,11 +89,13 @@ def check_unique_request_ids(tables: dict[str, pa.Table]) -> None:
     repeated = {rid: rows for rid, rows in sorted(where.items()) if rows.total() > 1}
     if repeated:
         columns = " / ".join(f"{name}.{REQUEST_TABLES[name].id_column}" for name in tables)
-        examples = "; ".join(f"{rid!r} ({', '.join(f'{n} rows of {t}' for t, n in rows.items())})"
-                             for rid, rows in list(repeated.items())[:5])
-        raise RequestIdConflict(f"{columns}: {len(repeated)} request id(s) name more than one request "
-                                f"(ids must be unique across the request tables), e.g. {examples}")
-
+        examples = "; ".join(
+            f"{rid!r} ({', '.join(f'{n} rows of {t}' for t, n in rows.items())})" for rid, rows in list(repeated.items())[:5]
+        )
+        raise RequestIdConflict(
+            f"{columns}: {len(repeated)} request id(s) name more than one request "
+            f"(ids must be unique across the request tables), e.g. {examples}"
+        )
 
 
 def effective(table: pa.Table, id_column: str, cutoff: datetime) -> tuple[pa.Table, list[str]]:
@@ -102,4 +104,3 @@ def effective(table: pa.Table, id_column: str, cutoff: datetime) -> tuple[pa.Tab
     now = table.column("effective_at").cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]") <= at
     later = table.filter(pa.array(~now)).column(id_column).to_pylist()
     return table.filter(pa.array(now)), later
-

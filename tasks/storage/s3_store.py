@@ -1,4 +1,4 @@
-"""``S3Store``: an artifact store on ``s3://bucket/prefix`` through boto3 (see :mod:`tasks.store` for the contract)."""
+"""``S3Store``: an artifact store on ``s3://bucket/prefix`` through boto3 (see :mod:`tasks.storage.store` for the contract)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tasks.objects import AlreadyExists, ChecksumMismatch, Conflict, Retention, _sha256_stream, _Store, checked_key
-from tasks.s3 import StorageError, list_keys, s3_client, split_s3_uri, storage_errors
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError, FlexibleChecksumError
+
+from tasks.storage.objects import AlreadyExists, ChecksumMismatch, Conflict, Retention, _sha256_stream, _Store, checked_key
+from tasks.storage.s3 import StorageError, list_keys, s3_client, split_s3_uri, storage_errors
 
 
 @contextmanager
 def _reading(uri: str) -> Iterator[None]:
     """:func:`storage_errors` for reads, where botocore's own response-checksum check means corrupted bytes."""
-    from botocore.exceptions import FlexibleChecksumError
-
     try:
         with storage_errors(f"reading {uri}"):
             yield
@@ -30,8 +31,6 @@ class S3Store(_Store):
     """``s3://bucket/prefix`` through boto3."""
 
     def __init__(self, uri: str, endpoint_url: str | None = None, multipart_mb: int = 64, client=None):
-        from boto3.s3.transfer import TransferConfig
-
         self.bucket, self.prefix = split_s3_uri(uri)
         self.client = client or s3_client(endpoint_url)
         self.transfer = TransferConfig(multipart_threshold=multipart_mb << 20, multipart_chunksize=max(5, multipart_mb // 4) << 20)
@@ -40,8 +39,6 @@ class S3Store(_Store):
         self.lock_enabled = self._lock_enabled()
 
     def _lock_enabled(self) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
             config = self.client.get_object_lock_configuration(Bucket=self.bucket)["ObjectLockConfiguration"]
         except ClientError as exc:
@@ -62,13 +59,18 @@ class S3Store(_Store):
             return {}
         return {"ObjectLockMode": retain.mode, "ObjectLockRetainUntilDate": retain.until()}
 
-    def put_bytes(self, key: str, data: bytes, *, retain: Retention | None = None, if_absent: bool = False,
-                  if_match: str | None = None) -> str:
-        from botocore.exceptions import ClientError
-
+    def put_bytes(
+        self, key: str, data: bytes, *, retain: Retention | None = None, if_absent: bool = False, if_match: str | None = None
+    ) -> str:
         digest = hashlib.sha256(data)
-        args = {"Bucket": self.bucket, "Key": self._key(key), "Body": data, "ChecksumAlgorithm": "SHA256",
-                "ChecksumSHA256": base64.b64encode(digest.digest()).decode(), **self._lock_args(retain)}
+        args = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "Body": data,
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": base64.b64encode(digest.digest()).decode(),
+            **self._lock_args(retain),
+        }
         if if_absent:
             args["IfNoneMatch"] = "*"
         if if_match is not None:
@@ -94,8 +96,6 @@ class S3Store(_Store):
         return self._verify(key, expected)
 
     def get_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
-
         with _reading(self.uri(key)):
             try:
                 return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
@@ -106,8 +106,6 @@ class S3Store(_Store):
 
     def get_tagged(self, key: str) -> tuple[bytes, str] | None:
         """``(bytes, ETag)`` for a later ``put_bytes(..., if_match=ETag)``, or None when absent."""
-        from botocore.exceptions import ClientError
-
         with _reading(self.uri(key)):
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
@@ -119,8 +117,6 @@ class S3Store(_Store):
 
     def sha256_of(self, key: str) -> str | None:
         """sha256 of the stored bytes (read back in full), or None when the object is absent."""
-        from botocore.exceptions import ClientError
-
         with _reading(self.uri(key)):
             try:
                 body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
@@ -147,8 +143,7 @@ class S3Store(_Store):
         deleted: set[str] = set()
         with storage_errors(f"deleting {self.uri(prefix)}"):
             for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=base):
-                targets = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                           for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                targets = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
                 if targets:
                     answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": targets, "Quiet": True})
                     if answer.get("Errors"):

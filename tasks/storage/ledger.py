@@ -25,14 +25,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from tasks.store import AlreadyExists, Conflict, Retention, sha256_bytes
+from tasks.storage.store import AlreadyExists, Conflict, Retention, sha256_bytes
 
 PREFIX = "ledger"
 HEAD = f"{PREFIX}/HEAD"
 
 
 def request_names(keys) -> set[str]:
-    """``<table>:<request id>`` of each applied-request key (:func:`tasks.request_tables.request_key` without its
+    """``<table>:<request id>`` of each applied-request key (:func:`tasks.inputs.request_tables.request_key` without its
     content hash): what the ledger, kept under Object Lock, records of a request."""
     return {k.rsplit(":", 1)[0] if k.count(":") >= 2 else k for k in keys}
 
@@ -61,7 +61,7 @@ def _sealed(entry: dict) -> bytes:
 
 
 def _seqs(store) -> list[int]:
-    names = (k[len(PREFIX) + 1:] for k in store.list(PREFIX))
+    names = (k[len(PREFIX) + 1 :] for k in store.list(PREFIX))
     return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
 
@@ -185,9 +185,11 @@ def _lineage_problems(store, chain: list[dict]) -> list[str]:
             continue
         now = applied.get(entry["model"], set()) | set(entry.get("requests_added", []))
         if requests_sha256(now) != entry["requests_applied_sha256"]:
-            problems.append(f"{key}: CURRENT of {entry['model']} moved to {entry.get('version')}, whose applied requests are not "
-                            f"those of the version it replaced plus {len(entry.get('requests_added', []))} added "
-                            "(a request was dropped: its data would be served again)")
+            problems.append(
+                f"{key}: CURRENT of {entry['model']} moved to {entry.get('version')}, whose applied requests are not "
+                f"those of the version it replaced plus {len(entry.get('requests_added', []))} added "
+                "(a request was dropped: its data would be served again)"
+            )
         manifest_key = f"models/{entry['model']}/{entry['version']}/manifest.json"
         if store.sha256_of(manifest_key):
             listed = request_names(json.loads(store.get_bytes(manifest_key)).get("requests_applied", []))

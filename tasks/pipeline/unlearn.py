@@ -1,8 +1,8 @@
 """``mmrecun unlearn``: make a trained model forget the requests in a FORGET_DIR, with evidence.
 
 Methods: ``mmrecun`` (default), ``mmrecun-paper`` (the paper's form), ``finetune``, ``neggrad`` (all start
-from the parent model; :mod:`mmrecun_core.unlearning.loop`) and ``gold`` (retrain from scratch on the retain data with the parent's hyper-parameters and early
-stopping: the reference an approximate method is judged against).
+from the parent model; :mod:`mmrecun_core.unlearning.loop`) and ``gold`` (retrain from scratch on the retain data
+with the parent's hyper-parameters and early stopping: the reference an approximate method is judged against).
 """
 
 from __future__ import annotations
@@ -18,20 +18,21 @@ import torch
 
 from mmrecun_core.checkpoint import ModelBundle, load_model, save_model
 from mmrecun_core.device import resolve_device
-from mmrecun_core.unlearning.evidence import collect_evidence
-from mmrecun_core.unlearning.forget import retain_data
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
-from mmrecun_core.unlearning.replay import ReplaySchedule
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
-from mmrecun_core.unlearning.loop import METHODS as UNLEARN_METHODS
-from mmrecun_core.unlearning.loop import UnlearnConfig, unlearn
-from mmrecun_core.unlearning.rows import erase_user_rows
+from mmrecun_core.unlearning.config import METHODS as UNLEARN_METHODS
+from mmrecun_core.unlearning.config import UnlearnConfig
+from mmrecun_core.unlearning.evidence import collect_evidence
+from mmrecun_core.unlearning.forget import retain_data
+from mmrecun_core.unlearning.loop import unlearn
 from mmrecun_core.unlearning.objective import MMRecUNConfig
-from tasks.catalogue import load_catalogue
-from tasks.evaluate import check_same_ids
-from tasks.forget_set import plan_forget
+from mmrecun_core.unlearning.replay import ReplaySchedule
+from mmrecun_core.unlearning.rows import erase_user_rows
+from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import replacing_folder
+from tasks.pipeline.evaluate import check_same_ids
+from tasks.pipeline.forget_set import plan_forget
 
 log = logging.getLogger("mmrecun.unlearn")
 METHODS = (*UNLEARN_METHODS, "gold")
@@ -40,7 +41,7 @@ METHODS = (*UNLEARN_METHODS, "gold")
 def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.datetime | None = None):
     """Load parent, catalogue and requests; return ``(parent bundle, data, requests, retain, retain knn, device)``.
 
-    ``requests`` is the :class:`~tasks.forget_set.ForgetPlan`: its ``forget`` set holds only what is new
+    ``requests`` is the :class:`~tasks.pipeline.forget_set.ForgetPlan`: its ``forget`` set holds only what is new
     since the parent; the retain data excludes the cumulative set.
     """
     dev = resolve_device(device)
@@ -82,14 +83,27 @@ def training_schedule(method: str, parent_manifest: dict, facts: dict) -> Replay
     return replay_schedule(parent_manifest)
 
 
-def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, dev, *, alpha: float = 0.5,
-               max_epochs: int | None = None, seed: int = 0, gold_seed: int | None = None, replay: bool = True,
-               overrides: dict | None = None):
+def run_method(
+    method: str,
+    parent: ModelBundle,
+    data,
+    requests,
+    retain,
+    knn,
+    dev,
+    *,
+    alpha: float = 0.5,
+    max_epochs: int | None = None,
+    seed: int = 0,
+    gold_seed: int | None = None,
+    replay: bool = True,
+    overrides: dict | None = None,
+):
     """Produce the unlearned model with ``method``; return ``(model, graphs, facts)``; ``facts["wall_s"]`` is its own time.
 
     The approximate methods change ``parent.model`` in place (pass a copy to keep the parent) and
     draw with ``seed``; ``max_epochs`` None is the method's own cap; ``overrides``: further
-    :class:`~mmrecun_core.unlearning.loop.UnlearnConfig` fields (the benchmark's ablation ladder). Gold trains
+    :class:`~mmrecun_core.unlearning.config.UnlearnConfig` fields (the benchmark's ablation ladder). Gold trains
     with ``gold_seed``, by default the parent's own training seed, so that it differs from the parent
     only by the data.
     """
@@ -107,12 +121,25 @@ def run_method(method: str, parent: ModelBundle, data, requests, retain, knn, de
         facts = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "train_seed": train_seed}
     else:
         model = parent.model
-        config = UnlearnConfig(method=method, objective=MMRecUNConfig(alpha=alpha), max_epochs=max_epochs, seed=seed,
-                               replay=replay_schedule(parent.manifest) if replay else None, **(overrides or {}))
+        config = UnlearnConfig(
+            method=method,
+            objective=MMRecUNConfig(alpha=alpha),
+            max_epochs=max_epochs,
+            seed=seed,
+            replay=replay_schedule(parent.manifest) if replay else None,
+            **(overrides or {}),
+        )
         result = unlearn(model, data, requests.forget, retain, graphs, config, excluded_items=requests.cumulative.items)
-        facts = {"epochs_run": result.epochs_run, "stopped_by": result.stopped_by, "criterion": config.criterion,
-                 "criterion_auc": result.criterion_auc, "initial_criterion_auc": result.initial_auc, "replay": result.replay,
-                 "resets_own_rows": config.resets_own_rows, "config": dataclasses.asdict(config)}
+        facts = {
+            "epochs_run": result.epochs_run,
+            "stopped_by": result.stopped_by,
+            "criterion": config.criterion,
+            "criterion_auc": result.criterion_auc,
+            "initial_criterion_auc": result.initial_auc,
+            "replay": result.replay,
+            "resets_own_rows": config.resets_own_rows,
+            "config": dataclasses.asdict(config),
+        }
     facts["wall_s"] = time.perf_counter() - started
     return model, graphs, facts
 
@@ -136,9 +163,20 @@ def tombstoned(user_ids: np.ndarray, erased: np.ndarray) -> np.ndarray:
     return out
 
 
-def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mmrecun", alpha: float = 0.5,
-                  max_epochs: int | None = None, seed: int = 0, device: str = "auto", cutoff: dt.datetime | None = None,
-                  run_gold: bool = False) -> dict:
+def unlearn_model(
+    data_dir,
+    model_dir,
+    forget_dir,
+    out_dir,
+    *,
+    method: str = "mmrecun",
+    alpha: float = 0.5,
+    max_epochs: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    cutoff: dt.datetime | None = None,
+    run_gold: bool = False,
+) -> dict:
     """Unlearn and write ``out_dir`` (new model directory + ``evidence.json``); return a small reference.
 
     ``evidence.json`` holds the unlearned model's measures, ``original`` (the parent's, on the same
@@ -154,7 +192,10 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
     gold, gold_emb = None, None
     if run_gold:
         gold_model, gold_graphs, gold_facts = run_method("gold", parent, data, requests, retain, knn, dev, seed=seed)
-        gold = {**collect_evidence(gold_model, gold_graphs, data, retain, requests.cumulative, parent=parent_emb), "wall_s": gold_facts["wall_s"]}
+        gold = {
+            **collect_evidence(gold_model, gold_graphs, data, retain, requests.cumulative, parent=parent_emb),
+            "wall_s": gold_facts["wall_s"],
+        }
         with torch.no_grad():
             gold_emb = gold_model.propagate(gold_graphs)
     model, graphs, facts = run_method(method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed)
@@ -165,17 +206,27 @@ def unlearn_model(data_dir, model_dir, forget_dir, out_dir, *, method: str = "mm
     manifest = {
         **{k: parent.manifest[k] for k in ("model", "seed", "data_sha256") if k in parent.manifest},
         "parent": {"model_dir": str(model_dir), "files": parent.manifest.get("files", {})},
-        "method": method, "unlearn": facts, "requests_applied": requests.request_ids,
-        "forget_counts": requests.counts, "not_applicable": requests.not_applicable,
+        "method": method,
+        "unlearn": facts,
+        "requests_applied": requests.request_ids,
+        "forget_counts": requests.counts,
+        "not_applicable": requests.not_applicable,
         "excluded_items": np.asarray(data.item_ids[requests.cumulative.items]).tolist(),
         "training_schedule": dataclasses.asdict(schedule) if (schedule := training_schedule(method, parent.manifest, facts)) else None,
-        "erased_users": len(requests.cumulative.users), "new_requests": requests.new_request_ids,
+        "erased_users": len(requests.cumulative.users),
+        "new_requests": requests.new_request_ids,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     bundle = ModelBundle(model, retain.train, knn, tombstoned(data.user_ids, requests.cumulative.users), data.item_ids, manifest)
     with replacing_folder(out_dir) as tmp:
         (tmp / "evidence.json").write_text(json.dumps(evidence, indent=2))  # listed in the manifest save_model writes
         save_model(bundle, tmp)
-    log.info("%s: forget recall@20 %.4f, retain test recall@20 %.4f, membership AUC %s, %.1fs", method,
-             evidence["forget_recall@20"], evidence["retain_test_recall@20"], evidence["mia_auc"], facts["wall_s"])
+    log.info(
+        "%s: forget recall@20 %.4f, retain test recall@20 %.4f, membership AUC %s, %.1fs",
+        method,
+        evidence["forget_recall@20"],
+        evidence["retain_test_recall@20"],
+        evidence["mia_auc"],
+        facts["wall_s"],
+    )
     return {"model_dir": str(out_dir), "method": method, "evidence": evidence}

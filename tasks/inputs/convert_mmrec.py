@@ -16,9 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
-from schemas.contracts import (SPLIT_VALUES, TS_TYPE, ContractError, check_modality_name, interactions_schema,
-                               item_features_schema)
-from tasks.catalogue import embedding_column, write_catalogue
+from schemas.contracts import SPLIT_VALUES, TS_TYPE, ContractError, check_modality_name, interactions_schema, item_features_schema
+from tasks.inputs.catalogue import embedding_column, write_catalogue
 from tasks.paths import check_output, existing_file, existing_folder, replacing_folder
 
 log = logging.getLogger("mmrecun.convert")
@@ -28,8 +27,19 @@ REQUIRED = ("userID", "itemID", "x_label")
 def _read_inter(path: Path) -> pa.Table:
     existing_file(path, "MMRec interaction file")
     try:
-        table = csv.read_csv(path, parse_options=csv.ParseOptions(delimiter="\t"), convert_options=csv.ConvertOptions(
-            column_types={"userID": pa.int64(), "itemID": pa.int64(), "x_label": pa.int64(), "rating": pa.float64(), "timestamp": pa.float64()}))
+        table = csv.read_csv(
+            path,
+            parse_options=csv.ParseOptions(delimiter="\t"),
+            convert_options=csv.ConvertOptions(
+                column_types={
+                    "userID": pa.int64(),
+                    "itemID": pa.int64(),
+                    "x_label": pa.int64(),
+                    "rating": pa.float64(),
+                    "timestamp": pa.float64(),
+                }
+            ),
+        )
     except (pa.ArrowException, OSError) as exc:
         raise ContractError(f"{path.name}: malformed MMRec interaction file ({exc})") from exc
     missing = [c for c in REQUIRED if c not in table.column_names]
@@ -44,7 +54,9 @@ def _read_inter(path: Path) -> pa.Table:
     labels = table.column("x_label").to_numpy()
     bad = ~np.isin(labels, (0, 1, 2))
     if bad.any():
-        raise ContractError(f"{path.name}: x_label must be 0/1/2 (train/valid/test); {int(bad.sum())} rows hold e.g. {np.unique(labels[bad])[:5].tolist()}")
+        raise ContractError(
+            f"{path.name}: x_label must be 0/1/2 (train/valid/test); {int(bad.sum())} rows hold e.g. {np.unique(labels[bad])[:5].tolist()}"
+        )
     if not (labels == 0).any():
         raise ContractError(f"{path.name}: the training split is empty (no row with x_label 0 among {len(labels)})")
     for column in ("userID", "itemID"):
@@ -79,7 +91,10 @@ def _features(path: Path, n_items: int) -> pa.Table:
     if matrix.ndim != 2:
         raise ContractError(f"{path.name}: expected a 2-d [items, d] matrix, got shape {matrix.shape}")
     if matrix.shape[0] != n_items:
-        raise ContractError(f"{path.name}: has {matrix.shape[0]} rows but the interactions name item ids 0..{n_items - 1} ({n_items} items); row i must hold item i")
+        raise ContractError(
+            f"{path.name}: has {matrix.shape[0]} rows but the interactions name item ids 0..{n_items - 1} ({n_items} items); "
+            "row i must hold item i"
+        )
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)

@@ -17,17 +17,20 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import great_expectations as gx
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from schemas.contracts import ContractError
 from schemas.personal import pseudonymise, scrub
 from schemas.suites import DEFAULT_DUPLICATE_THRESHOLD, SuiteContext, schema_frame
-from tasks.ingest import load_reference
+from schemas.suites.tables import suite_for
+from tasks.inputs.request_tables import REQUEST_TABLES
 from tasks.paths import replacing_folder
-from tasks.request_tables import REQUEST_TABLES
+from tasks.pipeline.ingest import load_reference
 
 log = logging.getLogger("mmrecun.validate")
 EXAMPLES = 5
@@ -44,13 +47,21 @@ class ValidationFailed(ContractError):
 def _context(tables: dict, cutoff: datetime, duplicate_threshold: float) -> SuiteContext:
     """What the suites must know, read from ``interactions`` (ids, user ids hashed; id type), the feature tables'
     names and the request tables' ids."""
-    inter = pq.read_table(tables["interactions"]["path"], columns=[c for c in ("user_id", "item_id") if c in tables["interactions"]["columns"]])
+    inter = pq.read_table(
+        tables["interactions"]["path"], columns=[c for c in ("user_id", "item_id") if c in tables["interactions"]["columns"]]
+    )
     ids = {c: np.asarray(scrub(c, pc.unique(inter.column(c)).to_pylist()), dtype=object) for c in inter.column_names}
     id_type = str(inter.schema.field("user_id").type) if "user_id" in inter.column_names else "int64"
     modalities = tuple(name.split("/", 1)[1] for name in tables if name.startswith("item_features/"))
-    return SuiteContext(cutoff=cutoff, id_type=id_type, user_ids=ids.get("user_id", np.empty(0)),
-                        item_ids=ids.get("item_id", np.empty(0)), modalities=modalities,
-                        duplicate_threshold=duplicate_threshold, request_ids=_request_ids(tables))
+    return SuiteContext(
+        cutoff=cutoff,
+        id_type=id_type,
+        user_ids=ids.get("user_id", np.empty(0)),
+        item_ids=ids.get("item_id", np.empty(0)),
+        modalities=modalities,
+        duplicate_threshold=duplicate_threshold,
+        request_ids=_request_ids(tables),
+    )
 
 
 def _request_ids(tables: dict) -> dict[str, np.ndarray]:
@@ -75,7 +86,7 @@ def _examples(result: dict, columns: list[str] | None) -> list:
     """
     counts = result.get("partial_unexpected_counts")
     values = [c["value"] for c in counts] if counts else result.get("partial_unexpected_list") or result.get("partial_missing_list") or []
-    rows = [dict(zip(columns, v)) if columns and isinstance(v, (tuple, list)) else v for v in values[:EXAMPLES]]
+    rows = [dict(zip(columns, v, strict=True)) if columns and isinstance(v, (tuple, list)) else v for v in values[:EXAMPLES]]
     return [{k: _plain(x) for k, x in v.items()} if isinstance(v, dict) else _plain(v) for v in rows]
 
 
@@ -86,10 +97,15 @@ def _outcome(table: str, stage: str, result) -> dict:
         if r.success:
             continue
         cfg, res = r.expectation_config, r.result or {}
-        entry = {"expectation": cfg.type, "description": cfg.description or cfg.type,
-                 "column": cfg.kwargs.get("column"), "unexpected": res.get("unexpected_count", res.get("missing_count")),
-                 "rows": res.get("element_count"), "observed": res.get("observed_value"),
-                 "examples": _examples(res, cfg.kwargs.get("column_list"))}
+        entry = {
+            "expectation": cfg.type,
+            "description": cfg.description or cfg.type,
+            "column": cfg.kwargs.get("column"),
+            "unexpected": res.get("unexpected_count", res.get("missing_count")),
+            "rows": res.get("element_count"),
+            "observed": res.get("observed_value"),
+            "examples": _examples(res, cfg.kwargs.get("column_list")),
+        }
         if r.exception_info and r.exception_info.get("raised_exception"):
             entry["error"] = r.exception_info.get("exception_message")
         out["warnings" if str(cfg.severity).lower().endswith("warning") else "failed"].append(entry)
@@ -97,7 +113,13 @@ def _outcome(table: str, stage: str, result) -> dict:
 
 
 def _describe(o: dict) -> str:
-    what = f"{o['unexpected']:,} of {o['rows']:,} rows" if o.get("rows") else f"observed {o['observed']}" if o.get("observed") is not None else ""
+    what = (
+        f"{o['unexpected']:,} of {o['rows']:,} rows"
+        if o.get("rows")
+        else f"observed {o['observed']}"
+        if o.get("observed") is not None
+        else ""
+    )
     examples = f", e.g. {o['examples']}" if o["examples"] else ""
     error = f" ({o['error']})" if o.get("error") else ""
     return f"{o['description']}: {what}{examples}{error}".replace(": ,", ":")
@@ -109,22 +131,24 @@ class _Runner:
     SITE = "mmrecun"
 
     def __init__(self, docs_dir: Path):
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
-        self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)  # our log lines say the progress
-        self.context.add_data_docs_site(site_name=self.SITE, site_config={
-            "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())}})
+        self.context.add_data_docs_site(
+            site_name=self.SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
+            },
+        )
         self.source = self.context.data_sources.add_pandas("mmrecun")
 
     def run(self, name: str, expectations: list, frame):
         asset = self.source.add_dataframe_asset(name)
-        suite = self.context.suites.add(self.gx.ExpectationSuite(name=name, expectations=expectations))
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         definition = self.context.validation_definitions.add(
-            self.gx.ValidationDefinition(name=name, data=asset.add_batch_definition_whole_dataframe("all"), suite=suite))
+            gx.ValidationDefinition(name=name, data=asset.add_batch_definition_whole_dataframe("all"), suite=suite)
+        )
         return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
     def build_docs(self) -> None:
@@ -133,15 +157,12 @@ class _Runner:
         self.context.build_data_docs(site_names=[self.SITE])
 
 
-def validate(workspace: str | Path, cutoff: datetime | None = None,
-             duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> dict:
-    """Validate the tables :func:`~tasks.ingest.ingest` put in ``workspace``; return the summary.
+def validate(workspace: str | Path, cutoff: datetime | None = None, duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> dict:
+    """Validate the tables :func:`~tasks.pipeline.ingest.ingest` put in ``workspace``; return the summary.
 
     ``cutoff`` (default now, UTC) is the run's logical date: no interaction may be later.
     Raises :class:`ValidationFailed` when a critical expectation fails (after writing the results).
     """
-    from schemas.suites.tables import suite_for
-
     cutoff = cutoff or datetime.now(timezone.utc)
     tables = load_reference(workspace)["tables"]
     ctx = _context(tables, cutoff, duplicate_threshold)
@@ -162,12 +183,23 @@ def validate(workspace: str | Path, cutoff: datetime | None = None,
                 stages.append(_outcome(table, "data", result))
                 (out / f"{stem}.data.json").write_text(json.dumps(result.to_json_dict(), indent=1, default=str))
             summary["tables"][table] = {
-                "rows": facts["rows"], "sha256": facts["sha256"], "seconds": round(time.perf_counter() - started, 2),
-                "expectations": sum(s["expectations"] for s in stages), "stages": [s["stage"] for s in stages],
+                "rows": facts["rows"],
+                "sha256": facts["sha256"],
+                "seconds": round(time.perf_counter() - started, 2),
+                "expectations": sum(s["expectations"] for s in stages),
+                "stages": [s["stage"] for s in stages],
                 "success": not any(s["failed"] for s in stages),
-                "failed": [f for s in stages for f in s["failed"]], "warnings": [w for s in stages for w in s["warnings"]]}
-            log.info("%s: %d expectations, %d failed, %d warnings (%.1fs)", table, summary["tables"][table]["expectations"],
-                     len(summary["tables"][table]["failed"]), len(summary["tables"][table]["warnings"]), summary["tables"][table]["seconds"])
+                "failed": [f for s in stages for f in s["failed"]],
+                "warnings": [w for s in stages for w in s["warnings"]],
+            }
+            log.info(
+                "%s: %d expectations, %d failed, %d warnings (%.1fs)",
+                table,
+                summary["tables"][table]["expectations"],
+                len(summary["tables"][table]["failed"]),
+                len(summary["tables"][table]["warnings"]),
+                summary["tables"][table]["seconds"],
+            )
         started = time.perf_counter()
         runner.build_docs()
         summary["docs_seconds"] = round(time.perf_counter() - started, 2)

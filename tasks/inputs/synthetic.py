@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.contracts import TS_TYPE, check_modality_name, interactions_schema, item_features_schema
-from tasks.catalogue import embedding_column, write_catalogue
+from tasks.inputs.catalogue import embedding_column, write_catalogue
 from tasks.paths import replacing_folder
 
 log = logging.getLogger("mmrecun.synthetic")
@@ -40,8 +40,7 @@ def make_synthetic(
     :class:`~schemas.errors.BadModalityName` for a modality that cannot name a feature table.
     """
     if n_users < 1 or n_items < MIN_ITEMS:
-        raise ValueError(f"a synthetic catalogue needs at least 1 user and {MIN_ITEMS} items, "
-                         f"got {n_users} and {n_items}")
+        raise ValueError(f"a synthetic catalogue needs at least 1 user and {MIN_ITEMS} items, got {n_users} and {n_items}")
     for m in modalities:
         check_modality_name(m)
     rng = np.random.default_rng(seed)

@@ -19,11 +19,10 @@ from typing import BinaryIO, Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.contracts import (ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, ContractError,
-                               check_modality_name)
-from tasks.catalogue import fingerprint
+from schemas.contracts import ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, ContractError, check_modality_name
+from tasks.inputs.catalogue import fingerprint
 from tasks.paths import check_output, confined, existing_file, existing_folder, replacing_folder
-from tasks.s3 import is_s3_uri, list_keys, s3_client, split_s3_uri, storage_errors
+from tasks.storage.s3 import is_s3_uri, list_keys, s3_client, split_s3_uri, storage_errors
 
 log = logging.getLogger("mmrecun.ingest")
 CHUNK = 8 << 20
@@ -83,8 +82,14 @@ def _snapshot(source: Source, path: str, table: str, dest: Path) -> dict:
         schema = meta.schema_arrow.remove_metadata()
     except (pa.ArrowException, OSError) as exc:
         raise ContractError(f"{table}: {source.location(path)} is not a readable Parquet file ({exc})") from exc
-    return {"uri": source.location(path), "sha256": sha, "bytes": size, "rows": meta.metadata.num_rows,
-            "schema_sha256": hashlib.sha256(schema.to_string().encode()).hexdigest(), "columns": schema.names}
+    return {
+        "uri": source.location(path),
+        "sha256": sha,
+        "bytes": size,
+        "rows": meta.metadata.num_rows,
+        "schema_sha256": hashlib.sha256(schema.to_string().encode()).hexdigest(),
+        "columns": schema.names,
+    }
 
 
 def _data_tables(source: Source) -> dict[str, str]:
@@ -103,8 +108,7 @@ def _request_tables(source: Source) -> dict[str, str]:
     return tables
 
 
-def ingest(data_uri: str | Path, workspace: str | Path, requests_uri: str | Path | None = None,
-           endpoint_url: str | None = None) -> dict:
+def ingest(data_uri: str | Path, workspace: str | Path, requests_uri: str | Path | None = None, endpoint_url: str | None = None) -> dict:
     """Snapshot the data (and requests) into ``workspace/inputs``; return the reference.
 
     The reference: ``{"data": {"uri", "path", "sha256"}, "requests": {...} | None, "tables": {name: {"uri",
@@ -138,5 +142,3 @@ def load_reference(workspace: str | Path) -> dict:
     if not path.is_file():
         raise ContractError(f"no ingested inputs in {workspace} (run ingest first)")
     return json.loads(path.read_text())
-
-

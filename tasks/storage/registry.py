@@ -1,6 +1,6 @@
 """The model registry of a store: versions, the ``CURRENT`` pointer, promotion, purges and rollback.
 
-Layout (see :mod:`tasks.publish`): ``models/<name>/<version>/`` holds a complete version once its
+Layout (see :mod:`tasks.storage.publish`): ``models/<name>/<version>/`` holds a complete version once its
 ``manifest.json`` is there, or only ``TOMBSTONE.json`` once it has been purged;
 ``models/<name>/CURRENT`` is JSON naming the promoted version and the sha256 of its manifest.
 
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from schemas.errors import UserError
 from tasks.paths import replacing_folder
-from tasks.store import ChecksumMismatch, Conflict, sha256_bytes
+from tasks.storage import ledger
+from tasks.storage.store import ChecksumMismatch, Conflict, sha256_bytes
 
 MANIFEST, TOMBSTONE = "manifest.json", "TOMBSTONE.json"
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -40,7 +41,8 @@ class Superseded(Conflict, UserError):
         self.current = current
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second: the time stamps of registry and ledger records."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -68,7 +70,7 @@ def current_version(store, name: str) -> str | None:
 def versions(store, name: str) -> list[str]:
     """Every version folder of ``name`` in the store (complete, incomplete or tombstoned), sorted."""
     base = f"models/{name}/"
-    return sorted({k[len(base):].split("/", 1)[0] for k in store.list(f"models/{name}") if k.count("/") >= 3})
+    return sorted({k[len(base) :].split("/", 1)[0] for k in store.list(f"models/{name}") if k.count("/") >= 3})
 
 
 def version_manifest(store, name: str, version: str) -> dict | None:
@@ -86,20 +88,27 @@ def check_lineage(new_applied: set[str], old_manifest: dict | None, what: str) -
     """Raise :class:`LineageError` when ``new_applied`` lacks a request the replaced version applied."""
     lost = applied(old_manifest) - new_applied
     if lost:
-        raise LineageError(f"{what} would drop {len(lost)} request(s) the version it replaces applied "
-                           f"(e.g. {sorted(lost)[:3]}): their data would be served again")
+        raise LineageError(
+            f"{what} would drop {len(lost)} request(s) the version it replaces applied "
+            f"(e.g. {sorted(lost)[:3]}): their data would be served again"
+        )
 
 
-def promote(store, name: str, version: str, manifest_sha256: str, run_id: str, expected: str | None, tag: str | None,
-            **facts) -> dict:
+def promote(store, name: str, version: str, manifest_sha256: str, run_id: str, expected: str | None, tag: str | None, **facts) -> dict:
     """Move ``CURRENT`` to ``version`` if it still holds what was read as ``(expected version, tag)``.
 
     The store enforces the condition (S3 ``If-Match`` on the pointer's ETag, ``If-None-Match: *`` for the
     first promotion; a locked compare-and-rename for a folder). Raises :class:`Superseded` naming both
     versions when another writer moved it first. Returns the new pointer.
     """
-    pointer = {"version": version, "manifest_sha256": manifest_sha256, "run_id": run_id, "previous": expected,
-               "updated_at": _now(), **facts}
+    pointer = {
+        "version": version,
+        "manifest_sha256": manifest_sha256,
+        "run_id": run_id,
+        "previous": expected,
+        "updated_at": utc_now(),
+        **facts,
+    }
     data = json.dumps(pointer, indent=2).encode()
     try:
         if tag is None:
@@ -108,8 +117,11 @@ def promote(store, name: str, version: str, manifest_sha256: str, run_id: str, e
             store.put_bytes(pointer_key(name), data, if_match=tag)
     except Conflict:
         now = current_version(store, name)
-        raise Superseded(f"CURRENT of {name!r} moved to {now!r} while this run made {version!r} from {expected!r}: "
-                         f"{version!r} is superseded; a new run applies its requests to {now!r}", now) from None
+        raise Superseded(
+            f"CURRENT of {name!r} moved to {now!r} while this run made {version!r} from {expected!r}: "
+            f"{version!r} is superseded; a new run applies its requests to {now!r}",
+            now,
+        ) from None
     return pointer
 
 
@@ -123,10 +135,17 @@ def tombstone(store, name: str, version: str, reason: str, by_run: str) -> dict:
     if store.sha256_of(key):
         return json.loads(store.get_bytes(key))
     manifest = version_manifest(store, name, version)
-    files = {k[len(base) + 1:]: store.sha256_of(k) for k in store.list(base)}
-    stone = {"model": name, "version": version, "purged_at": _now(), "reason": reason, "purged_by_run": by_run,
-             "files_sha256": files, "requests_applied": len(applied(manifest)),
-             "manifest_sha256": files.get(MANIFEST)}
+    files = {k[len(base) + 1 :]: store.sha256_of(k) for k in store.list(base)}
+    stone = {
+        "model": name,
+        "version": version,
+        "purged_at": utc_now(),
+        "reason": reason,
+        "purged_by_run": by_run,
+        "files_sha256": files,
+        "requests_applied": len(applied(manifest)),
+        "manifest_sha256": files.get(MANIFEST),
+    }
     store.delete_prefix(base)
     store.put_bytes(key, json.dumps(stone, indent=2, sort_keys=True).encode())
     return stone
@@ -153,8 +172,6 @@ def rollback(store, name: str, to: str, retain=None) -> dict:
     Only to a complete, unpurged version that applied every request ``CURRENT`` applied
     (:class:`LineageError` otherwise), by compare-and-swap like a promotion.
     """
-    from tasks import ledger
-
     pointer, tag = read_pointer(store, name)
     if pointer is None:
         raise LineageError(f"model {name!r} has no CURRENT version in {store.uri()}: nothing to roll back")
@@ -166,11 +183,23 @@ def rollback(store, name: str, to: str, retain=None) -> dict:
     manifest_sha = store.sha256_of(f"models/{name}/{to}/{MANIFEST}")
     promote(store, name, to, manifest_sha, "rollback", pointer["version"], tag, rollback=True)
     mine, before = ledger.request_names(applied(target)), ledger.request_names(applied(current))
-    return ledger.append(store, {"kind": "rollback", "model": name, "version": to, "run_id": f"rollback-{_now()}",
-                                 "current_moved": True, "replaced_version": pointer["version"],
-                                 "requests_added": sorted(mine - before), "requests_applied_sha256": ledger.requests_sha256(mine),
-                                 "requests_applied_count": len(mine), "artifacts": {f"models/{name}/{to}/{MANIFEST}": manifest_sha},
-                                 "published_at": _now()}, retain=retain)
+    return ledger.append(
+        store,
+        {
+            "kind": "rollback",
+            "model": name,
+            "version": to,
+            "run_id": f"rollback-{utc_now()}",
+            "current_moved": True,
+            "replaced_version": pointer["version"],
+            "requests_added": sorted(mine - before),
+            "requests_applied_sha256": ledger.requests_sha256(mine),
+            "requests_applied_count": len(mine),
+            "artifacts": {f"models/{name}/{to}/{MANIFEST}": manifest_sha},
+            "published_at": utc_now(),
+        },
+        retain=retain,
+    )
 
 
 def fetch_version(store, name: str, version: str, dest: str | Path, manifest_sha256: str | None = None) -> dict:

@@ -29,13 +29,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tasks.objects import (AlreadyExists, BadKey, ChecksumMismatch, Conflict, Retention, StoreMissing, _sha256_stream, _Store,
-                           checked_key, sha256_bytes)
-from tasks.s3 import is_s3_uri
-from tasks.s3_store import S3Store
+from tasks.storage.objects import (
+    AlreadyExists,
+    BadKey,
+    ChecksumMismatch,
+    Conflict,
+    Retention,
+    StoreMissing,
+    _sha256_stream,
+    _Store,
+    checked_key,
+    sha256_bytes,
+)
+from tasks.storage.s3 import is_s3_uri
+from tasks.storage.s3_store import S3Store
 
-__all__ = ["AlreadyExists", "BadKey", "ChecksumMismatch", "Conflict", "LocalStore", "Retention", "S3Store", "StoreMissing",
-           "checked_key", "open_store", "sha256_bytes"]
+__all__ = [
+    "AlreadyExists",
+    "BadKey",
+    "ChecksumMismatch",
+    "Conflict",
+    "LocalStore",
+    "Retention",
+    "S3Store",
+    "StoreMissing",
+    "checked_key",
+    "open_store",
+    "sha256_bytes",
+]
 
 
 class LocalStore(_Store):
@@ -91,8 +112,9 @@ class LocalStore(_Store):
         else:
             os.replace(tmp, path)
 
-    def put_bytes(self, key: str, data: bytes, *, retain: Retention | None = None, if_absent: bool = False,
-                  if_match: str | None = None) -> str:
+    def put_bytes(
+        self, key: str, data: bytes, *, retain: Retention | None = None, if_absent: bool = False, if_match: str | None = None
+    ) -> str:
         self._write(key, data, retain, if_absent, if_match)
         return self._verify(key, sha256_bytes(data))
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
 
 class StorageError(RuntimeError):
     """Object storage could not be reached or answered with an error (worth a retry, unlike bad data)."""
@@ -18,8 +22,6 @@ class StorageError(RuntimeError):
 @contextmanager
 def storage_errors(what: str) -> Iterator[None]:
     """Turn boto3/botocore failures inside the block into :class:`StorageError` naming ``what``."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         yield
     except ClientError as exc:
@@ -37,7 +39,7 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/a/b`` -> ``("bucket", "a/b")`` (prefix without surrounding slashes)."""
     if not is_s3_uri(uri):
         raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
     if not bucket:
         raise ValueError(f"no bucket in {uri!r}")
     return bucket, prefix.strip("/")
@@ -45,9 +47,6 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 def s3_client(endpoint_url: str | None = None):
     """A boto3 S3 client with standard retries (backoff on throttling and transient errors)."""
-    import boto3
-    from botocore.config import Config
-
     return boto3.client("s3", endpoint_url=endpoint_url, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
 
 
