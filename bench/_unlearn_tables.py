@@ -106,7 +106,8 @@ def paper_table(per_seed: list[dict]) -> dict:
         [{"method": m, **{label: _mean_sd(summary[m][k]) for k, label in PAPER}} for m in methods],
         [("method", "{}"), *((label, "{}") for _, label in PAPER)],
     )
-    baselines = [b for b in BASELINES if b in summary and summary[b]["retain_test_recall@20"]]
+    recall = {b: (summary.get(b) or {}).get("retain_test_recall@20") for b in BASELINES}
+    baselines = [b for b, r in recall.items() if r and r["mean"] > 0]  # a relative improvement over 0 is undefined
     if "mmrecun" in summary and baselines:
         best = max(baselines, key=lambda b: summary[b]["retain_test_recall@20"]["mean"])
         ours, theirs = summary["mmrecun"]["retain_test_recall@20"]["mean"], summary[best]["retain_test_recall@20"]["mean"]
@@ -130,8 +131,9 @@ def _run_checks(scenario: str, run: dict) -> list[dict]:
     def add(measure: str, value, target: str, holds) -> None:
         rows.append({"seed": run["seed"], "measure": measure, "mmrecun": value, "target": target, "holds": holds})
 
-    ratio = ours["retain_test_recall@20"] / gold["retain_test_recall@20"]
-    add("retain test R@20 / Gold's", ratio, ">= 0.95", ratio >= 0.95)
+    gold_recall = gold["retain_test_recall@20"]
+    ratio = ours["retain_test_recall@20"] / gold_recall if gold_recall else None  # a Gold that finds nothing: undefined
+    add("retain test R@20 / Gold's", ratio, ">= 0.95", None if ratio is None else ratio >= 0.95)
     for key, tolerance, relative in (("forget_recall@20", 0.20, True), ("mia_auc", 0.05, False)):
         if key in paired and "mmrecun" in paired[key]:
             diff, holds = paired[key]["mmrecun"]["diff_mean"], None
