@@ -9,9 +9,9 @@ provides, without Gold:
   trained on ``(u, f)``, but ``u`` did choose ``f``: Gold scores it as it scores the user's other
   choices it never trained on, not as an item ``u`` never had (on TikTok, interaction erasures,
   Gold's membership AUC against never-seen items is 0.80; pushing the pairs to 0.5 against
-  never-seen items overshoots, which is a trace of its own). A pair whose user has no held-out item
-  takes part in neither the criterion nor the reverse BPR. Without a held-out split (the paper's
-  form and the baselines) the reference is a never-seen item of ``u``.
+  never-seen items overshoots, which is a trace of its own). A user without a held-out item, and
+  every user without a held-out split (the paper's form and the baselines), is referenced by a
+  never-seen item: such pairs are still judged, by the stricter reference.
 * revocations: Gold has no interaction with a revoked item ``f`` and no content for it, so it
   trains ``f`` only as a sampled negative of *every* user (each as often as BPR meets that user:
   once per retain interaction and epoch), exactly as it trains a catalogue item that nobody
@@ -115,16 +115,14 @@ class ReferenceSampler:
 
     def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Reference items int64 ``[s]`` for forgotten pairs ``(users, items)`` (int64 ``[s]``): held-out items of the
-        user (-1 for a user without one) or, without ``held_out``, never-seen items; cold items for revoked items
+        user (a never-seen item for a user without one, and for everyone without ``held_out``); cold items for revoked items
         (NegGrad's pairs; MMRecUN and the criterion use :meth:`revocation_triples`)."""
-        if self.held_out is None:
-            reference = self.never_seen.sample(users, rng)
-        else:
+        reference = self.never_seen.sample(users, rng)
+        if self.held_out is not None and self.held_out.nnz:
             start, count = self.held_out.indptr[users], np.diff(self.held_out.indptr)[users]
-            drawn = self.held_out.indices[
-                np.minimum(start + (rng.random(len(users)) * count).astype(np.int64), len(self.held_out.indices) - 1)
-            ]
-            reference = np.where(count > 0, drawn, -1).astype(np.int64)
+            has = count > 0
+            offset = (rng.random(int(has.sum())) * count[has]).astype(np.int64)
+            reference[has] = self.held_out.indices[start[has] + offset]
         if self.cold is not None:
             hit = self.is_revoked(items)
             reference[hit] = self.cold.sample(users[hit], rng)
@@ -144,14 +142,13 @@ class Probe:
     @classmethod
     def draw(cls, users: np.ndarray, items: np.ndarray, sampler: ReferenceSampler, rng: np.random.Generator, size: int) -> "Probe":
         """Up to ``size`` of the forgotten pairs ``(users, items)`` (int64 ``[f]``) of items still in the catalogue,
-        without replacement, with their references (pairs without one are left out); and ``size`` revocation triples
+        without replacement, with their references; and ``size`` revocation triples
         when some of the pairs is of a revoked item."""
         revoked = sampler.is_revoked(items)
         erased = np.flatnonzero(~revoked)
         pick = rng.choice(erased, min(size, len(erased)), replace=False)
         u, f = users[pick], items[pick]
-        r = sampler.sample(u, f, rng)
-        parts = [(u[r >= 0], f[r >= 0], r[r >= 0])]  # a user without a held-out item has no reference
+        parts = [(u, f, sampler.sample(u, f, rng))]
         if revoked.any():
             parts.append(sampler.revocation_triples(size, rng))
         u, f, r = (np.concatenate(a) for a in zip(*parts, strict=True))

@@ -175,8 +175,7 @@ def _forget_triples(
             parts.append(reference.revocation_triples(int(mask.sum()), rng))
         else:
             u, f = f_users[mask], f_items[mask]
-            r = reference.sample(u, f, rng)
-            parts.append((u[r >= 0], f[r >= 0], r[r >= 0]))  # a user without a held-out item has no reference
+            parts.append((u, f, reference.sample(u, f, rng)))
     return tuple(np.concatenate(a) for a in zip(*parts, strict=True))
 
 
