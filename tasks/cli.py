@@ -22,7 +22,7 @@ from tasks.pipeline.evaluate import evaluate_model
 from tasks.pipeline.forget_set import build_forget_set
 from tasks.pipeline.ingest import ingest
 from tasks.pipeline.train import train_model
-from tasks.pipeline.unlearn import unlearn_model
+from tasks.pipeline.unlearn import METHODS, unlearn_model
 from tasks.reporting.gates import Gates
 from tasks.storage.objects import PublishError
 from tasks.storage.s3 import StorageError
@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="parent model directory")
     p.add_argument("--forget", required=True, help="FORGET_DIR with licence_revocations.parquet / erasure_requests.parquet")
     p.add_argument("--out", required=True, help="new model directory (replaced on success)")
-    p.add_argument("--method", choices=["mmrecun", "mmrecun-paper", "finetune", "neggrad", "gold"], default="mmrecun")
+    p.add_argument("--method", choices=METHODS, default="mmrecun")
     p.add_argument("--alpha", type=float_in("[0, 1]"), default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
     p.add_argument(
         "--max-epochs",
@@ -241,25 +241,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--retain-ratio",
         type=float_in("(0, 1]"),
-        default=0.95,
+        default=Gates.retain_ratio,
         help="gate: retain validation Recall@20 >= this share of the original's (default %(default)s)",
     )
     p.add_argument(
         "--erasure-auc-max",
         type=float_in("[0, 1]"),
-        default=0.70,
+        default=Gates.erasure_auc_max,
         help="gate: AUC of erased against held-out interactions of the same users (default %(default)s)",
     )
     p.add_argument(
         "--revoked-exposure-max",
         type=float_in("[0, 1000]"),
-        default=0.01,
+        default=Gates.revoked_exposure_max,
         help="gate: revoked items per user in the raw model's top-20 (default %(default)s)",
     )
     p.add_argument(
         "--content-tolerance",
         type=float_in("[0, 1]"),
-        default=0.05,
+        default=Gates.content_tolerance,
         help="gate: how far the content trace may lie above the retained data's own (default %(default)s)",
     )
     p.add_argument("--forget-recall-max", type=float_in("[0, 1]"), help="gate: optional ceiling on forget Recall@20")

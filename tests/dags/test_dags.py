@@ -374,3 +374,16 @@ def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inpu
     failure = [k for k in store.list("reports") if k.endswith("failure.json")]
     assert len(failure) == 1 and "weight is not negative" in json.loads(store.get_bytes(failure[0]))["error"]
     assert "validate" in store.get_bytes("reports/index.html").decode()
+
+
+def test_the_dags_parameters_agree_with_the_steps_and_the_cli(dagbag):
+    from dataclasses import asdict
+
+    from tasks.pipeline.steps import DEFAULTS
+    from tasks.pipeline.unlearn import METHODS
+    from tasks.reporting.gates import Gates
+
+    params = dagbag.get_dag("mmrecun_unlearn").params
+    assert list(params.get_param("method").schema["enum"]) == list(METHODS)
+    for name, value in asdict(Gates()).items():
+        assert params[f"gate_{name}"] == value == DEFAULTS[f"gate_{name}"], name
