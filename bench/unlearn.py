@@ -105,7 +105,7 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
     with torch.no_grad():
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
-    results, replicates, gold_emb, redrawable = {}, {}, None, {}
+    results, replicates, gold_emb, redrawable, reference = {}, {}, None, {}, None
     gold_seeds = [
         int(x) for x in (args.gold_seeds if args.gold_seeds is not None else "1,2" if args.scenario == "modality" else "").split(",") if x
     ]
@@ -129,7 +129,8 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
             if len(requests.forget.items)
             else None
         )
-        evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb)
+        evidence = measure_and_erase(model, graphs, data, retain, requests.forget, parent_emb, gold_emb, reference)
+        reference = evidence["content_trace_reference"]  # the data's alone: measured once per forget set
         epochs = facts.get("epochs_run") or 0
         entry = {
             "wall_s": facts["wall_s"],

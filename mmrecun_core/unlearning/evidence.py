@@ -165,12 +165,23 @@ def score_histograms(member_scores: np.ndarray, non_member_scores: np.ndarray, b
 
 @torch.no_grad()
 def collect_evidence(
-    model, graphs, data, retain, forget, parent: Embeddings | None = None, gold: Embeddings | None = None, sample: int = 5000, seed: int = 0
+    model,
+    graphs,
+    data,
+    retain,
+    forget,
+    parent: Embeddings | None = None,
+    gold: Embeddings | None = None,
+    sample: int = 5000,
+    seed: int = 0,
+    content_reference: dict | None = None,
 ) -> dict:
     """Every measure of DESIGN.md's evidence table for one unlearned ``model`` (propagating over ``graphs``).
 
     ``data``: the parent's data; ``retain``: what remains after ``forget``; ``parent`` / ``gold``: the
-    embeddings to measure score divergence against. Keys follow the unlearning benchmark's JSON.
+    embeddings to measure score divergence against; ``content_reference``: the ``content_trace_reference`` of an
+    earlier call on the same data (it depends on the data alone), computed here when None. Keys follow the
+    unlearning benchmark's JSON.
     """
     from mmrecun_core.evaluation import evaluate, serving_mask
 
@@ -189,7 +200,7 @@ def collect_evidence(
         **{f"item_recall@{k}": (v if len(revoked) else None) for k, v in item_recall(emb, revoked, data.train).items()},
         "exposure@20": exposure(emb, users, revoked, serving_mask(retain.train, revoked)) if len(revoked) else 0,
         "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0,
-        "exposure_users": len(users),
+        "exposure_rankings": len(users),  # top-20 lists examined, one per test user
         "bpr_div_parent": score_divergence(emb, parent) if parent is not None else None,
         "bpr_div_gold": score_divergence(emb, gold) if gold is not None else None,
     }
@@ -208,6 +219,9 @@ def collect_evidence(
         if len(affected := np.setdiff1d(forget.deleted_content(m), revoked)):
             content, known = data.features[m].matrix, ~data.features[m].missing
             out["content_trace"][m] = content_trace(items, content, known, affected)
+            if content_reference is not None:
+                out["content_trace_reference"][m] = content_reference[m]
+                continue
             reference = behaviour_representation(
                 retain.train, [f.matrix for o, f in retain.features.items() if o != m], items.shape[1], seed
             )

@@ -144,13 +144,14 @@ def run_method(
     return model, graphs, facts
 
 
-def measure_and_erase(model, graphs, data, retain, forget, parent_emb, gold_emb=None) -> dict:
+def measure_and_erase(model, graphs, data, retain, forget, parent_emb, gold_emb=None, content_reference=None) -> dict:
     """Collect the evidence, then zero the erased users' rows (the exact guarantee) for publication.
+    ``content_reference``: an earlier evidence's ``content_trace_reference`` on the same data (None: computed).
 
     The evidence comes first: once those rows are zero every score of an erased user ties, and
     user-centric measures would describe the tie order instead of what the rest of the model kept.
     """
-    evidence = collect_evidence(model, graphs, data, retain, forget, parent=parent_emb, gold=gold_emb)
+    evidence = collect_evidence(model, graphs, data, retain, forget, parent=parent_emb, gold=gold_emb, content_reference=content_reference)
     erase_user_rows(model, forget.users)
     return evidence
 
@@ -193,13 +194,23 @@ def unlearn_model(
     if run_gold:
         gold_model, gold_graphs, gold_facts = run_method("gold", parent, data, requests, retain, knn, dev, seed=seed)
         gold = {
-            **collect_evidence(gold_model, gold_graphs, data, retain, requests.cumulative, parent=parent_emb),
+            **collect_evidence(
+                gold_model,
+                gold_graphs,
+                data,
+                retain,
+                requests.cumulative,
+                parent=parent_emb,
+                content_reference=original["content_trace_reference"],
+            ),
             "wall_s": gold_facts["wall_s"],
         }
         with torch.no_grad():
             gold_emb = gold_model.propagate(gold_graphs)
     model, graphs, facts = run_method(method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed)
-    evidence = measure_and_erase(model, graphs, data, retain, requests.cumulative, parent_emb, gold_emb)
+    evidence = measure_and_erase(
+        model, graphs, data, retain, requests.cumulative, parent_emb, gold_emb, original["content_trace_reference"]
+    )
     evidence["wall_s"] = facts["wall_s"]
     evidence["original"] = original
     evidence["gold"] = gold

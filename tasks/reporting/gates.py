@@ -76,7 +76,7 @@ def quality_gates(run: dict, evidence: dict | None, validation: dict | None, cfg
             )
         )
     if evidence.get("item_recall@500") is not None:  # measured only when the run revoked items
-        users = max(evidence.get("exposure_users") or 0, 1)
+        users = max(evidence.get("exposure_rankings") or 0, 1)
         rate = evidence.get("model_exposure@20", 0) / users
         gates.append(
             _gate(
