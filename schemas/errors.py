@@ -37,6 +37,18 @@ class NothingRetained(ContractError):
     """Requests that would forget every training interaction: no model can be made from what is left."""
 
 
+class BadParameter(UserError, ValueError):
+    """A run parameter or command option outside its type, choices or bounds; the message names it and the value."""
+
+
+class MissingParent(UserError):
+    """A step needs something an earlier run makes (a promoted model, a published version): the message says which run."""
+
+
+class StoreConflict(UserError):
+    """The store changed under a run (another run promoted first, an object written twice): nothing was half-written."""
+
+
 class PathError(UserError, ValueError):
     """A path that cannot be used as given: missing, of the wrong kind, or leaving its folder."""
 
