@@ -12,7 +12,7 @@ DEMO   := var/demo
 SHELL  := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: venv test lint demo airflow bench-train bench-vs-mmrec bench-knn bench-ingest bench-check clean
+.PHONY: venv test test-cluster lint demo airflow bench-train bench-vs-mmrec bench-knn bench-ingest bench-check clean
 
 venv: $(STAMP)
 	@[ -L $(VENV) ] || ln -sfn $(VENV_DIR) $(VENV)
@@ -27,6 +27,24 @@ $(STAMP): pyproject.toml
 
 test: venv
 	$(BIN)/python -m pytest
+
+# A real cluster on this machine, on loopback only (tests/cluster/): PostgreSQL and Redis (Debian packages, installed
+# when missing), the S3 test server, Airflow with the CeleryExecutor, a worker on queue default and one on queue gpu
+# sharing no folder; mmrecun_train then mmrecun_unlearn through the REST API, then the gpu worker killed mid-unlearn.
+# Minutes; not part of `make test`. MMRECUN_CLUSTER_WORKSPACE=local|s3 (run directories), MMRECUN_CLUSTER_DATA=tiktok.
+CLUSTER_STAMP := $(VENV_DIR)/.installed-cluster
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CLUSTER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,airflow,cluster]"
+	touch $@
+
+test-cluster: venv $(CLUSTER_STAMP)
+	@if ! command -v redis-server > /dev/null || ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then \
+	  echo "installing PostgreSQL and Redis (Debian packages)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server > /dev/null; \
+	fi
+	MMRECUN_CLUSTER_TEST=1 PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest tests/cluster -s -p no:cacheprovider
 
 # ruff's lint rules and formatting, as pyproject.toml configures them (ruff is a test dependency).
 lint: venv

@@ -45,6 +45,32 @@ def test_celery_executor_real_auth_manager_and_secrets_from_the_env_file(compose
     assert "docker/.env" in (DOCKER.parent / ".gitignore").read_text()
 
 
+def test_workers_share_no_folder_and_the_workspace_is_on_the_s3_service(compose):
+    """As tests/cluster/ runs it: workers share only the metadata DB and object storage."""
+    env = compose["x-airflow"]["environment"]
+    assert env["MMRECUN_WORKSPACE"].startswith("s3://") and env["MMRECUN_STORE"].startswith("s3://")
+    assert env["MMRECUN_S3_ENDPOINT"] == "http://s3:8333" and env["MMRECUN_SCRATCH"].startswith("/tmp/")
+    assert "runs" not in (compose.get("volumes") or {})
+    for name, service in compose["services"].items():
+        if name.startswith(("worker-", "scheduler", "api-server", "dag-processor", "triggerer")):
+            assert not service.get("volumes"), f"{name} mounts {service.get('volumes')}"
+    for name in ("Dockerfile.airflow", "Dockerfile.gpu"):
+        text = (DOCKER / name).read_text()
+        assert "MMRECUN_WORKSPACE" not in text and '".[airflow,cluster]"' in text
+
+
+def test_celery_settings_and_pools_match_the_cluster_test(compose):
+    env = compose["x-airflow"]["environment"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    example = (DOCKER / ".env.example").read_text()
+    assert "AIRFLOW__CELERY__RESULT_BACKEND=db+postgresql" in example and "MMRECUN_GPU_WORKERS=1" in example
+    assert int(env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"]) > 0
+    init = compose["services"]["airflow-init"]["command"][-1]
+    assert "airflow pools set mmrecun_registry 1" in init
+    assert 'airflow pools set mmrecun_gpu "$${MMRECUN_GPU_WORKERS:-1}"' in init
+    assert compose["services"]["worker-gpu"]["command"][4:6] == ["--concurrency", "1"]
+
+
 @pytest.mark.parametrize("name", ["Dockerfile.airflow", "Dockerfile.gpu"])
 def test_images_pin_their_bases_and_torch_and_run_unprivileged(name):
     text = (DOCKER / name).read_text()
