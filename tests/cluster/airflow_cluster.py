@@ -133,7 +133,7 @@ class Cluster:
         log = self.root / f"{name}.log"
         if log.exists():
             log.rename(log.with_suffix(f".{int(time.time())}.log"))
-        self.procs.start(name, argv, env=env)
+        self.procs.start(name, argv, env=env, cwd=home)  # a relative path written by a task stays this worker's own
 
     def airflow(self, *args: str) -> str:
         out = subprocess.run([str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, cwd=self.root)
@@ -211,3 +211,27 @@ class Cluster:
                 raise RuntimeError(f"{task_id} of {run_id} not in {states} after {timeout} s: {ti}")
             time.sleep(2)
         return ti
+
+
+def main() -> None:
+    """``python -m tests.cluster.airflow_cluster``: bring the cluster up, print how to reach it, and stop every process
+    it started on Ctrl-C or SIGTERM."""
+    import signal
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="mmrecun-cluster-"))
+    cluster = Cluster(root)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        cluster.up()
+        print(f"Airflow UI and API: {cluster.api} (user {USER}, password {cluster.password}); S3: {cluster.s3}; logs: {root}")
+        print(f"workspace {cluster.workspace}, store {cluster.store}; Ctrl-C stops everything", flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(f"stopped; left behind: {cluster.down()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -73,12 +73,13 @@ class Processes:
         self.ports: set[int] = set()
         (root / "pids").mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, argv: list[str], env: dict | None = None, port: int | None = None, user: str | None = None, timeout=120):
-        """Start ``argv`` in a new session; with ``port``, wait until it listens there."""
+    def start(self, name: str, argv: list[str], env=None, port: int | None = None, user: str | None = None, timeout=120, cwd=None):
+        """Start ``argv`` in a new session (in ``cwd``, default the cluster's folder); with ``port``, wait until it
+        listens there."""
         env = {**(env or os.environ), "MMRECUN_CLUSTER_ID": self.mark}
-        log = open(self.root / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, user=user, cwd=self.root)
-        log.close()
+        with open(self.root / f"{name}.log", "ab") as log:
+            where = {"cwd": cwd or self.root, "user": user}
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, **where)
         self.procs[name] = proc
         (self.root / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n")
         if port:
