@@ -127,12 +127,20 @@ def ingest(data_uri: str | Path, workspace: str | Path, requests_uri: str | Path
             shas = {}
             for table, path in tables_of(source).items():
                 facts = _snapshot(source, path, table, confined(tmp, group, path))
-                facts["path"] = str(inputs / group / path)
+                facts["path"] = f"inputs/{group}/{path}"  # relative to the run: its folder moves between workers
                 ref["tables"][table] = facts
                 shas[table] = facts["sha256"]
                 log.info("%s: %s rows, %.1f MB from %s", table, facts["rows"], facts["bytes"] / 1e6, facts["uri"])
-            ref[group] = {"uri": source.uri, "path": str(inputs / group), "sha256": fingerprint(shas)}
+            ref[group] = {"uri": source.uri, "path": f"inputs/{group}", "sha256": fingerprint(shas)}
         (tmp / "ingest.json").write_text(json.dumps(ref, indent=2))
+    return _located(ref, workspace)
+
+
+def _located(ref: dict, workspace: str | Path) -> dict:
+    """``ref`` with its snapshot paths (stored relative to the run) under ``workspace``."""
+    root = Path(workspace)
+    for facts in (*ref["tables"].values(), *(g for g in (ref["data"], ref["requests"]) if g)):
+        facts["path"] = str(root / facts["path"])
     return ref
 
 
@@ -141,4 +149,4 @@ def load_reference(workspace: str | Path) -> dict:
     path = Path(workspace) / "inputs" / "ingest.json"
     if not path.is_file():
         raise ContractError(f"no ingested inputs in {workspace} (run ingest first)")
-    return json.loads(path.read_text())
+    return _located(json.loads(path.read_text()), workspace)

@@ -23,10 +23,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from schemas.errors import UserError
-from tasks.pipeline.run import clean_run, keep_days, load_run, record, start_run, version_id
+from tasks.pipeline.run import load_run, record, start_run
+from tasks.pipeline.workspace import open_workspace
 from tasks.reporting.gates import Gates
 from tasks.reporting.lifecycle import lifecycle
-from tasks.storage.index import record_failure as record_in_store
 from tasks.storage.registry import NoParent, Superseded, fetch_current, fetch_version
 from tasks.storage.store import Retention, open_store
 
@@ -59,7 +59,8 @@ DEFAULTS = {
 
 
 def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_date: str | None = None) -> str:
-    """Create (or reopen, on a retry) the run directory ``<workspace>/<run_id>``; return its path."""
+    """Create (or reopen, on a retry) run ``run_id`` in ``workspace`` (a folder or ``s3://`` prefix:
+    :mod:`tasks.pipeline.workspace`); return where it lives (``<workspace>/<run id>``)."""
     unknown = set(params) - set(DEFAULTS) - {"data"}
     if unknown:
         raise ValueError(f"unknown run parameters: {sorted(unknown)}")
@@ -69,12 +70,10 @@ def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_d
         Retention.from_env()  # a bad retention setting stops the run here, before any model is made
     full = {**DEFAULTS, **params}
     full["cutoff"] = full["cutoff"] or logical_date or dt.datetime.now(dt.timezone.utc).isoformat()
-    return str(start_run(run_dir_for(workspace, run_id), run_id, kind, full["model_name"], full))
-
-
-def run_dir_for(workspace: str | Path, run_id: str) -> Path:
-    """Where run ``run_id`` keeps its files under ``workspace``."""
-    return Path(workspace) / version_id(run_id)
+    space = open_workspace(workspace)
+    with space.staged(run_id) as run_dir:
+        start_run(run_dir, run_id, kind, full["model_name"], full)
+    return space.uri(run_id)
 
 
 def _params(run_dir) -> dict:
@@ -160,7 +159,7 @@ def unlearn(run_dir: str) -> dict:
     ref = unlearn_model(
         root / "inputs" / "data",
         root / "parent",
-        root / "inputs" / "requests",
+        None,
         root / "model",
         method=p["method"],
         alpha=p["alpha"],
@@ -169,6 +168,7 @@ def unlearn(run_dir: str) -> dict:
         device=p["device"],
         cutoff=_cutoff(p),
         run_gold=p["run_gold"],
+        plan_dir=root / "forget_set",
     )
     e = ref["evidence"]
     return {"forget_recall@20": e["forget_recall@20"], "retain_test_recall@20": e["retain_test_recall@20"], "wall_s": e["wall_s"]}
@@ -227,12 +227,14 @@ def publish(run_dir: str) -> dict:
     }
 
 
-def approval_summary(run_dir: str) -> str:
-    """What a person reads before approving a run's report: status, gates and where the report is (Markdown)."""
+def approval_summary(run_dir: str, report_uri: str | None = None) -> str:
+    """What a person reads before approving a run's report: status, gates and where the report is (Markdown;
+    ``report_uri``: where the workspace keeps report.html, by default in ``run_dir``)."""
     report = json.loads((Path(run_dir) / "report" / "report.json").read_text())
     gates = "\n".join(f"- {'PASS' if g['passed'] else 'FAIL'}: {g['description']}" for g in report["gates"])
+    where = report_uri or Path(run_dir) / "report" / "report.html"
     return (
-        f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{Path(run_dir) / 'report' / 'report.html'}`. "
+        f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{where}`. "
         "Approve to let the new version become CURRENT; reject to publish the report as REJECTED."
     )
 
@@ -250,23 +252,3 @@ def already_published(run_dir: str) -> bool:
     """Whether this run's publication is on record (a rerun of it then has nothing to make again: its parent
     may have been purged since, and its inputs were removed from the workspace)."""
     return bool(json.loads((Path(run_dir) / "run.json").read_text()).get("published"))
-
-
-def cleanup(run_dir: str) -> dict:
-    """The end of every run, whatever its outcome: remove the workspace's personal parts (input snapshots, parent
-    copy, forget-set arrays, model files), now or after ``MMRECUN_WORKSPACE_KEEP_DAYS`` (then ``mmrecun gc``)."""
-    record = clean_run(run_dir, keep_days())
-    log.info(
-        "workspace %s: %s",
-        run_dir,
-        f"removed {', '.join(record['removed']) or 'nothing'}"
-        if record["removed_at"]
-        else f"kept until {record['expires_at']} (mmrecun gc removes it then)",
-    )
-    return record
-
-
-def record_failure(run_dir: str, task_id: str, error: str) -> None:
-    """Record a failed run in the store (``reports/<run_id>/failure.json``) so the runs index shows it."""
-    p = _params(run_dir)
-    record_in_store(_store(p), load_run(run_dir)["run_id"], task_id, error)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,6 +127,13 @@ class LocalStore(_Store):
         if not path.is_file():
             raise FileNotFoundError(f"{self.uri(key)} does not exist")
         return path.read_bytes()
+
+    def get_file(self, key: str, path: str | Path) -> None:
+        """Copy ``key`` into the file ``path``."""
+        source = self._path(key)
+        if not source.is_file():
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        shutil.copyfile(source, path)
 
     def get_tagged(self, key: str) -> tuple[bytes, str] | None:
         """``(bytes, tag)`` for a later ``put_bytes(..., if_match=tag)``, or None when absent (tag: the sha256)."""

@@ -110,17 +110,29 @@ def pipeline_inputs(catalogue_dir, slice_data, s3_endpoint, tmp_path_factory):
     }
 
 
-def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, monkeypatch, capsys):
+@pytest.mark.parametrize("workspace", ["folder", "s3"])
+def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, workspace, monkeypatch, capsys, tmp_path):
+    """The whole life of a model through the DAGs, with the run workspace in a folder and on S3 (workers sharing no disk)."""
     from tasks.cli import main
+    from tasks.pipeline.workspace import open_workspace
     from tasks.storage import ledger
     from tasks.storage.registry import current_version
     from tasks.storage.store import open_store
 
-    io = {k: pipeline_inputs[k] for k in ("data", "store", "endpoint_url")}
+    io = {k: pipeline_inputs[k] for k in ("data", "endpoint_url")} | {"store": f"{pipeline_inputs['store']}-{workspace}"}
+    runs_at = str(tmp_path / "runs")
+    if workspace == "s3":
+        pipeline_inputs["client"].create_bucket(Bucket="dag-work")
+        runs_at = "s3://dag-work/runs"
+        monkeypatch.setenv("MMRECUN_S3_ENDPOINT", io["endpoint_url"])
+        monkeypatch.setenv("MMRECUN_SCRATCH", str(tmp_path / "scratch"))
+    monkeypatch.setenv("MMRECUN_WORKSPACE", runs_at)
     trained = dagbag.get_dag("mmrecun_train").test(
         run_conf={**io, "train_epochs": 3, "device": "cpu"}, logical_date=dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
     )
     assert str(trained.state) == "success", states(trained)
+    space = open_workspace(runs_at, io["endpoint_url"])
+    assert space.load_run(trained.run_id)["kind"] == "train"  # the workspace holds the run
     store = open_store(io["store"], io["endpoint_url"])
     base = current_version(store, "mgcn")
     assert base is not None
@@ -223,6 +235,11 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, mon
         assert new[kind] > 0 and sum(v for k, v in new.items() if k.endswith(("erasures", "revocations")) and k != kind) == 0
         assert report["status"] == "PASSED" and any(g["name"].endswith(gate) and g["passed"] for g in report["gates"]), report["gates"]
         assert current_version(store, "mgcn") != before and ledger.verify(store).ok
+
+    # every run's workspace keeps only its record; a staged step leaves nothing in the worker's scratch folder
+    kept = {key.split("/")[1] for key in (space.store.list("") if workspace == "s3" else [])}
+    assert kept <= {"run.json", "cleanup.json", "files.json", "report", "evaluation.json"}
+    assert workspace == "folder" or (kept and list((tmp_path / "scratch").iterdir()) == [])
 
 
 def add_requests(inputs: dict, source: str, prefix: str, modality: bool) -> str:
