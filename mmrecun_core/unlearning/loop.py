@@ -7,7 +7,7 @@ Methods (``UnlearnConfig.method``):
   benchmark's ablation ladder turns them on one by one):
   the *row redraw* (``reset_own_rows``: the ID rows of erased users, revoked items and items whose
   content was deleted are drawn afresh from the initialiser; erased users' rows are then frozen, as a
-  retrained model holds the row of a user without interactions);
+  retrained model holds the row of a user without interactions; why: docs/decisions/007-erased-user-rows-fresh-draw.md);
   the *replay* (``replay``: the redrawn item rows go through retraining's own steps,
   :mod:`~mmrecun_core.unlearning.replay`);
   *references as retraining scores the forgotten items* (``retrained_references``: an erased interaction is
