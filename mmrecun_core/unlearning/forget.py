@@ -1,6 +1,6 @@
 """What a run must forget, in the indices of one catalogue, and the retain data that remains.
 
-DESIGN.md "From requests to a forget set": an item revocation forgets every interaction with the
+docs/design.md, "From requests to a forget set": an item revocation forgets every interaction with the
 item and deletes its content in every modality; a modality revocation deletes that modality's
 content of the item only; a user erasure forgets every interaction of the user; an interaction
 erasure forgets those interactions. Indices stay as they are (the model's rows keep their

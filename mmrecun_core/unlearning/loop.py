@@ -7,7 +7,7 @@ Methods (``UnlearnConfig.method``):
   benchmark's ablation ladder turns them on one by one):
   the *row redraw* (``reset_own_rows``: the ID rows of erased users, revoked items and items whose
   content was deleted are drawn afresh from the initialiser; erased users' rows are then frozen, as a
-  retrained model holds the row of a user without interactions);
+  retrained model holds the row of a user without interactions; why: docs/decisions/007-erased-user-rows-fresh-draw.md);
   the *replay* (``replay``: the redrawn item rows go through retraining's own steps,
   :mod:`~mmrecun_core.unlearning.replay`);
   *references as retraining scores the forgotten items* (``retrained_references``: an erased interaction is
@@ -25,7 +25,8 @@ Methods (``UnlearnConfig.method``):
 Every method propagates over the *retain* graphs. An epoch walks as many forget triples ``(u, f, r)``
 as there are forgotten training interactions, shuffled, in batches each paired with an equally large
 batch of retain interactions; reverse BPR pushes ``s(u, f)`` below ``s(u, r)``, ``r`` a never-seen item
-of ``u`` (with retraining's references: a held-out item of ``u``, or for a revoked item a cold item). A forget set
+of ``u`` (with retraining's references, a cold item for a revoked item; erasures are then judged, not trained,
+against held-out items of ``u``). A forget set
 that deletes content only has no forgotten interaction: an epoch then walks as many retain interactions as the
 content-deleted items have, and the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
 before the first step.

@@ -1,6 +1,6 @@
 """Step 3 of a run: from the request tables to the forget set the unlearning engine applies.
 
-DESIGN.md "From requests to a forget set": requests effective at the cutoff (the run's logical
+docs/design.md, "From requests to a forget set": requests effective at the cutoff (the run's logical
 date, or now), minus those already applied to the parent model (its manifest's
 ``requests_applied``, which names each request by table, id and content: :func:`request_key`),
 resolve to users, items, interactions and (item, modality) content deletions. Requests are

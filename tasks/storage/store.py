@@ -1,6 +1,6 @@
 """The artifact store: one small interface over a local folder (the embedded default) and S3.
 
-Keys are ``/``-separated paths under the store's root (DESIGN.md "Storage layout"):
+Keys are ``/``-separated paths under the store's root (docs/design.md, "The store"):
 ``models/<name>/<version>/...``, ``models/<name>/CURRENT``, ``reports/<run_id>/...``, ``ledger/...``.
 Every write is verified by reading the object back and comparing its sha256 with the local one
 (S3 uploads also send ``ChecksumSHA256``, which S3 checks on arrival; the read-back also covers
