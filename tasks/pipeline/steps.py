@@ -22,7 +22,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from schemas.errors import UserError
+from schemas.errors import BadParameter, UserError
 from tasks.pipeline.run import clean_run, keep_days, load_run, record, start_run, version_id
 from tasks.reporting.gates import Gates
 from tasks.reporting.lifecycle import lifecycle
@@ -62,9 +62,9 @@ def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_d
     """Create (or reopen, on a retry) the run directory ``<workspace>/<run_id>``; return its path."""
     unknown = set(params) - set(DEFAULTS) - {"data"}
     if unknown:
-        raise ValueError(f"unknown run parameters: {sorted(unknown)}")
+        raise BadParameter(f"unknown run parameters: {sorted(unknown)}")
     if "data" not in params:
-        raise ValueError("the run needs a 'data' location")
+        raise BadParameter("the run needs a 'data' location")
     if not params.get("dry_run"):
         Retention.from_env()  # a bad retention setting stops the run here, before any model is made
     full = {**DEFAULTS, **params}
