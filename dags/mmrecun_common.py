@@ -53,16 +53,17 @@ REPORTS = Asset("mmrecun://registry/reports")
 
 
 def user_errors(step):
-    """Run ``step``; bad input (a broken contract, failed validation, bad parameters) fails the task without retries."""
+    """Run ``step``; a :class:`~schemas.errors.UserError` (bad input, parameters or paths, a missing parent, a store
+    conflict, ...) fails the task at once, without retries. Anything else (storage after its retries, a checksum
+    mismatch, a bug) propagates, so the steps that have retries retry it."""
 
     @functools.wraps(step)
     def run(*args, **kwargs):
-        from schemas.contracts import ContractError
         from schemas.errors import UserError
 
         try:
             return step(*args, **kwargs)
-        except (UserError, ContractError, ValueError) as exc:
+        except UserError as exc:
             raise AirflowFailException(str(exc)) from exc
 
     return run

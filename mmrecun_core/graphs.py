@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from mmrecun_core.data import ModalityFeatures
+from mmrecun_core.data import DataError, ModalityFeatures
 from mmrecun_core.sparse import SparseOperator
 
 
@@ -135,7 +135,7 @@ def knn_graph(features: torch.Tensor, k: int = 10, missing: np.ndarray | None = 
     if len(missing) != len(features):
         raise ValueError(f"missing flags {len(missing)} rows, the features have {len(features)}")
     if missing.all():
-        raise ValueError("every row of this modality is missing: there is no content to build a kNN graph from")
+        raise DataError("every row of this modality is missing: there is no content to build a kNN graph from")
     known = torch.from_numpy(np.flatnonzero(~missing)).to(features.device)
     found = knn_search(features[known], k, **search)
     width = found.index.shape[1]

@@ -8,7 +8,6 @@ import logging
 import sys
 from pathlib import Path
 
-from mmrecun_core.checkpoint import CheckpointError
 from mmrecun_core.trainer import TrainConfig
 from schemas.errors import UserError
 from tasks.cli_registry import add_registry_commands
@@ -24,17 +23,6 @@ from tasks.pipeline.ingest import ingest
 from tasks.pipeline.train import train_model
 from tasks.pipeline.unlearn import METHODS, unlearn_model
 from tasks.reporting.gates import Gates
-from tasks.storage.objects import PublishError
-from tasks.storage.s3 import StorageError
-from tasks.storage.store import ChecksumMismatch, Conflict
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """What a command raises about its inputs, arguments or store: printed as one line, exit status 2.
-
-    Anything else (a torch ``RuntimeError``, a ``KeyError``, ...) is a defect and keeps its traceback.
-    """
-    return (UserError, ValueError, FileNotFoundError, CheckpointError, StorageError, ChecksumMismatch, Conflict, PublishError)
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -277,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A :class:`~schemas.errors.UserError` is printed as one line and exits with status 2 (like
+    argparse's usage errors); anything else (a storage failure, a torch ``RuntimeError``, a bug) keeps its traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
@@ -284,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         args.func(args)
-    except user_errors() as exc:
+    except UserError as exc:
         print(f"mmrecun {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -9,7 +9,7 @@ from tasks.cli_types import at_least
 from tasks.pipeline.workspace import open_workspace
 from tasks.storage import ledger
 from tasks.storage.registry import current_version, rollback
-from tasks.storage.store import ChecksumMismatch, Retention, open_store
+from tasks.storage.store import Retention, open_store
 
 
 def _retention(args):
@@ -33,7 +33,7 @@ def _publish(args) -> None:
 def _verify_ledger(args) -> None:
     result = ledger.verify(open_store(args.store, args.endpoint_url, create=False))
     if not result.ok:
-        raise ChecksumMismatch(
+        raise ledger.LedgerBroken(
             f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else "")
         )
     print(f"ledger intact: {result.entries} entries, {result.artifacts} artifacts checked")

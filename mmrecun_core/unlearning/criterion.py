@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from mmrecun_core.data import DataError
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
@@ -47,7 +48,7 @@ def cold_pool(retain_train: sp.csr_matrix, revoked: np.ndarray, size: int) -> np
     degree = np.asarray(retain_train.sum(axis=0)).ravel()
     kept = np.setdiff1d(np.arange(retain_train.shape[1]), revoked)
     if len(kept) == 0:
-        raise ValueError("every item is revoked: no reference item is left")
+        raise DataError("every item is revoked: no reference item is left")
     threshold = np.sort(degree[kept])[min(size, len(kept)) - 1]
     return kept[degree[kept] <= threshold].astype(np.int64)
 

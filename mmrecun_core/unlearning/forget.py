@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from mmrecun_core.data import InteractionData, ModalityFeatures
+from mmrecun_core.data import DataError, InteractionData, ModalityFeatures
 
 
 def _index_array(values) -> np.ndarray:
@@ -81,7 +81,7 @@ def delete_content(features: ModalityFeatures, items: np.ndarray) -> ModalityFea
     missing = features.missing.copy()
     missing[items] = True
     if missing.all():
-        raise ValueError("deleting this content leaves the modality with no known row to take a mean from")
+        raise DataError("deleting this content leaves the modality with no known row to take a mean from")
     matrix = features.matrix.copy()
     matrix[missing] = matrix[~missing].mean(axis=0)
     return ModalityFeatures(matrix, missing)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mmrecun_core.data import InteractionData
+from mmrecun_core.data import DataError, InteractionData
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
@@ -94,7 +94,7 @@ def unlearn(
     f_users, f_items = mask.row.astype(np.int64), mask.col.astype(np.int64)
     content = forget.content_items
     if len(f_users) == 0 and len(content) == 0:
-        raise ValueError("the forget set removes no training interaction and deletes no content: nothing to unlearn from the model")
+        raise DataError("the forget set removes no training interaction and deletes no content: nothing to unlearn from the model")
     delete_model_content(model, forget, retain)
     # trained on: never-seen references (an optimised reference would be raised, a held-out one leaked into the model);
     # judged by: held-out ones (read only, as model selection reads the validation split)

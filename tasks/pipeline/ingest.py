@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.contracts import ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, ContractError, check_modality_name
+from schemas.errors import MissingParent
 from tasks.inputs.catalogue import fingerprint
 from tasks.paths import check_output, confined, existing_file, existing_folder, replacing_folder
 from tasks.storage.s3 import is_s3_uri, list_keys, s3_client, split_s3_uri, storage_errors
@@ -148,5 +149,5 @@ def load_reference(workspace: str | Path) -> dict:
     """The reference :func:`ingest` wrote into ``workspace``."""
     path = Path(workspace) / "inputs" / "ingest.json"
     if not path.is_file():
-        raise ContractError(f"no ingested inputs in {workspace} (run ingest first)")
+        raise MissingParent(f"no ingested inputs in {workspace} (run ingest first)")
     return _located(json.loads(path.read_text()), workspace)

@@ -24,6 +24,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from schemas.errors import BadParameter, PathError
+
 RUN_FILE = "run.json"
 CLEANUP_FILE = "cleanup.json"
 KINDS = ("train", "unlearn")
@@ -48,20 +50,20 @@ def version_id(run_id: str) -> str:
     """The model version a run publishes: its run id made safe for object keys (same run, same version)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")
     if not safe:
-        raise ValueError(f"run id {run_id!r} has no usable character")
+        raise BadParameter(f"run id {run_id!r} has no usable character")
     return safe
 
 
 def start_run(run_dir: str | Path, run_id: str, kind: str, model_name: str, params: dict | None = None, parent: dict | None = None) -> Path:
     """Create ``run_dir`` with its ``run.json``; an existing run.json of the same run id is kept (reruns)."""
     if kind not in KINDS:
-        raise ValueError(f"run kind must be one of {list(KINDS)}, got {kind!r}")
+        raise BadParameter(f"run kind must be one of {list(KINDS)}, got {kind!r}")
     root = Path(run_dir)
     path = root / RUN_FILE
     if path.is_file():
         existing = json.loads(path.read_text())
         if existing["run_id"] != run_id:
-            raise ValueError(f"{root} belongs to run {existing['run_id']!r}, not {run_id!r}")
+            raise PathError(f"{root} belongs to run {existing['run_id']!r}, not {run_id!r}")
         return root
     root.mkdir(parents=True, exist_ok=True)
     facts = {
@@ -89,7 +91,7 @@ def record(run_dir: str | Path, key: str, value) -> dict:
 def load_run(run_dir: str | Path) -> dict:
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no {RUN_FILE})")
+        raise PathError(f"{run_dir} is not a run directory (no {RUN_FILE})")
     return json.loads(path.read_text())
 
 
@@ -97,7 +99,7 @@ def keep_days(environ=os.environ) -> int:
     """Days a finished run keeps its personal parts for debugging: ``MMRECUN_WORKSPACE_KEEP_DAYS`` (default 0)."""
     value = environ.get(KEEP_DAYS_VARIABLE, "").strip() or "0"
     if not value.isdigit():
-        raise ValueError(f"{KEEP_DAYS_VARIABLE} must be a whole number of days, got {value!r}")
+        raise BadParameter(f"{KEEP_DAYS_VARIABLE} must be a whole number of days, got {value!r}")
     return int(value)
 
 
@@ -148,7 +150,7 @@ def collect_garbage(workspace: str | Path, now: dt.datetime | None = None, aband
     Returns the run folders cleaned."""
     root, now = Path(workspace), now or _utcnow()
     if not root.is_dir():
-        raise FileNotFoundError(f"workspace {root} does not exist")
+        raise PathError(f"workspace {root} does not exist")
     cleaned = []
     for run_dir in sorted(p for p in root.iterdir() if (p / RUN_FILE).is_file()):
         record = json.loads((run_dir / CLEANUP_FILE).read_text()) if (run_dir / CLEANUP_FILE).is_file() else None

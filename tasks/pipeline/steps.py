@@ -22,7 +22,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from schemas.errors import UserError
+from schemas.errors import BadParameter, UserError
 from tasks.pipeline.run import load_run, record, start_run
 from tasks.pipeline.workspace import open_workspace
 from tasks.reporting.gates import Gates
@@ -63,9 +63,9 @@ def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_d
     :mod:`tasks.pipeline.workspace`); return where it lives (``<workspace>/<run id>``)."""
     unknown = set(params) - set(DEFAULTS) - {"data"}
     if unknown:
-        raise ValueError(f"unknown run parameters: {sorted(unknown)}")
+        raise BadParameter(f"unknown run parameters: {sorted(unknown)}")
     if "data" not in params:
-        raise ValueError("the run needs a 'data' location")
+        raise BadParameter("the run needs a 'data' location")
     if not params.get("dry_run"):
         Retention.from_env()  # a bad retention setting stops the run here, before any model is made
     full = {**DEFAULTS, **params}

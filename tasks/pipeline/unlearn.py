@@ -29,6 +29,8 @@ from mmrecun_core.unlearning.loop import unlearn
 from mmrecun_core.unlearning.objective import MMRecUNConfig
 from mmrecun_core.unlearning.replay import ReplaySchedule
 from mmrecun_core.unlearning.rows import erase_user_rows
+from schemas.errors import BadParameter, ContractError
+from tasks.core_input import core_input
 from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import replacing_folder
 from tasks.pipeline.evaluate import check_same_ids
@@ -57,7 +59,7 @@ def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.da
     else:
         requests = plan_forget(forget_dir, data, cutoff, applied=applied)
     if requests.nothing_to_forget:
-        raise ValueError(f"{plan_dir or forget_dir}: no request new since the parent model applies at the cutoff: nothing to forget")
+        raise ContractError(f"{plan_dir or forget_dir}: no request new since the parent model applies at the cutoff: nothing to forget")
     retain = retain_data(data, requests.cumulative)  # what the parent already forgot stays out
     knn = {}
     for m, graph in parent.knn.items():
@@ -114,7 +116,7 @@ def run_method(
     only by the data.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+        raise BadParameter(f"unknown method {method!r}; choose one of {list(METHODS)}")
     graphs = build_graphs(retain.train, knn, dev)
     started = time.perf_counter()
     if method == "gold":
@@ -170,6 +172,7 @@ def tombstoned(user_ids: np.ndarray, erased: np.ndarray) -> np.ndarray:
     return out
 
 
+@core_input()
 def unlearn_model(
     data_dir,
     model_dir,
