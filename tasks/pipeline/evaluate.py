@@ -40,6 +40,16 @@ def check_same_ids(kind: str, model_ids: np.ndarray, data_ids: np.ndarray) -> No
         )
 
 
+def load_model_for(model_dir, data_dir, dev):
+    """``(model bundle, catalogue)``: the model at ``model_dir`` on ``dev`` and the catalogue at ``data_dir``, whose
+    users and items must be the model's (:func:`check_same_ids`)."""
+    bundle = load_model(model_dir, dev)
+    catalogue = load_catalogue(data_dir)
+    check_same_ids("users", bundle.user_ids, catalogue.data.user_ids)
+    check_same_ids("items", bundle.item_ids, catalogue.data.item_ids)
+    return bundle, catalogue
+
+
 @core_input()
 def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | Path | None = None, device: str = "auto") -> dict:
     """Evaluate the model at ``model_dir`` on ``data_dir``; return (and optionally write) ``{"valid", "test", ...}``.
@@ -51,11 +61,8 @@ def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | 
     if json_out is not None:
         check_output(json_out, [data_dir, model_dir], kind="file")
     dev = resolve_device(device)
-    bundle = load_model(model_dir, dev)
-    catalogue = load_catalogue(data_dir)
+    bundle, catalogue = load_model_for(model_dir, data_dir, dev)
     data = catalogue.data
-    check_same_ids("users", bundle.user_ids, data.user_ids)
-    check_same_ids("items", bundle.item_ids, data.item_ids)
     if catalogue.sha256 != bundle.manifest.get("data_sha256"):
         log.warning(
             "%s differs from the data the model was trained on (sha256 %s... vs %s...)",

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from mmrecun_core.checkpoint import ModelBundle, load_model, save_model
+from mmrecun_core.checkpoint import ModelBundle, save_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
@@ -31,9 +31,8 @@ from mmrecun_core.unlearning.replay import ReplaySchedule
 from mmrecun_core.unlearning.rows import erase_user_rows
 from schemas.errors import BadParameter, ContractError
 from tasks.core_input import core_input
-from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import replacing_folder
-from tasks.pipeline.evaluate import check_same_ids
+from tasks.pipeline.evaluate import load_model_for
 from tasks.pipeline.forget_set import load_plan, plan_forget
 
 log = logging.getLogger("mmrecun.unlearn")
@@ -48,11 +47,8 @@ def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.da
     holds only what is new since the parent; the retain data excludes the cumulative set.
     """
     dev = resolve_device(device)
-    parent = load_model(model_dir, dev)
-    catalogue = load_catalogue(data_dir)
+    parent, catalogue = load_model_for(model_dir, data_dir, dev)
     data = catalogue.data
-    check_same_ids("users", parent.user_ids, data.user_ids)
-    check_same_ids("items", parent.item_ids, data.item_ids)
     applied = parent.manifest.get("requests_applied", [])
     if plan_dir is not None:
         requests = load_plan(plan_dir, catalogue.sha256, applied)
