@@ -36,7 +36,7 @@ RUNS = {
     "train": ["ingest", "validate", "train", "evaluate", "report", "publish"],
     "unlearn": ["ingest", "validate", "fetch_parent", "forget_set", "unlearn", "evaluate", "report", "publish"],
 }
-NO_GATES = {"gate_retain_ratio": 0.0, "gate_erasure_auc_max": 1.0, "gate_revoked_exposure_max": 1e3, "gate_content_tolerance": 1.0}
+NO_GATES = {"gate_retain_ratio": 1e-9, "gate_erasure_auc_max": 1.0, "gate_revoked_exposure_max": 1e3, "gate_content_tolerance": 1.0}
 
 
 def _megabytes(folder: Path) -> float:
@@ -48,9 +48,8 @@ def run_both(location: str, catalogue: Path, requests: Path, store: Path, epochs
     out, and MB staged."""
     space, rows = open_workspace(location), []
     for kind, names in RUNS.items():
-        params = {"data": str(catalogue), "store": str(store), "cutoff": CUTOFF, "device": "cpu", "train_epochs": epochs, **NO_GATES}
-        if kind == "unlearn":
-            params |= {"requests": str(requests), "max_epochs": epochs}
+        params = {"data": str(catalogue), "store": str(store), "cutoff": CUTOFF, "device": "cpu", **NO_GATES}
+        params |= {"requests": str(requests), "max_epochs": epochs} if kind == "unlearn" else {"train_epochs": epochs}
         started = time.perf_counter()
         steps.begin(location, f"{kind}-run", kind, params)
         rows.append({"run": kind, "step": "begin", "step_s": time.perf_counter() - started})

@@ -1,17 +1,8 @@
 """The pipeline's steps as the DAGs call them: each takes a run directory and returns a small JSON-able reference.
 
 A run's parameters live in its ``run.json`` (written by :func:`begin`), so a step needs only the
-run directory; nothing but paths and counts passes between steps. Parameters:
-
-* ``data``, ``requests``: folders or ``s3://`` prefixes of the input tables;
-* ``store``: where models, reports and the ledger are published (folder or ``s3://``);
-* ``endpoint_url``: S3 endpoint (None: boto3's environment);
-* ``cutoff``: ISO time the requests are taken at (None: the run's logical date);
-* ``model_name``, ``model`` (architecture for training runs), ``method``, ``alpha``, ``max_epochs``,
-  ``run_gold``, ``dry_run`` (everything but publish), ``device``, ``seed``;
-* ``gate_<field>``: the report's quality gates (:class:`tasks.reporting.gates.Gates`);
-* ``deadline_days``: how long an effective request may wait before it is overdue (:mod:`tasks.reporting.lifecycle`);
-* ``require_approval``: ``CURRENT`` moves only once a person approved the report (:func:`record_approval`).
+run directory; nothing but paths and counts passes between steps. The parameters, their types and defaults:
+:data:`schemas.run_params.RUN_PARAMS` (``gate_<field>``: :class:`tasks.reporting.gates.Gates`).
 """
 
 from __future__ import annotations
@@ -19,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
-from schemas.errors import BadParameter, UserError
+from schemas.errors import UserError
+from schemas.run_params import check
 from tasks.pipeline.run import load_run, record, start_run
 from tasks.pipeline.workspace import open_workspace
 from tasks.reporting.gates import Gates
@@ -37,38 +28,16 @@ class DeadlineMissed(UserError):
     """Effective requests waited longer than the deadline (GDPR Art. 12(3): one month) before a run applied them."""
 
 
-DEFAULTS = {
-    "requests": None,
-    "store": "var/store",
-    "endpoint_url": None,
-    "cutoff": None,
-    "model_name": "mgcn",
-    "model": "mgcn",
-    "method": "mmrecun",
-    "alpha": 0.5,
-    "max_epochs": None,
-    "train_epochs": 1000,
-    "run_gold": False,
-    "dry_run": False,
-    "device": "auto",
-    "seed": 999,
-    **{f"gate_{k}": v for k, v in asdict(Gates()).items()},
-    "deadline_days": 30,
-    "require_approval": False,
-}
-
-
 def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_date: str | None = None) -> str:
     """Create (or reopen, on a retry) run ``run_id`` in ``workspace`` (a folder or ``s3://`` prefix:
-    :mod:`tasks.pipeline.workspace`); return where it lives (``<workspace>/<run id>``)."""
-    unknown = set(params) - set(DEFAULTS) - {"data"}
-    if unknown:
-        raise BadParameter(f"unknown run parameters: {sorted(unknown)}")
-    if "data" not in params:
-        raise BadParameter("the run needs a 'data' location")
-    if not params.get("dry_run"):
+    :mod:`tasks.pipeline.workspace`); return where it lives (``<workspace>/<run id>``).
+
+    ``params`` are checked and completed by :func:`schemas.run_params.check` (raising
+    :class:`~schemas.errors.BadParameter`); ``run.json`` records all of a ``kind`` run's parameters, ``cutoff``
+    None taken as ``logical_date`` (else now, UTC)."""
+    full = check(params, kind)
+    if not full["dry_run"]:
         Retention.from_env()  # a bad retention setting stops the run here, before any model is made
-    full = {**DEFAULTS, **params}
     full["cutoff"] = full["cutoff"] or logical_date or dt.datetime.now(dt.timezone.utc).isoformat()
     space = open_workspace(workspace)
     with space.staged(run_id) as run_dir:
@@ -93,7 +62,7 @@ def ingest(run_dir: str) -> dict:
     from tasks.pipeline.ingest import ingest as ingest_tables
 
     p = _params(run_dir)
-    ref = ingest_tables(p["data"], run_dir, p["requests"], endpoint_url=p["endpoint_url"])
+    ref = ingest_tables(p["data"], run_dir, p.get("requests"), endpoint_url=p["endpoint_url"])
     return {"tables": {t: f["rows"] for t, f in ref["tables"].items()}, "data_sha256": ref["data"]["sha256"]}
 
 

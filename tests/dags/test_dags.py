@@ -46,11 +46,13 @@ def test_every_dag_loads_without_import_errors(dagbag):
 
 @pytest.mark.parametrize("name", sorted(p.name for p in DAGS.glob("mmrecun_*.py")))
 def test_each_dag_file_parses_in_under_two_seconds(name, airflow_db):
-    """As the DAG processor parses it: Airflow already imported, the file run from scratch (heavy imports stay in tasks)."""
+    """As the DAG processor parses it: Airflow already imported, the file run from scratch (heavy imports stay in tasks;
+    of ``schemas`` only the standard-library run parameters' table loads)."""
     code = (
         f"import sys, time, runpy, airflow.sdk; sys.path.insert(0, {str(DAGS)!r}); before = set(sys.modules); "
         f"t = time.perf_counter(); runpy.run_path({str(DAGS / name)!r}); print(time.perf_counter() - t); "
-        "print(sorted(m for m in ('torch', 'pandas', 'great_expectations', 'tasks', 'mmrecun_core', 'schemas') "
+        "print(sorted(m for m in ('torch', 'pandas', 'pyarrow', 'great_expectations', 'tasks', 'mmrecun_core', 'schemas.contracts', "
+        "'schemas.suites') "
         "if m in set(sys.modules) - before))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -146,7 +148,7 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, wor
         "max_epochs": 3,
         "device": "cpu",
         "cutoff": "2026-03-01T00:00:00+00:00",
-        "gate_retain_ratio": 0.0,
+        "gate_retain_ratio": 1e-9,
         "gate_forget_recall_max": 1.0,
         "gate_erasure_auc_max": 1.0,
         "gate_revoked_exposure_max": 1e3,
@@ -391,17 +393,3 @@ def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inpu
     failure = [k for k in store.list("reports") if k.endswith("failure.json")]
     assert len(failure) == 1 and "weight is not negative" in json.loads(store.get_bytes(failure[0]))["error"]
     assert "validate" in store.get_bytes("reports/index.html").decode()
-
-
-def test_the_dags_parameters_agree_with_the_steps_and_the_cli():
-    from dataclasses import asdict
-
-    from mmrecun_params import unlearn_params  # fresh definitions: a DAG's params keep the last test run's values
-    from tasks.pipeline.steps import DEFAULTS
-    from tasks.pipeline.unlearn import METHODS
-    from tasks.reporting.gates import Gates
-
-    params = unlearn_params()
-    assert list(params["method"].schema["enum"]) == list(METHODS)
-    for name, value in asdict(Gates()).items():
-        assert params[f"gate_{name}"].value == value == DEFAULTS[f"gate_{name}"], name
