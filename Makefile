@@ -87,6 +87,7 @@ demo: venv
 airflow: venv
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
 	$(AIRFLOW_ENV) $(BIN)/airflow pools set mmrecun_registry 1 "runs that touch one model registry queue here" > /dev/null
+	$(AIRFLOW_ENV) $(BIN)/airflow pools set mmrecun_gpu 1 "training and unlearning: one slot per GPU worker" > /dev/null
 	PATH=$(CURDIR)/$(BIN):$$PATH $(AIRFLOW_ENV) $(BIN)/airflow standalone
 
 bench-train: venv

@@ -48,6 +48,7 @@ TINY = {  # per script: arguments appended to its documented command
     "unlearn.py": ["--max-epochs", "2", "--row-draws", "2"],
     "mia_draws.py": ["--draws", "2"],
     "ingest.py": ["--rows", "20000", "--users", "2000", "--items", "1000", "--dim", "16"],
+    "workspace.py": ["--train-epochs", "1"],
 }
 
 

@@ -8,10 +8,24 @@ applied and published them.
 
 from __future__ import annotations
 
-from airflow.sdk import dag
+from airflow.sdk import chain, dag
 
-from mmrecun_common import chain_steps, dag_settings, unlearn_steps
+from mmrecun_common import dag_settings
 from mmrecun_params import unlearn_params
+from mmrecun_tasks import (
+    approve,
+    begin,
+    check_deadlines,
+    cleanup,
+    evaluate,
+    fetch_parent,
+    forget_set,
+    ingest,
+    publish,
+    report,
+    unlearn,
+    validate,
+)
 
 PARAMS = unlearn_params()
 
@@ -19,7 +33,10 @@ PARAMS = unlearn_params()
 @dag(**dag_settings(PARAMS, "0 2 * * *"))
 def mmrecun_nightly():
     """The nightly batch of requests that took effect since the CURRENT version."""
-    chain_steps("unlearn", PARAMS, unlearn_steps(), alarm_after="forget_set")
+    plan, alarm, last = forget_set(), check_deadlines(), publish()
+    chain(begin("unlearn", PARAMS), ingest(), validate(), fetch_parent(), plan, unlearn(), evaluate(), report(), approve(), last)
+    plan >> alarm
+    [last, alarm] >> cleanup()
 
 
 mmrecun_nightly()

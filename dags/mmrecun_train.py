@@ -1,11 +1,12 @@
-"""``mmrecun_train``: ingest -> validate -> train -> evaluate -> report -> publish a base model version (on demand)."""
+"""``mmrecun_train``: on demand, train a base model on the validated catalogue and publish it with its report."""
 
 from __future__ import annotations
 
-from airflow.sdk import dag
+from airflow.sdk import chain, dag
 
-from mmrecun_common import chain_steps, dag_settings, train_steps
+from mmrecun_common import dag_settings
 from mmrecun_params import train_params
+from mmrecun_tasks import begin, cleanup, evaluate, ingest, publish, report, train, validate
 
 PARAMS = train_params()
 
@@ -13,7 +14,9 @@ PARAMS = train_params()
 @dag(**dag_settings(PARAMS))
 def mmrecun_train():
     """Train a base model on the validated catalogue and publish it with its report."""
-    chain_steps("train", PARAMS, train_steps())
+    last = publish()
+    chain(begin("train", PARAMS), ingest(), validate(), train(), evaluate(registry=False), report(registry=False), last)
+    last >> cleanup()
 
 
 mmrecun_train()

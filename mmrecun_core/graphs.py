@@ -10,12 +10,8 @@ Both follow MMRec (enoche/MMRec, ``models/mgcn.py`` and ``utils/utils.py``):
 
 One deliberate difference from MMRec: an item whose content is missing in a modality (no row, or
 deleted by a revocation; its features hold the modality mean) has no content neighbours there.
-It is nobody's neighbour and its own row of ``S`` is a self-loop. MMRec searches the mean-filled
-rows like any other. Identical rows are then each other's nearest neighbours (ties decided by item
-index), and on features where the mean lies close to most items it takes the place of real
-neighbours. On TikTok's image features, revoking 5% of the items that way put revoked items into
-the image neighbourhoods of 23% of the retained items, about 6 of their 10 neighbours each, so a
-revoked item would go on shaping retained items' embeddings through its ID row.
+It is nobody's neighbour and its own row of ``S`` is a self-loop (MMRec searches the mean-filled
+rows like any other). Why: docs/decisions/006-missing-content-has-no-neighbours.md
 
 The kNN search is exact and never materialises the ``n x n`` similarity matrix: it walks blocks
 of the upper triangle (the similarity is symmetric, so each block serves both its rows and its
@@ -31,7 +27,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from mmrecun_core.data import ModalityFeatures
+from mmrecun_core.data import DataError, ModalityFeatures
 from mmrecun_core.sparse import SparseOperator
 
 
@@ -139,7 +135,7 @@ def knn_graph(features: torch.Tensor, k: int = 10, missing: np.ndarray | None = 
     if len(missing) != len(features):
         raise ValueError(f"missing flags {len(missing)} rows, the features have {len(features)}")
     if missing.all():
-        raise ValueError("every row of this modality is missing: there is no content to build a kNN graph from")
+        raise DataError("every row of this modality is missing: there is no content to build a kNN graph from")
     known = torch.from_numpy(np.flatnonzero(~missing)).to(features.device)
     found = knn_search(features[known], k, **search)
     width = found.index.shape[1]

@@ -3,8 +3,8 @@
 The product is computed as a weighted embedding-bag sum: row ``r`` of ``A @ X`` is the sum of
 ``A[r, c] * X[c]`` over the stored columns ``c`` of row ``r``, which is exactly what
 ``torch.nn.functional.embedding_bag(mode="sum", per_sample_weights=...)`` computes from CSR's
-``indptr`` / ``indices`` / ``values``. On CPU that kernel takes 0.4 to 0.5 of the time of
-``torch.sparse.mm`` on the TikTok graphs (``bench/kernels.py``); PyTorch provides it on CUDA too.
+``indptr`` / ``indices`` / ``values``. On CPU that kernel is faster than ``torch.sparse.mm`` on the
+TikTok graphs (``bench/kernels.py``; figures in BENCHMARKS.md); PyTorch provides it on CUDA too.
 PyTorch's generic sparse backward would re-derive the transpose on every step; keeping ``A^T`` (or
 ``A`` itself when it is symmetric) makes the backward pass one more product of the same kind.
 """

@@ -1,4 +1,4 @@
-"""Arrow schemas of the input tables (DESIGN.md "Data contracts") and the checks that enforce them.
+"""Arrow schemas of the input tables (docs/design.md, "Input contracts") and the checks that enforce them.
 
 On disk a catalogue is a folder::
 

@@ -8,11 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from mmrecun_core.checkpoint import CheckpointError
 from mmrecun_core.trainer import TrainConfig
 from schemas.errors import UserError
+from schemas.run_params import GATE_PREFIX, RUN_PARAMS
 from tasks.cli_registry import add_registry_commands
-from tasks.cli_types import at_least, cutoff, device, float_in
+from tasks.cli_types import add_run_options, at_least, cutoff, device, float_in
 from tasks.inputs.catalogue import load_catalogue
 from tasks.inputs.convert_mmrec import convert_mmrec
 from tasks.inputs.requests import make_requests
@@ -22,19 +22,19 @@ from tasks.pipeline.evaluate import evaluate_model
 from tasks.pipeline.forget_set import build_forget_set
 from tasks.pipeline.ingest import ingest
 from tasks.pipeline.train import train_model
-from tasks.pipeline.unlearn import METHODS, unlearn_model
+from tasks.pipeline.unlearn import unlearn_model
 from tasks.reporting.gates import Gates
-from tasks.storage.objects import PublishError
-from tasks.storage.s3 import StorageError
-from tasks.storage.store import ChecksumMismatch, Conflict
 
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """What a command raises about its inputs, arguments or store: printed as one line, exit status 2.
-
-    Anything else (a torch ``RuntimeError``, a ``KeyError``, ...) is a defect and keeps its traceback.
-    """
-    return (UserError, ValueError, FileNotFoundError, CheckpointError, StorageError, ChecksumMismatch, Conflict, PublishError)
+# The run parameters each command takes as options (schemas.run_params.RUN_PARAMS: spelling, default, checks, help).
+RUN_OPTIONS = {
+    "train": ("model", "train_epochs", "seed", "device"),
+    "unlearn": ("method", "alpha", "max_epochs", "run_gold", "seed", "device"),
+    "validate": ("cutoff", "endpoint_url"),
+    "forget-set": ("cutoff",),
+    "report": tuple(name for name in RUN_PARAMS if name.startswith(GATE_PREFIX)),
+    "evaluate": ("device",),
+}
+PARSE = {"device": device, "cutoff": cutoff}  # read first: the device must exist here, the cutoff becomes a datetime
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -53,7 +53,9 @@ def _synthetic(args) -> None:
 
 
 def _train(args) -> None:
-    ref = train_model(args.data, args.model, args.out, max_epochs=args.epochs, patience=args.patience, seed=args.seed, device=args.device)
+    ref = train_model(
+        args.data, args.model, args.out, max_epochs=args.train_epochs, patience=args.patience, seed=args.seed, device=args.device
+    )
     print(f"model written to {ref['model_dir']} (best epoch {ref['best_epoch']})")
     _print_metrics("valid", ref["valid"])
     _print_metrics("test", ref["test"])
@@ -86,7 +88,7 @@ def _unlearn(args) -> None:
         max_epochs=args.max_epochs,
         seed=args.seed,
         device=args.device,
-        run_gold=args.with_gold,
+        run_gold=args.run_gold,
     )
     e = ref["evidence"]
     print(f"{ref['method']} model written to {ref['model_dir']} (evidence.json beside it), {e['wall_s']:.1f}s")
@@ -150,14 +152,7 @@ def _report(args) -> None:
     from tasks.reporting.report import build_report  # matplotlib and fpdf load for this command only
 
     check_output(args.out or Path(args.run) / "report", _run_records(args.run))
-    gates = Gates(
-        retain_ratio=args.retain_ratio,
-        erasure_auc_max=args.erasure_auc_max,
-        revoked_exposure_max=args.revoked_exposure_max,
-        content_tolerance=args.content_tolerance,
-        forget_recall_max=args.forget_recall_max,
-    )
-    report = build_report(args.run, args.out, gates)
+    report = build_report(args.run, args.out, Gates.from_params(vars(args)))
     print(f"{report['status']}: " + ", ".join(f"{g['name']} {'PASS' if g['passed'] else 'FAIL'}" for g in report["gates"]))
     print(f"report written to {args.out or f'{args.run}/report'} (report.html, report.pdf, report.json)")
 
@@ -182,12 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a recommender on a catalogue and write a model directory")
     p.add_argument("--data", required=True, help="catalogue folder (Parquet contract)")
-    p.add_argument("--model", choices=["mgcn", "lightgcn"], default="mgcn")
     p.add_argument("--out", required=True, help="model directory to write (replaced on success)")
-    p.add_argument("--epochs", type=at_least(1), default=TrainConfig.max_epochs, help="epoch cap (default %(default)s)")
+    add_run_options(p, *RUN_OPTIONS["train"], parse=PARSE)
     p.add_argument("--patience", type=at_least(1), default=TrainConfig.patience, help="epochs without validation gain before stopping")
-    p.add_argument("--seed", type=at_least(0), default=TrainConfig.seed)
-    p.add_argument("--device", type=device, default="auto", help="auto, cpu or cuda[:N]")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("make-requests", help="write realistic licence revocations / erasure requests for a catalogue")
@@ -203,25 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="parent model directory")
     p.add_argument("--forget", required=True, help="FORGET_DIR with licence_revocations.parquet / erasure_requests.parquet")
     p.add_argument("--out", required=True, help="new model directory (replaced on success)")
-    p.add_argument("--method", choices=METHODS, default="mmrecun")
-    p.add_argument("--alpha", type=float_in("[0, 1]"), default=0.5, help="MMRecUN weight of reverse BPR vs retain BPR")
-    p.add_argument(
-        "--max-epochs",
-        type=at_least(1),
-        default=None,
-        help="epoch cap of an approximate method (default: the method's own, 50; mmrecun-paper: a fixed 20)",
-    )
-    p.add_argument("--with-gold", action="store_true", help="also retrain Gold from scratch and compare with it in evidence.json")
-    p.add_argument("--seed", type=at_least(0), default=0)
-    p.add_argument("--device", type=device, default="auto")
+    add_run_options(p, *RUN_OPTIONS["unlearn"], parse=PARSE)
     p.set_defaults(func=_unlearn)
 
     p = sub.add_parser("validate", help="ingest the tables (folder or s3://) and validate them with the Great Expectations suites")
     p.add_argument("--data", required=True, help="catalogue folder or s3://bucket/prefix")
     p.add_argument("--requests", help="requests folder or s3://bucket/prefix (licence_revocations / erasure_requests)")
-    p.add_argument("--cutoff", type=cutoff, help="the run's logical date, ISO 8601, UTC unless a zone is given (default now)")
+    add_run_options(p, *RUN_OPTIONS["validate"], parse=PARSE)
     p.add_argument("--workspace", help="run workspace to snapshot into (default var/runs/validate-<UTC time>)")
-    p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS)")
     p.add_argument(
         "--duplicate-threshold", type=float_in("[0, 1)"), default=0.01, help="largest tolerated fraction of repeated interactions"
     )
@@ -230,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forget-set", help="resolve the requests effective at a cutoff into the forget set, minus what the parent applied")
     p.add_argument("--data", required=True, help="catalogue folder")
     p.add_argument("--requests", required=True, help="requests folder")
-    p.add_argument("--cutoff", type=cutoff, help="ISO 8601, UTC unless a zone is given (default now)")
+    add_run_options(p, *RUN_OPTIONS["forget-set"], parse=PARSE)
     p.add_argument("--parent", help="parent model directory: the requests its manifest lists are not applied again")
     p.add_argument("--out", help="also write summary.json and forget_set.npz here")
     p.set_defaults(func=_forget_set)
@@ -238,31 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the compliance report (HTML, PDF, JSON) of a run directory")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--out", help="output folder (default RUN/report)")
-    p.add_argument(
-        "--retain-ratio",
-        type=float_in("(0, 1]"),
-        default=Gates.retain_ratio,
-        help="gate: retain validation Recall@20 >= this share of the original's (default %(default)s)",
-    )
-    p.add_argument(
-        "--erasure-auc-max",
-        type=float_in("[0, 1]"),
-        default=Gates.erasure_auc_max,
-        help="gate: AUC of erased against held-out interactions of the same users (default %(default)s)",
-    )
-    p.add_argument(
-        "--revoked-exposure-max",
-        type=float_in("[0, 1000]"),
-        default=Gates.revoked_exposure_max,
-        help="gate: revoked items per user in the raw model's top-20 (default %(default)s)",
-    )
-    p.add_argument(
-        "--content-tolerance",
-        type=float_in("[0, 1]"),
-        default=Gates.content_tolerance,
-        help="gate: how far the content trace may lie above the retained data's own (default %(default)s)",
-    )
-    p.add_argument("--forget-recall-max", type=float_in("[0, 1]"), help="gate: optional ceiling on forget Recall@20")
+    add_run_options(p, *RUN_OPTIONS["report"])
     p.set_defaults(func=_report)
 
     add_registry_commands(sub)
@@ -271,12 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--json", help="also write the metrics to this JSON file")
-    p.add_argument("--device", type=device, default="auto")
+    add_run_options(p, *RUN_OPTIONS["evaluate"], parse=PARSE)
     p.set_defaults(func=_evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A :class:`~schemas.errors.UserError` is printed as one line and exits with status 2 (like
+    argparse's usage errors); anything else (a storage failure, a torch ``RuntimeError``, a bug) keeps its traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
@@ -284,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         args.func(args)
-    except user_errors() as exc:
+    except UserError as exc:
         print(f"mmrecun {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

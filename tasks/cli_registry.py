@@ -6,10 +6,10 @@ import argparse
 import json
 
 from tasks.cli_types import at_least
-from tasks.pipeline.run import collect_garbage
+from tasks.pipeline.workspace import open_workspace
 from tasks.storage import ledger
 from tasks.storage.registry import current_version, rollback
-from tasks.storage.store import ChecksumMismatch, Retention, open_store
+from tasks.storage.store import Retention, open_store
 
 
 def _retention(args):
@@ -33,7 +33,7 @@ def _publish(args) -> None:
 def _verify_ledger(args) -> None:
     result = ledger.verify(open_store(args.store, args.endpoint_url, create=False))
     if not result.ok:
-        raise ChecksumMismatch(
+        raise ledger.LedgerBroken(
             f"ledger broken at {result.broken}" + (f" ({len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else "")
         )
     print(f"ledger intact: {result.entries} entries, {result.artifacts} artifacts checked")
@@ -66,7 +66,7 @@ def _rollback(args) -> None:
 
 
 def _gc(args) -> None:
-    cleaned = collect_garbage(args.workspace, abandoned_days=args.abandoned_days)
+    cleaned = open_workspace(args.workspace, args.endpoint_url).collect_garbage(abandoned_days=args.abandoned_days)
     print(f"removed the personal parts of {len(cleaned)} run(s) in {args.workspace}" + (f": {', '.join(cleaned)}" if cleaned else ""))
 
 
@@ -103,7 +103,8 @@ def add_registry_commands(sub) -> None:
     p.set_defaults(func=_rollback)
 
     p = sub.add_parser("gc", help="remove the personal parts of finished runs whose kept days are over (MMRECUN_WORKSPACE_KEEP_DAYS)")
-    p.add_argument("--workspace", required=True, help="the run workspace (MMRECUN_WORKSPACE)")
+    p.add_argument("--workspace", required=True, help="the run workspace (MMRECUN_WORKSPACE): a folder or s3://bucket/prefix")
+    p.add_argument("--endpoint-url", default=None, help="S3 endpoint of an s3:// workspace (default: boto3's environment)")
     p.add_argument(
         "--abandoned-days",
         type=at_least(0),

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 
 from mmrecun_core.device import resolve_device
+from schemas.run_params import RUN_PARAMS, RunParam, problem
 
 
 def at_least(minimum: int):
@@ -57,3 +58,45 @@ def cutoff(text: str) -> dt.datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _typed(p: RunParam, text: str):
+    """``text`` as a value of the JSON type of ``p`` (the text itself when it is none of them)."""
+    for kind, convert in (("integer", int), ("number", float)):
+        if kind in p.types:
+            try:
+                return convert(text)
+            except ValueError:
+                pass
+    return text
+
+
+def run_param(name: str, parse=None):
+    """An argparse type for run parameter ``name``: a value of its type, choices, bounds and pattern
+    (:data:`schemas.run_params.RUN_PARAMS`); ``parse``, another argparse type, reads the text first and
+    makes the value."""
+    p = RUN_PARAMS[name]
+
+    def convert(text: str):
+        value = parse(text) if parse else None
+        typed = _typed(p, text)
+        bad = problem(p, typed)
+        if bad:
+            raise argparse.ArgumentTypeError(f"{bad}, got {text!r}")
+        return value if parse else typed
+
+    return convert
+
+
+def add_run_options(parser: argparse.ArgumentParser, *names: str, parse: dict | None = None) -> None:
+    """Add the options of run parameters ``names`` (their ``cli`` spelling, dest the parameter's name) to
+    ``parser``: the table's default, choices, bounds and description; ``parse``: ``{name: argparse type}``
+    read before the table's checks (:func:`run_param`)."""
+    for name in names:
+        p = RUN_PARAMS[name]
+        text = p.description.replace("%", "%%")
+        if p.types == ("boolean",):
+            parser.add_argument(p.cli, dest=name, action="store_true", default=p.default, help=text)
+        else:
+            kind = run_param(name, (parse or {}).get(name))
+            parser.add_argument(p.cli, dest=name, type=kind, choices=p.choices, default=p.default, required=p.required, help=text)

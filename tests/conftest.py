@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.s3_server import free_port, moto_server
+
 REPO = Path(__file__).resolve().parents[1]
 TIKTOK = Path(os.environ.get("MMRECUN_TIKTOK", REPO.parent / "shared" / "data" / "tiktok"))
 
@@ -65,52 +67,11 @@ def slice_data(catalogue_dir):
     return load_catalogue(catalogue_dir).data
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory):
-    """A real S3 HTTP endpoint on loopback: moto's server mode in its own process.
-
-    Sets dummy credentials and region for boto3 and yields the endpoint URL.
-    """
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"moto server exited with {proc.returncode}") from None
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"moto server did not answer on {url}")
+    """A real S3 HTTP endpoint on loopback (moto's server mode, :mod:`tests.s3_server`); yields its URL."""
+    with moto_server(tmp_path_factory.mktemp("moto") / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture
@@ -121,7 +82,7 @@ def s3_bucket(s3_endpoint, request):
     client = s3_client(s3_endpoint)
     import re
 
-    name = f"test-{re.sub(r'[^a-z0-9-]+', '-', request.node.name.lower())[:40].strip('-')}-{_free_port()}"
+    name = f"test-{re.sub(r'[^a-z0-9-]+', '-', request.node.name.lower())[:40].strip('-')}-{free_port()}"
     client.create_bucket(Bucket=name)
     return client, name
 

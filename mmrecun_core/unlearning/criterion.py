@@ -1,44 +1,28 @@
 """The Gold-free forgetting criterion: forgotten items must score like *reference* items.
 
-A retrained model ("Gold") never saw the forgotten interactions, so the question is what Gold
-would score them like. The reference item ``r`` answers it with what the unlearned model itself
-provides, without Gold:
+A retrained model ("Gold") never saw the forgotten interactions; the reference item ``r`` stands for
+how Gold would score a forgotten one, drawn from what the unlearned model itself provides:
 
 * user or interaction erasures (the item stays in the catalogue): for each forgotten pair
-  ``(u, f)``, one of ``u``'s *held-out* items (the validation split), drawn uniformly. Gold never
-  trained on ``(u, f)``, but ``u`` did choose ``f``: Gold scores it as it scores the user's other
-  choices it never trained on, not as an item ``u`` never had (on TikTok, interaction erasures,
-  Gold's membership AUC against never-seen items is 0.80; pushing the pairs to 0.5 against
-  never-seen items overshoots, which is a trace of its own). A user without a held-out item, and
-  every user without a held-out split (the paper's form and the baselines), is referenced by a
-  never-seen item: such pairs are still judged, by the stricter reference.
-* revocations: Gold has no interaction with a revoked item ``f`` and no content for it, so it
-  trains ``f`` only as a sampled negative of *every* user (each as often as BPR meets that user:
-  once per retain interaction and epoch), exactly as it trains a catalogue item that nobody
-  interacted with. Revocations are therefore judged *item-centrically*, by triples ``(u, f, r)``:
-  ``u`` the user of a uniformly drawn retain training interaction, ``f`` a uniformly drawn revoked
-  item, ``r`` an item of the *cold pool*, the items not revoked (by this run or earlier ones) with
-  the fewest retain training interactions (every item of the lowest degrees, at least
-  ``pool_size`` of them; on TikTok the items with no training interaction at all). Pairing ``f``
-  with its *former* users instead (the first version of this criterion) pushed a revoked item away
-  from exactly those users, a trace of its own kind: on the validation forget set of seed 1 their
-  item-centric Recall@500 fell to a third of Gold's (0.007 vs 0.020), while the item-centric
-  triples end at 0.0225. A uniform never-seen item is the wrong reference here: it is mostly an
-  item with interactions, which a revoked item in Gold scores far below.
+  ``(u, f)``, one of ``u``'s *held-out* items (the validation split), drawn uniformly. A user
+  without a held-out item, and every user when no held-out split is given (the paper's form and
+  the baselines), is referenced by a never-seen item of ``u``, the stricter reference.
+* revocations are judged *item-centrically*, by triples ``(u, f, r)``: ``u`` the user of a
+  uniformly drawn retain training interaction, ``f`` a uniformly drawn revoked item, ``r`` an item
+  of the *cold pool*: the items not revoked (by this run or earlier ones) with the fewest retain
+  training interactions (every item of the lowest degrees, at least ``pool_size`` of them).
 
 The criterion is the paired membership AUC ``P(s(u, f) > s(u, r))`` (ties count one half) over a
 fixed probe, for each kind of request apart (erasures, revocations); a kind is unlearned until its
-AUC is ``<= 0.5 + tolerance``. The same triples are what MMRecUN's reverse BPR trains on, so the
-objective pushes towards the state the criterion tests.
+AUC is ``<= 0.5 + tolerance``. MMRecUN's reverse BPR trains on the same revocation triples; erased
+pairs are trained against never-seen items and only judged against held-out ones.
 
-Known limit: the cold pool is only an upper bound on how a revoked item should score. On the
-retain graphs a revoked item has no content neighbour (:mod:`mmrecun_core.graphs`), so its whole
-final embedding reads its own row, which retraining pushes down at every negative draw, whereas
-a cold item's side view reads its content neighbours' rows. Retrained models put revoked items
-far below the cold pool (paired AUC 0.07 against it on TikTok, 5%, seed 0). MMRecUN therefore
-replays retraining's treatment of revoked rows first (:mod:`mmrecun_core.unlearning.replay`), after which this
-criterion holds with room to spare; it remains the stopping rule for erasures and the check for
-revocations.
+Known limit: the cold pool is an upper bound on a revoked item's score (retraining puts revoked
+items below it), so MMRecUN first replays retraining's treatment of revoked rows
+(:mod:`mmrecun_core.unlearning.replay`); the criterion stays the stopping rule for erasures and the
+check for revocations.
+
+Why: docs/decisions/005-forgetting-criterion-references.md
 """
 
 from __future__ import annotations
@@ -50,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from mmrecun_core.data import DataError
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
@@ -63,7 +48,7 @@ def cold_pool(retain_train: sp.csr_matrix, revoked: np.ndarray, size: int) -> np
     degree = np.asarray(retain_train.sum(axis=0)).ravel()
     kept = np.setdiff1d(np.arange(retain_train.shape[1]), revoked)
     if len(kept) == 0:
-        raise ValueError("every item is revoked: no reference item is left")
+        raise DataError("every item is revoked: no reference item is left")
     threshold = np.sort(degree[kept])[min(size, len(kept)) - 1]
     return kept[degree[kept] <= threshold].astype(np.int64)
 

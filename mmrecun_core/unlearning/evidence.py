@@ -1,4 +1,4 @@
-"""Evidence of forgetting (DESIGN.md "Evidence of forgetting"), one pure function per measure.
+"""Evidence of forgetting (docs/design.md, "Evidence and gates"), one pure function per measure.
 
 Scores are dot products of :class:`~mmrecun_core.models.base.Embeddings`; every function works in
 blocks so that no ``[n_users, n_items]`` matrix is held at once.
@@ -176,7 +176,7 @@ def collect_evidence(
     seed: int = 0,
     content_reference: dict | None = None,
 ) -> dict:
-    """Every measure of DESIGN.md's evidence table for one unlearned ``model`` (propagating over ``graphs``).
+    """Every measure of the evidence table in docs/design.md for one unlearned ``model`` (propagating over ``graphs``).
 
     ``data``: the parent's data; ``retain``: what remains after ``forget``; ``parent`` / ``gold``: the
     embeddings to measure score divergence against; ``content_reference``: the ``content_trace_reference`` of an

@@ -1,6 +1,6 @@
 """What a run must forget, in the indices of one catalogue, and the retain data that remains.
 
-DESIGN.md "From requests to a forget set": an item revocation forgets every interaction with the
+docs/design.md, "From requests to a forget set": an item revocation forgets every interaction with the
 item and deletes its content in every modality; a modality revocation deletes that modality's
 content of the item only; a user erasure forgets every interaction of the user; an interaction
 erasure forgets those interactions. Indices stay as they are (the model's rows keep their
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from mmrecun_core.data import InteractionData, ModalityFeatures
+from mmrecun_core.data import DataError, InteractionData, ModalityFeatures
 
 
 def _index_array(values) -> np.ndarray:
@@ -81,7 +81,7 @@ def delete_content(features: ModalityFeatures, items: np.ndarray) -> ModalityFea
     missing = features.missing.copy()
     missing[items] = True
     if missing.all():
-        raise ValueError("deleting this content leaves the modality with no known row to take a mean from")
+        raise DataError("deleting this content leaves the modality with no known row to take a mean from")
     matrix = features.matrix.copy()
     matrix[missing] = matrix[~missing].mean(axis=0)
     return ModalityFeatures(matrix, missing)

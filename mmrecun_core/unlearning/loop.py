@@ -7,7 +7,7 @@ Methods (``UnlearnConfig.method``):
   benchmark's ablation ladder turns them on one by one):
   the *row redraw* (``reset_own_rows``: the ID rows of erased users, revoked items and items whose
   content was deleted are drawn afresh from the initialiser; erased users' rows are then frozen, as a
-  retrained model holds the row of a user without interactions);
+  retrained model holds the row of a user without interactions; why: docs/decisions/007-erased-user-rows-fresh-draw.md);
   the *replay* (``replay``: the redrawn item rows go through retraining's own steps,
   :mod:`~mmrecun_core.unlearning.replay`);
   *references as retraining scores the forgotten items* (``retrained_references``: an erased interaction is
@@ -25,7 +25,8 @@ Methods (``UnlearnConfig.method``):
 Every method propagates over the *retain* graphs. An epoch walks as many forget triples ``(u, f, r)``
 as there are forgotten training interactions, shuffled, in batches each paired with an equally large
 batch of retain interactions; reverse BPR pushes ``s(u, f)`` below ``s(u, r)``, ``r`` a never-seen item
-of ``u`` (with retraining's references: a held-out item of ``u``, or for a revoked item a cold item). A forget set
+of ``u`` (with retraining's references, a cold item for a revoked item; erasures are then judged, not trained,
+against held-out items of ``u``). A forget set
 that deletes content only has no forgotten interaction: an epoch then walks as many retain interactions as the
 content-deleted items have, and the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
 before the first step.
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mmrecun_core.data import InteractionData
+from mmrecun_core.data import DataError, InteractionData
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
@@ -93,7 +94,7 @@ def unlearn(
     f_users, f_items = mask.row.astype(np.int64), mask.col.astype(np.int64)
     content = forget.content_items
     if len(f_users) == 0 and len(content) == 0:
-        raise ValueError("the forget set removes no training interaction and deletes no content: nothing to unlearn from the model")
+        raise DataError("the forget set removes no training interaction and deletes no content: nothing to unlearn from the model")
     delete_model_content(model, forget, retain)
     # trained on: never-seen references (an optimised reference would be raised, a held-out one leaked into the model);
     # judged by: held-out ones (read only, as model selection reads the validation split)

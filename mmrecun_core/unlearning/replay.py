@@ -15,13 +15,13 @@ The items' final embeddings come from :meth:`~mmrecun_core.models.base.GraphReco
 exact in their own rows, with everything else held at the unlearned model's present embeddings
 (retraining evolves them along; that is the approximation).
 
-* Revoked items (no interaction, no content neighbour on the retain graphs) are isolated: the map is
-  exact outright, nothing else reads their rows, and they are only ever negatives, which is why
-  retraining puts them below even never-interacted items, whose side views read their content
-  neighbours' rows. Their isolation is checked.
-* Items whose content in a modality was deleted keep their interactions: their rows were trained
-  together with that content (an MGCN item row is gated by it), so the redraw removes what the
-  rows learned from it and the replay re-learns what the interactions alone teach.
+* Revoked items must be isolated on the retain graphs (no interaction, no content neighbour;
+  checked): the map is then exact, and nothing else reads their rows.
+* Items whose content in a modality was deleted keep their interactions: the redraw removes what
+  their rows learned from the content, the replay re-learns what the interactions alone teach.
+
+Why: docs/decisions/002-unlearning-methods.md (the replay rung) and
+docs/decisions/005-forgetting-criterion-references.md (why revoked rows need it).
 
 A step is a few dozen operators on ``[k, d]`` tensors (``k`` about 100 to 300), run on one CPU thread.
 """

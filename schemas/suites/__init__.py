@@ -25,6 +25,8 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.expectations.row_conditions import Column
 
+from schemas.errors import BadParameter
+
 ID_TYPES = ("int64", "string")
 TIMESTAMP_TYPES = ("timestamp[us, tz=UTC]",)
 STRING_TYPES = ("string", "large_string")
@@ -60,9 +62,9 @@ class SuiteContext:
 
     def __post_init__(self) -> None:
         if self.cutoff.tzinfo is None:
-            raise ValueError(f"the cutoff must carry a time zone, got {self.cutoff.isoformat()}")
+            raise BadParameter(f"the cutoff must carry a time zone, got {self.cutoff.isoformat()}")
         if not 0 <= self.duplicate_threshold < 1:
-            raise ValueError(f"duplicate_threshold must lie in [0, 1), got {self.duplicate_threshold}")
+            raise BadParameter(f"duplicate_threshold must lie in [0, 1), got {self.duplicate_threshold}")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from schemas.contracts import (
     check_item_features,
     check_modality_name,
 )
+from tasks.core_input import core_input
 from tasks.paths import confined, existing_file, existing_folder
 
 
@@ -56,6 +57,7 @@ def catalogue_files(root: Path) -> dict[str, Path]:
     return files
 
 
+@core_input()
 def load_catalogue(root: str | Path) -> Catalogue:
     """Read the catalogue at ``root`` into :class:`Catalogue`.
 

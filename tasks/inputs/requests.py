@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from mmrecun_core.data import InteractionData
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, TS_TYPE
+from schemas.errors import BadParameter, ContractError
 from tasks.paths import replacing_folder
 
 SCENARIOS = ("users", "items", "both", "interactions", "modality")
@@ -40,9 +41,9 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
     ``{"out", "revocations", "erasures"}`` (row counts).
     """
     if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose one of {list(SCENARIOS)}")
+        raise BadParameter(f"unknown scenario {scenario!r}; choose one of {list(SCENARIOS)}")
     if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+        raise BadParameter(f"fraction must lie in (0, 1], got {fraction}")
     rng = np.random.default_rng(seed)
     trained_users = np.flatnonzero(np.diff(data.train.indptr) > 0)
     erasures: dict[str, list] = {"user_id": [], "item_id": []}
@@ -76,7 +77,7 @@ def make_requests(data: InteractionData, scenario: str, fraction: float, seed: i
             erasures["item_id"] += data.item_ids[gone].tolist()
     if scenario == "modality":
         if not data.modalities:
-            raise ValueError("the catalogue has no content modality to revoke")
+            raise ContractError("the catalogue has no content modality to revoke")
         items = np.sort(rng.choice(data.n_items, max(1, round(fraction * data.n_items)), replace=False))
         for number, item in enumerate(items):
             revocations["item_id"].append(data.item_ids[[item]].tolist()[0])

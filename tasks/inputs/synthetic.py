@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.contracts import TS_TYPE, check_modality_name, interactions_schema, item_features_schema
+from schemas.errors import BadParameter
 from tasks.inputs.catalogue import embedding_column, write_catalogue
 from tasks.paths import replacing_folder
 
@@ -36,11 +37,11 @@ def make_synthetic(
 ) -> dict:
     """Write a synthetic catalogue to ``out_dir``; return ``{"out", "rows", "modalities"}``.
 
-    Raises ``ValueError`` for fewer than one user or :data:`MIN_ITEMS` items, and
+    Raises :class:`~schemas.errors.BadParameter` for fewer than one user or :data:`MIN_ITEMS` items, and
     :class:`~schemas.errors.BadModalityName` for a modality that cannot name a feature table.
     """
     if n_users < 1 or n_items < MIN_ITEMS:
-        raise ValueError(f"a synthetic catalogue needs at least 1 user and {MIN_ITEMS} items, got {n_users} and {n_items}")
+        raise BadParameter(f"a synthetic catalogue needs at least 1 user and {MIN_ITEMS} items, got {n_users} and {n_items}")
     for m in modalities:
         check_modality_name(m)
     rng = np.random.default_rng(seed)

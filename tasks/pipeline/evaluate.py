@@ -11,7 +11,9 @@ import numpy as np
 from mmrecun_core.checkpoint import load_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.evaluation import evaluate
+from schemas.errors import ContractError
 from schemas.personal import scrub
+from tasks.core_input import core_input
 from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import check_output
 
@@ -20,7 +22,7 @@ ID_COLUMNS = {"users": "user_id", "items": "item_id"}
 
 
 def check_same_ids(kind: str, model_ids: np.ndarray, data_ids: np.ndarray) -> None:
-    """Raise ValueError unless the model's external ids are the catalogue's, index by index.
+    """Raise :class:`~schemas.errors.ContractError` unless the model's external ids are the catalogue's, index by index.
 
     A ``None`` in the model's ids is a tombstone (an erased user's id left the model) and matches whatever
     the catalogue still holds at that index.
@@ -32,12 +34,23 @@ def check_same_ids(kind: str, model_ids: np.ndarray, data_ids: np.ndarray) -> No
         column = ID_COLUMNS[kind]  # user ids appear only as hashes
         only_model = scrub(column, np.setdiff1d(model_ids.astype(str), data_ids.astype(str))[:5].tolist())
         only_data = scrub(column, np.setdiff1d(data_ids.astype(str), model_ids.astype(str))[:5].tolist())
-        raise ValueError(
+        raise ContractError(
             f"the catalogue's {kind} differ from the model's: {len(data_ids)} vs {len(model_ids)}; "
             f"only in the data e.g. {only_data}, only in the model e.g. {only_model}"
         )
 
 
+def load_model_for(model_dir, data_dir, dev):
+    """``(model bundle, catalogue)``: the model at ``model_dir`` on ``dev`` and the catalogue at ``data_dir``, whose
+    users and items must be the model's (:func:`check_same_ids`)."""
+    bundle = load_model(model_dir, dev)
+    catalogue = load_catalogue(data_dir)
+    check_same_ids("users", bundle.user_ids, catalogue.data.user_ids)
+    check_same_ids("items", bundle.item_ids, catalogue.data.item_ids)
+    return bundle, catalogue
+
+
+@core_input()
 def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | Path | None = None, device: str = "auto") -> dict:
     """Evaluate the model at ``model_dir`` on ``data_dir``; return (and optionally write) ``{"valid", "test", ...}``.
 
@@ -48,11 +61,8 @@ def evaluate_model(data_dir: str | Path, model_dir: str | Path, json_out: str | 
     if json_out is not None:
         check_output(json_out, [data_dir, model_dir], kind="file")
     dev = resolve_device(device)
-    bundle = load_model(model_dir, dev)
-    catalogue = load_catalogue(data_dir)
+    bundle, catalogue = load_model_for(model_dir, data_dir, dev)
     data = catalogue.data
-    check_same_ids("users", bundle.user_ids, data.user_ids)
-    check_same_ids("items", bundle.item_ids, data.item_ids)
     if catalogue.sha256 != bundle.manifest.get("data_sha256"):
         log.warning(
             "%s differs from the data the model was trained on (sha256 %s... vs %s...)",

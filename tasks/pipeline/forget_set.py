@@ -1,6 +1,6 @@
 """Step 3 of a run: from the request tables to the forget set the unlearning engine applies.
 
-DESIGN.md "From requests to a forget set": requests effective at the cutoff (the run's logical
+docs/design.md, "From requests to a forget set": requests effective at the cutoff (the run's logical
 date, or now), minus those already applied to the parent model (its manifest's
 ``requests_applied``, which names each request by table, id and content: :func:`request_key`),
 resolve to users, items, interactions and (item, modality) content deletions. Requests are
@@ -216,10 +216,21 @@ def build_forget_set(
     return summary
 
 
-def load_plan(out_dir: str | Path) -> ForgetPlan:
-    """The :class:`ForgetPlan` :func:`build_forget_set` wrote into ``out_dir``."""
-    root = Path(out_dir)
+def load_plan(out_dir: str | Path, data_sha256: str | None = None, applied: list[str] | tuple[str, ...] = ()) -> ForgetPlan:
+    """The :class:`ForgetPlan` :func:`build_forget_set` wrote into ``out_dir``.
+
+    ``data_sha256`` / ``applied``: the catalogue and the parent's applied requests it must have been planned for;
+    a plan made for other data, or one that leaves out a request the parent applied, raises :class:`ContractError`.
+    """
+    root = existing_folder(out_dir, "forget set folder")
     summary = json.loads((root / "summary.json").read_text())
+    if data_sha256 is not None and summary["data_sha256"] != data_sha256:
+        raise ContractError(f"forget set {root} was planned for other data (sha256 {summary['data_sha256'][:12]}): plan it again")
+    missing = sorted(set(applied) - set(summary["request_ids"]))
+    if missing:
+        raise ContractError(
+            f"forget set {root} leaves out {len(missing)} request(s) the parent applied (e.g. {missing[0]!r}): plan it again"
+        )
     with np.load(root / "forget_set.npz") as arrays:
         return ForgetPlan(
             forget=_forget_set(arrays, "new"),

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.contracts import ERASURES_FILE, FEATURES_DIR, INTERACTIONS_FILE, REVOCATIONS_FILE, ContractError, check_modality_name
+from schemas.errors import MissingParent
 from tasks.inputs.catalogue import fingerprint
 from tasks.paths import check_output, confined, existing_file, existing_folder, replacing_folder
 from tasks.storage.s3 import is_s3_uri, list_keys, s3_client, split_s3_uri, storage_errors
@@ -127,12 +128,20 @@ def ingest(data_uri: str | Path, workspace: str | Path, requests_uri: str | Path
             shas = {}
             for table, path in tables_of(source).items():
                 facts = _snapshot(source, path, table, confined(tmp, group, path))
-                facts["path"] = str(inputs / group / path)
+                facts["path"] = f"inputs/{group}/{path}"  # relative to the run: its folder moves between workers
                 ref["tables"][table] = facts
                 shas[table] = facts["sha256"]
                 log.info("%s: %s rows, %.1f MB from %s", table, facts["rows"], facts["bytes"] / 1e6, facts["uri"])
-            ref[group] = {"uri": source.uri, "path": str(inputs / group), "sha256": fingerprint(shas)}
+            ref[group] = {"uri": source.uri, "path": f"inputs/{group}", "sha256": fingerprint(shas)}
         (tmp / "ingest.json").write_text(json.dumps(ref, indent=2))
+    return _located(ref, workspace)
+
+
+def _located(ref: dict, workspace: str | Path) -> dict:
+    """``ref`` with its snapshot paths (stored relative to the run) under ``workspace``."""
+    root = Path(workspace)
+    for facts in (*ref["tables"].values(), *(g for g in (ref["data"], ref["requests"]) if g)):
+        facts["path"] = str(root / facts["path"])
     return ref
 
 
@@ -140,5 +149,5 @@ def load_reference(workspace: str | Path) -> dict:
     """The reference :func:`ingest` wrote into ``workspace``."""
     path = Path(workspace) / "inputs" / "ingest.json"
     if not path.is_file():
-        raise ContractError(f"no ingested inputs in {workspace} (run ingest first)")
-    return json.loads(path.read_text())
+        raise MissingParent(f"no ingested inputs in {workspace} (run ingest first)")
+    return _located(json.loads(path.read_text()), workspace)

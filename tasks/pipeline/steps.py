@@ -1,17 +1,8 @@
 """The pipeline's steps as the DAGs call them: each takes a run directory and returns a small JSON-able reference.
 
 A run's parameters live in its ``run.json`` (written by :func:`begin`), so a step needs only the
-run directory; nothing but paths and counts passes between steps. Parameters:
-
-* ``data``, ``requests``: folders or ``s3://`` prefixes of the input tables;
-* ``store``: where models, reports and the ledger are published (folder or ``s3://``);
-* ``endpoint_url``: S3 endpoint (None: boto3's environment);
-* ``cutoff``: ISO time the requests are taken at (None: the run's logical date);
-* ``model_name``, ``model`` (architecture for training runs), ``method``, ``alpha``, ``max_epochs``,
-  ``run_gold``, ``dry_run`` (everything but publish), ``device``, ``seed``;
-* ``gate_<field>``: the report's quality gates (:class:`tasks.reporting.gates.Gates`);
-* ``deadline_days``: how long an effective request may wait before it is overdue (:mod:`tasks.reporting.lifecycle`);
-* ``require_approval``: ``CURRENT`` moves only once a person approved the report (:func:`record_approval`).
+run directory; nothing but paths and counts passes between steps. The parameters, their types and defaults:
+:data:`schemas.run_params.RUN_PARAMS` (``gate_<field>``: :class:`tasks.reporting.gates.Gates`).
 """
 
 from __future__ import annotations
@@ -19,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 from schemas.errors import UserError
-from tasks.pipeline.run import clean_run, keep_days, load_run, record, start_run, version_id
+from schemas.run_params import check
+from tasks.pipeline.run import load_run, record, start_run
+from tasks.pipeline.workspace import open_workspace
 from tasks.reporting.gates import Gates
 from tasks.reporting.lifecycle import lifecycle
-from tasks.storage.index import record_failure as record_in_store
 from tasks.storage.registry import NoParent, Superseded, fetch_current, fetch_version
 from tasks.storage.store import Retention, open_store
 
@@ -37,44 +28,21 @@ class DeadlineMissed(UserError):
     """Effective requests waited longer than the deadline (GDPR Art. 12(3): one month) before a run applied them."""
 
 
-DEFAULTS = {
-    "requests": None,
-    "store": "var/store",
-    "endpoint_url": None,
-    "cutoff": None,
-    "model_name": "mgcn",
-    "model": "mgcn",
-    "method": "mmrecun",
-    "alpha": 0.5,
-    "max_epochs": None,
-    "train_epochs": 1000,
-    "run_gold": False,
-    "dry_run": False,
-    "device": "auto",
-    "seed": 999,
-    **{f"gate_{k}": v for k, v in asdict(Gates()).items()},
-    "deadline_days": 30,
-    "require_approval": False,
-}
-
-
 def begin(workspace: str | Path, run_id: str, kind: str, params: dict, logical_date: str | None = None) -> str:
-    """Create (or reopen, on a retry) the run directory ``<workspace>/<run_id>``; return its path."""
-    unknown = set(params) - set(DEFAULTS) - {"data"}
-    if unknown:
-        raise ValueError(f"unknown run parameters: {sorted(unknown)}")
-    if "data" not in params:
-        raise ValueError("the run needs a 'data' location")
-    if not params.get("dry_run"):
+    """Create (or reopen, on a retry) run ``run_id`` in ``workspace`` (a folder or ``s3://`` prefix:
+    :mod:`tasks.pipeline.workspace`); return where it lives (``<workspace>/<run id>``).
+
+    ``params`` are checked and completed by :func:`schemas.run_params.check` (raising
+    :class:`~schemas.errors.BadParameter`); ``run.json`` records all of a ``kind`` run's parameters, ``cutoff``
+    None taken as ``logical_date`` (else now, UTC)."""
+    full = check(params, kind)
+    if not full["dry_run"]:
         Retention.from_env()  # a bad retention setting stops the run here, before any model is made
-    full = {**DEFAULTS, **params}
     full["cutoff"] = full["cutoff"] or logical_date or dt.datetime.now(dt.timezone.utc).isoformat()
-    return str(start_run(run_dir_for(workspace, run_id), run_id, kind, full["model_name"], full))
-
-
-def run_dir_for(workspace: str | Path, run_id: str) -> Path:
-    """Where run ``run_id`` keeps its files under ``workspace``."""
-    return Path(workspace) / version_id(run_id)
+    space = open_workspace(workspace)
+    with space.staged(run_id) as run_dir:
+        start_run(run_dir, run_id, kind, full["model_name"], full)
+    return space.uri(run_id)
 
 
 def _params(run_dir) -> dict:
@@ -94,7 +62,7 @@ def ingest(run_dir: str) -> dict:
     from tasks.pipeline.ingest import ingest as ingest_tables
 
     p = _params(run_dir)
-    ref = ingest_tables(p["data"], run_dir, p["requests"], endpoint_url=p["endpoint_url"])
+    ref = ingest_tables(p["data"], run_dir, p.get("requests"), endpoint_url=p["endpoint_url"])
     return {"tables": {t: f["rows"] for t, f in ref["tables"].items()}, "data_sha256": ref["data"]["sha256"]}
 
 
@@ -160,7 +128,7 @@ def unlearn(run_dir: str) -> dict:
     ref = unlearn_model(
         root / "inputs" / "data",
         root / "parent",
-        root / "inputs" / "requests",
+        None,
         root / "model",
         method=p["method"],
         alpha=p["alpha"],
@@ -169,6 +137,7 @@ def unlearn(run_dir: str) -> dict:
         device=p["device"],
         cutoff=_cutoff(p),
         run_gold=p["run_gold"],
+        plan_dir=root / "forget_set",
     )
     e = ref["evidence"]
     return {"forget_recall@20": e["forget_recall@20"], "retain_test_recall@20": e["retain_test_recall@20"], "wall_s": e["wall_s"]}
@@ -227,12 +196,14 @@ def publish(run_dir: str) -> dict:
     }
 
 
-def approval_summary(run_dir: str) -> str:
-    """What a person reads before approving a run's report: status, gates and where the report is (Markdown)."""
+def approval_summary(run_dir: str, report_uri: str | None = None) -> str:
+    """What a person reads before approving a run's report: status, gates and where the report is (Markdown;
+    ``report_uri``: where the workspace keeps report.html, by default in ``run_dir``)."""
     report = json.loads((Path(run_dir) / "report" / "report.json").read_text())
     gates = "\n".join(f"- {'PASS' if g['passed'] else 'FAIL'}: {g['description']}" for g in report["gates"])
+    where = report_uri or Path(run_dir) / "report" / "report.html"
     return (
-        f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{Path(run_dir) / 'report' / 'report.html'}`. "
+        f"**{report['status']}**: {report['verdict']}\n\n{gates}\n\nThe whole report: `{where}`. "
         "Approve to let the new version become CURRENT; reject to publish the report as REJECTED."
     )
 
@@ -250,23 +221,3 @@ def already_published(run_dir: str) -> bool:
     """Whether this run's publication is on record (a rerun of it then has nothing to make again: its parent
     may have been purged since, and its inputs were removed from the workspace)."""
     return bool(json.loads((Path(run_dir) / "run.json").read_text()).get("published"))
-
-
-def cleanup(run_dir: str) -> dict:
-    """The end of every run, whatever its outcome: remove the workspace's personal parts (input snapshots, parent
-    copy, forget-set arrays, model files), now or after ``MMRECUN_WORKSPACE_KEEP_DAYS`` (then ``mmrecun gc``)."""
-    record = clean_run(run_dir, keep_days())
-    log.info(
-        "workspace %s: %s",
-        run_dir,
-        f"removed {', '.join(record['removed']) or 'nothing'}"
-        if record["removed_at"]
-        else f"kept until {record['expires_at']} (mmrecun gc removes it then)",
-    )
-    return record
-
-
-def record_failure(run_dir: str, task_id: str, error: str) -> None:
-    """Record a failed run in the store (``reports/<run_id>/failure.json``) so the runs index shows it."""
-    p = _params(run_dir)
-    record_in_store(_store(p), load_run(run_dir)["run_id"], task_id, error)

@@ -16,6 +16,8 @@ from mmrecun_core.evaluation import evaluate
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
 from mmrecun_core.trainer import TrainConfig, fit, seed_everything
+from schemas.errors import BadParameter, ContractError
+from tasks.core_input import core_input
 from tasks.inputs.catalogue import load_catalogue
 from tasks.paths import check_output, replacing_folder
 
@@ -23,6 +25,7 @@ log = logging.getLogger("mmrecun.train")
 MANIFEST_METRICS = ("recall@10", "recall@20", "recall@50", "ndcg@10", "ndcg@20", "ndcg@50", "precision@20", "hit@20")
 
 
+@core_input()
 def train_model(
     data_dir: str | Path,
     model_name: str,
@@ -40,9 +43,9 @@ def train_model(
     ``{"model_dir", "manifest_sha256", "best_epoch", "valid", "test"}``.
     """
     if model_name not in MODEL_TYPES:
-        raise ValueError(f"unknown model {model_name!r}; choose one of {sorted(MODEL_TYPES)}")
+        raise BadParameter(f"unknown model {model_name!r}; choose one of {sorted(MODEL_TYPES)}")
     if max_epochs < 1 or patience < 1:
-        raise ValueError(f"max_epochs and patience must be at least 1, got {max_epochs} and {patience}")
+        raise BadParameter(f"max_epochs and patience must be at least 1, got {max_epochs} and {patience}")
     check_output(out_dir, [data_dir])
     catalogue = load_catalogue(data_dir)
     data = catalogue.data
@@ -50,7 +53,7 @@ def train_model(
     model_cls, config_cls = MODEL_TYPES[model_name]
     model_config = config_cls()
     if model_name == "mgcn" and not data.features:
-        raise ValueError(f"{data_dir}: MGCN needs at least one item_features/<modality> table; the catalogue has none")
+        raise ContractError(f"{data_dir}: MGCN needs at least one item_features/<modality> table; the catalogue has none")
     log.info(
         "%s: %d users, %d items, %d train / %d valid / %d test interactions, modalities %s, device %s",
         data_dir,

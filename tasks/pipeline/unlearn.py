@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from mmrecun_core.checkpoint import ModelBundle, load_model, save_model
+from mmrecun_core.checkpoint import ModelBundle, save_model
 from mmrecun_core.device import resolve_device
 from mmrecun_core.graphs import build_graphs, modality_knn
 from mmrecun_core.models import MODEL_TYPES
@@ -29,29 +29,33 @@ from mmrecun_core.unlearning.loop import unlearn
 from mmrecun_core.unlearning.objective import MMRecUNConfig
 from mmrecun_core.unlearning.replay import ReplaySchedule
 from mmrecun_core.unlearning.rows import erase_user_rows
-from tasks.inputs.catalogue import load_catalogue
+from schemas.errors import BadParameter, ContractError
+from tasks.core_input import core_input
 from tasks.paths import replacing_folder
-from tasks.pipeline.evaluate import check_same_ids
-from tasks.pipeline.forget_set import plan_forget
+from tasks.pipeline.evaluate import load_model_for
+from tasks.pipeline.forget_set import load_plan, plan_forget
 
 log = logging.getLogger("mmrecun.unlearn")
 METHODS = (*UNLEARN_METHODS, "gold")
 
 
-def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.datetime | None = None):
+def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.datetime | None = None, plan_dir=None):
     """Load parent, catalogue and requests; return ``(parent bundle, data, requests, retain, retain knn, device)``.
 
-    ``requests`` is the :class:`~tasks.pipeline.forget_set.ForgetPlan`: its ``forget`` set holds only what is new
-    since the parent; the retain data excludes the cumulative set.
+    ``requests`` is the :class:`~tasks.pipeline.forget_set.ForgetPlan`: the one the forget-set step wrote into
+    ``plan_dir``, or else planned here from the requests folder ``forget_dir`` at ``cutoff``. Its ``forget`` set
+    holds only what is new since the parent; the retain data excludes the cumulative set.
     """
     dev = resolve_device(device)
-    parent = load_model(model_dir, dev)
-    data = load_catalogue(data_dir).data
-    check_same_ids("users", parent.user_ids, data.user_ids)
-    check_same_ids("items", parent.item_ids, data.item_ids)
-    requests = plan_forget(forget_dir, data, cutoff, applied=parent.manifest.get("requests_applied", []))
+    parent, catalogue = load_model_for(model_dir, data_dir, dev)
+    data = catalogue.data
+    applied = parent.manifest.get("requests_applied", [])
+    if plan_dir is not None:
+        requests = load_plan(plan_dir, catalogue.sha256, applied)
+    else:
+        requests = plan_forget(forget_dir, data, cutoff, applied=applied)
     if requests.nothing_to_forget:
-        raise ValueError(f"{forget_dir}: no request new since the parent model applies at the cutoff: nothing to forget")
+        raise ContractError(f"{plan_dir or forget_dir}: no request new since the parent model applies at the cutoff: nothing to forget")
     retain = retain_data(data, requests.cumulative)  # what the parent already forgot stays out
     knn = {}
     for m, graph in parent.knn.items():
@@ -108,7 +112,7 @@ def run_method(
     only by the data.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+        raise BadParameter(f"unknown method {method!r}; choose one of {list(METHODS)}")
     graphs = build_graphs(retain.train, knn, dev)
     started = time.perf_counter()
     if method == "gold":
@@ -164,6 +168,7 @@ def tombstoned(user_ids: np.ndarray, erased: np.ndarray) -> np.ndarray:
     return out
 
 
+@core_input()
 def unlearn_model(
     data_dir,
     model_dir,
@@ -177,14 +182,16 @@ def unlearn_model(
     device: str = "auto",
     cutoff: dt.datetime | None = None,
     run_gold: bool = False,
+    plan_dir=None,
 ) -> dict:
     """Unlearn and write ``out_dir`` (new model directory + ``evidence.json``); return a small reference.
 
     ``evidence.json`` holds the unlearned model's measures, ``original`` (the parent's, on the same
     data) and, with ``run_gold``, ``gold`` (a model retrained from scratch on the retain data, its
-    ``wall_s`` included) plus the unlearned model's ``bpr_div_gold``.
+    ``wall_s`` included) plus the unlearned model's ``bpr_div_gold``. ``plan_dir``: the forget-set step's output,
+    used instead of planning again from the requests folder ``forget_dir`` (see :func:`prepare`).
     """
-    parent, data, requests, retain, knn, dev = prepare(data_dir, model_dir, forget_dir, device, cutoff)
+    parent, data, requests, retain, knn, dev = prepare(data_dir, model_dir, forget_dir, device, cutoff, plan_dir)
     with torch.no_grad():
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.run_params import GATE_PREFIX, gate_defaults
+
+DEFAULT = gate_defaults()  # the thresholds' defaults are those of the gate_<field> run parameters
+
 
 @dataclass(frozen=True)
 class Gates:
@@ -17,18 +21,19 @@ class Gates:
     ``erasure_auc_max``: the paired AUC of erased interactions (of items still served) against the same users'
     held-out interactions; ``revoked_exposure_max``: revoked items per test user in the raw model's top-20 (before
     the serving filter); ``content_tolerance``: how far above the reference attacker (the retained data alone) the
-    content trace of a revoked modality may lie; ``forget_recall_max``: an optional ceiling on forget Recall@20."""
+    content trace of a revoked modality may lie; ``forget_recall_max``: an optional ceiling on forget Recall@20.
+    Defaults: :data:`schemas.run_params.RUN_PARAMS` ``gate_<field>``."""
 
-    retain_ratio: float = 0.95
-    erasure_auc_max: float = 0.70
-    revoked_exposure_max: float = 0.01
-    content_tolerance: float = 0.05
-    forget_recall_max: float | None = None
+    retain_ratio: float = DEFAULT["retain_ratio"]
+    erasure_auc_max: float = DEFAULT["erasure_auc_max"]
+    revoked_exposure_max: float = DEFAULT["revoked_exposure_max"]
+    content_tolerance: float = DEFAULT["content_tolerance"]
+    forget_recall_max: float | None = DEFAULT["forget_recall_max"]
 
     @classmethod
     def from_params(cls, params: dict) -> "Gates":
         """The gates of a run's parameters: ``gate_<field>`` for each field given (the others keep their defaults)."""
-        return cls(**{f: params[f"gate_{f}"] for f in cls.__dataclass_fields__ if f"gate_{f}" in params})
+        return cls(**{f: params[GATE_PREFIX + f] for f in cls.__dataclass_fields__ if GATE_PREFIX + f in params})
 
 
 def _gate(name: str, sentence: str, value, threshold, passed: bool, detail: str | None = None) -> dict:

@@ -25,10 +25,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from tasks.storage.store import AlreadyExists, Conflict, Retention, sha256_bytes
+from schemas.errors import UserError
+from tasks.storage.store import AlreadyExists, ChecksumMismatch, Conflict, Retention, sha256_bytes
 
 PREFIX = "ledger"
 HEAD = f"{PREFIX}/HEAD"
+
+
+class LedgerBroken(ChecksumMismatch, UserError):
+    """The verdict of ``verify-ledger``: the hash chain or an artifact it references does not verify (a person must look)."""
 
 
 def request_names(keys) -> set[str]:

@@ -12,6 +12,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from schemas.errors import BadParameter, PathError, StoreConflict
+
 CHUNK = 8 << 20
 
 
@@ -23,19 +25,20 @@ class Conflict(RuntimeError):
     """A conditional write lost: the object is not in the state the writer expected."""
 
 
-class PublishError(RuntimeError):
-    """The store holds something that contradicts a run being published (e.g. the same key with other bytes)."""
+class PublishError(StoreConflict, RuntimeError):
+    """The store holds something that contradicts a run being published (e.g. the same key with other bytes): a retry
+    would meet it again, so a person must look."""
 
 
 class AlreadyExists(Conflict):
     """A write asked to create an object that is already there."""
 
 
-class BadKey(ValueError):
+class BadKey(PathError):
     """A key that could name something outside the store (``..``, an absolute path, an empty part, a control byte)."""
 
 
-class StoreMissing(FileNotFoundError):
+class StoreMissing(PathError, FileNotFoundError):
     """A store that should exist (read-only commands never create one) is not there."""
 
 
@@ -63,9 +66,9 @@ class Retention:
 
     def __post_init__(self) -> None:
         if self.mode not in ("GOVERNANCE", "COMPLIANCE"):
-            raise ValueError(f"Object Lock mode must be GOVERNANCE or COMPLIANCE, got {self.mode!r}")
+            raise BadParameter(f"Object Lock mode must be GOVERNANCE or COMPLIANCE, got {self.mode!r}")
         if self.days < 1:
-            raise ValueError(f"retention days must be >= 1, got {self.days}")
+            raise BadParameter(f"retention days must be >= 1, got {self.days}")
 
     def until(self) -> dt.datetime:
         return dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=self.days)
@@ -73,18 +76,18 @@ class Retention:
     @classmethod
     def from_env(cls, environ=os.environ) -> "Retention | None":
         """The retention a pipeline deployment configures: ``MMRECUN_LOCK_MODE`` (GOVERNANCE, the default, COMPLIANCE,
-        or ``off``) and ``MMRECUN_LOCK_DAYS`` (default 365). Returns None for ``off``; raises ValueError naming the
-        variable for anything else."""
+        or ``off``) and ``MMRECUN_LOCK_DAYS`` (default 365). Returns None for ``off``; raises
+        :class:`~schemas.errors.BadParameter` naming the variable for anything else."""
         mode = (environ.get("MMRECUN_LOCK_MODE", "").strip() or cls.mode).upper()  # set but blank = unset
         if mode == "OFF":
             return None
         days = environ.get("MMRECUN_LOCK_DAYS", "").strip() or str(cls.days)
         if not days.isdigit():
-            raise ValueError(f"MMRECUN_LOCK_DAYS must be a whole number of days, got {days!r}")
+            raise BadParameter(f"MMRECUN_LOCK_DAYS must be a whole number of days, got {days!r}")
         try:
             return cls(mode, int(days))
         except ValueError as error:
-            raise ValueError(f"MMRECUN_LOCK_MODE / MMRECUN_LOCK_DAYS: {error}") from None
+            raise BadParameter(f"MMRECUN_LOCK_MODE / MMRECUN_LOCK_DAYS: {error}") from None
 
 
 def sha256_bytes(data: bytes) -> str:

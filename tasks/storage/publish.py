@@ -30,7 +30,8 @@ import logging
 from pathlib import Path
 
 from mmrecun_core.checkpoint import sha256_file, verify_files
-from schemas.errors import UserError
+from schemas.errors import MissingParent, UserError
+from tasks.core_input import core_input
 from tasks.pipeline.run import load_run
 from tasks.reporting.gates import Gates
 from tasks.reporting.lifecycle import DEADLINE_DAYS
@@ -70,10 +71,11 @@ def _put(store, key: str, path: Path, retain: Retention | None, written: dict[st
     written[key] = sha
 
 
+@core_input()
 def _verified_manifest(model_dir: Path) -> dict:
     """The run's model manifest, once every file it lists matches (:func:`~mmrecun_core.checkpoint.verify_files`)."""
     if not model_dir.is_dir():
-        raise FileNotFoundError(f"{model_dir} does not exist: run the model step first")
+        raise MissingParent(f"{model_dir} does not exist: run the model step first")
     manifest = json.loads((model_dir / MANIFEST).read_text())
     verify_files(model_dir, manifest)
     return manifest
@@ -116,7 +118,7 @@ def publish(run_dir: str | Path, store, retain: Retention | None = Retention()) 
         }
     report_dir = root / "report"
     if not report_dir.is_dir():
-        raise FileNotFoundError(f"{report_dir} does not exist: run the report step first")
+        raise MissingParent(f"{report_dir} does not exist: run the report step first")
     report = json.loads((report_dir / "report.json").read_text())
     has_model = report["status"] != NOTHING_TO_FORGET
     manifest = _verified_manifest(root / "model") if has_model else {}

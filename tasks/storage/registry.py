@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from schemas.errors import UserError
+from schemas.errors import MissingParent, StoreConflict, UserError
 from tasks.paths import replacing_folder
 from tasks.storage import ledger
 from tasks.storage.store import ChecksumMismatch, Conflict, sha256_bytes
@@ -29,11 +29,12 @@ class LineageError(UserError, ValueError):
     """A promotion or rollback that would serve a version missing requests ``CURRENT`` applied."""
 
 
-class NoParent(UserError, FileNotFoundError):
-    """An unlearn run found no promoted version to start from (train one first)."""
+class NoParent(MissingParent, FileNotFoundError):
+    """An unlearn run found no version to start from: none is promoted (train one first), or the one it names is
+    purged or incomplete."""
 
 
-class Superseded(Conflict, UserError):
+class Superseded(Conflict, StoreConflict):
     """``CURRENT`` no longer names the version a run started from: another run promoted first (``current``)."""
 
     def __init__(self, message: str, current: str | None = None):
@@ -212,9 +213,9 @@ def fetch_version(store, name: str, version: str, dest: str | Path, manifest_sha
     base = f"models/{name}/{version}/"
     where = store.uri(f"models/{name}/{version}")
     if store.sha256_of(f"{base}{TOMBSTONE}"):
-        raise FileNotFoundError(f"{where} was purged (see {TOMBSTONE}); it can no longer be fetched")
+        raise NoParent(f"{where} was purged (see {TOMBSTONE}); it can no longer be fetched")
     if not store.sha256_of(f"{base}{MANIFEST}"):
-        raise FileNotFoundError(f"{where} has no {MANIFEST}: the version is missing or incomplete")
+        raise NoParent(f"{where} has no {MANIFEST}: the version is missing or incomplete")
     manifest_bytes = store.get_bytes(f"{base}{MANIFEST}")
     if manifest_sha256 is not None and sha256_bytes(manifest_bytes) != manifest_sha256:
         raise ChecksumMismatch(f"{where}/{MANIFEST} differs from the sha256 CURRENT recorded")

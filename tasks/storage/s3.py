@@ -14,6 +14,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from schemas.errors import PathError
+
 
 class StorageError(RuntimeError):
     """Object storage could not be reached or answered with an error (worth a retry, unlike bad data)."""
@@ -38,10 +40,10 @@ def is_s3_uri(uri: str) -> bool:
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/a/b`` -> ``("bucket", "a/b")`` (prefix without surrounding slashes)."""
     if not is_s3_uri(uri):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
+        raise PathError(f"not an s3:// URI: {uri!r}")
     bucket, _, prefix = uri[len("s3://") :].partition("/")
     if not bucket:
-        raise ValueError(f"no bucket in {uri!r}")
+        raise PathError(f"no bucket in {uri!r}")
     return bucket, prefix.strip("/")
 
 

@@ -104,6 +104,16 @@ class S3Store(_Store):
                     raise FileNotFoundError(f"{self.uri(key)} does not exist") from None
                 raise
 
+    def get_file(self, key: str, path: str | Path) -> None:
+        """Download ``key`` into the file ``path`` (streamed; multipart above ``multipart_mb``)."""
+        with _reading(self.uri(key)):
+            try:
+                self.client.download_file(self.bucket, self._key(key), str(path), Config=self.transfer)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise FileNotFoundError(f"{self.uri(key)} does not exist") from None
+                raise
+
     def get_tagged(self, key: str) -> tuple[bytes, str] | None:
         """``(bytes, ETag)`` for a later ``put_bytes(..., if_match=ETag)``, or None when absent."""
         with _reading(self.uri(key)):

@@ -1,6 +1,6 @@
 """The artifact store: one small interface over a local folder (the embedded default) and S3.
 
-Keys are ``/``-separated paths under the store's root (DESIGN.md "Storage layout"):
+Keys are ``/``-separated paths under the store's root (docs/design.md, "The store"):
 ``models/<name>/<version>/...``, ``models/<name>/CURRENT``, ``reports/<run_id>/...``, ``ledger/...``.
 Every write is verified by reading the object back and comparing its sha256 with the local one
 (S3 uploads also send ``ChecksumSHA256``, which S3 checks on arrival; the read-back also covers
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,6 +127,13 @@ class LocalStore(_Store):
         if not path.is_file():
             raise FileNotFoundError(f"{self.uri(key)} does not exist")
         return path.read_bytes()
+
+    def get_file(self, key: str, path: str | Path) -> None:
+        """Copy ``key`` into the file ``path``."""
+        source = self._path(key)
+        if not source.is_file():
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        shutil.copyfile(source, path)
 
     def get_tagged(self, key: str) -> tuple[bytes, str] | None:
         """``(bytes, tag)`` for a later ``put_bytes(..., if_match=tag)``, or None when absent (tag: the sha256)."""

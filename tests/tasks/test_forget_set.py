@@ -134,6 +134,12 @@ def test_build_reads_the_parent_manifest_and_round_trips(requests_dir, catalogue
     assert summary["cumulative"]["users"] == 2 and sum(summary["cumulative"]["forgotten_interactions"].values()) > user0
     plan = load_plan(tmp_path / "fs")
     assert plan.forget.users.tolist() == [1] and plan.cumulative.users.tolist() == [0, 1] and plan.cumulative.items.tolist() == [5]
+    # the unlearn step reads this plan: one made for other data, or leaving out what the parent applied, is refused
+    assert load_plan(tmp_path / "fs", summary["data_sha256"], applied).forget.users.tolist() == [1]
+    with pytest.raises(ContractError, match="planned for other data"):
+        load_plan(tmp_path / "fs", "0" * 64, applied)
+    with pytest.raises(ContractError, match="leaves out 1 request"):
+        load_plan(tmp_path / "fs", summary["data_sha256"], [*applied, "erasure_requests:ER-9"])
 
 
 def test_missing_effective_at_column_and_missing_folder_are_named(requests_dir, slice_data, tmp_path):

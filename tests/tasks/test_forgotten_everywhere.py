@@ -12,6 +12,7 @@ import json
 import pytest
 
 from tasks.pipeline import steps
+from tasks.pipeline.staging import finish
 from tasks.storage import ledger
 from tasks.storage.registry import current_version
 from tasks.storage.store import LocalStore
@@ -33,7 +34,7 @@ def pipeline(member_catalogue, tmp_path_factory):
     before = scan([root / "runs"], forgotten(member_catalogue, root / "requests", CUTOFF))
     steps.publish(unlearned)
     for run_dir in (base, unlearned):
-        steps.cleanup(run_dir)
+        finish(str(root / "runs"), steps.load_run(run_dir)["run_id"])
     return {"root": root, "store": store, "data": member_catalogue, "before": before, "base": steps.load_run(base)["version"]}
 
 

@@ -664,4 +664,4 @@ def test_every_user_error_is_a_value_error_for_callers_that_catch_those():
     import schemas.errors as errors
 
     classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, UserError) and c != UserError]
-    assert len(classes) == 9 and all(issubclass(c, ValueError) for c in classes)
+    assert len(classes) == 12 and all(issubclass(c, ValueError) for c in classes)

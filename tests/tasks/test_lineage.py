@@ -23,7 +23,7 @@ FAST = {
     "max_epochs": 2,
     "train_epochs": 2,
     "device": "cpu",
-    "gate_retain_ratio": 0.0,
+    "gate_retain_ratio": 1e-9,
     "gate_forget_recall_max": 1.0,
     "gate_erasure_auc_max": 1.0,
     "gate_revoked_exposure_max": 1e3,
@@ -33,7 +33,8 @@ FAST = {
 
 def run_pipeline(workspace, run_id: str, kind: str, data, store_uri: str, requests=None, endpoint=None) -> str:
     """One run through the steps the DAGs call; returns its run directory (published only by the caller)."""
-    params = {"data": str(data), "store": store_uri, "endpoint_url": endpoint, "cutoff": CUTOFF, **FAST}
+    fast = {k: v for k, v in FAST.items() if k != ("max_epochs" if kind == "train" else "train_epochs")}  # each kind's own
+    params = {"data": str(data), "store": store_uri, "endpoint_url": endpoint, "cutoff": CUTOFF, **fast}
     if requests is not None:
         params["requests"] = str(requests)
     run_dir = steps.begin(workspace, run_id, kind, params)
