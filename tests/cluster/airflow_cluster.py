@@ -24,6 +24,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from tests.cluster.services import Processes, free_port, start_postgres, start_redis, start_s3
+from tests.s3_server import CREDENTIALS
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -97,13 +98,12 @@ class Cluster:
             "SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": os.environ.get("MMRECUN_CLUSTER_HEARTBEAT_TIMEOUT", "45"),
             "SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         }
-        s3 = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
         connection = {"conn_type": "aws", "login": "testing", "password": "testing",
                       "extra": {"region_name": "us-east-1", "endpoint_url": self.s3}}  # fmt: skip
         return {
             **os.environ,
             **{f"AIRFLOW__{k}": v for k, v in settings.items()},
-            **s3,
+            **CREDENTIALS,
             "AIRFLOW_HOME": str(self.root / "airflow"),
             "AIRFLOW_CONN_MMRECUN_S3": json.dumps(connection),
             "PATH": f"{BIN}:{os.environ['PATH']}",

@@ -95,12 +95,16 @@ def workspace_has(cluster, run_id: str) -> list[str]:
     return [str(p) for p in (Path(cluster.workspace) / version_id(run_id)).rglob("*")]
 
 
+def scratch(cluster, worker: str) -> list[Path]:
+    return sorted((cluster.root / "workers" / worker / "scratch").rglob("*"))
+
+
 def placement(cluster, dag_id: str, run_id: str) -> dict[str, dict]:
     """Print and return the task instances: task, state, queue, worker hostname, try."""
     tis = cluster.task_instances(dag_id, run_id)
     print(f"\n{dag_id} {run_id}")
     print(f"  {'task':<16}{'state':<16}{'queue':<10}{'hostname':<18}try")
-    for task_id, ti in tis.items():
+    for task_id, ti in sorted(tis.items(), key=lambda kv: kv[1]["start_date"] or "~"):
         print(f"  {task_id:<16}{ti['state'] or '-':<16}{ti['queue'] or '-':<10}{ti['hostname'] or '-':<18}{ti['try_number']}")
     return tis
 
@@ -155,6 +159,8 @@ def test_train_then_unlearn_on_two_workers(cluster, inputs):
         assert store_keys(cluster, f"store/reports/{run_id}/"), f"no report of {run_id} in the store"
         assert workspace_has(cluster, run_id), f"the workspace holds nothing of {run_id}"
     mmrecun("verify-ledger", "--store", COMMON["store"], "--endpoint-url", cluster.s3, env=cluster.env)
+    if cluster.workspace_mode == "s3":  # each step's scratch folder goes when the step ends
+        assert not [p for name in ("worker-default", "worker-gpu") for p in scratch(cluster, name)]
     print(f"\ntrain + unlearn on the cluster: {time.monotonic() - started:.0f} s wall time")
 
 
@@ -179,6 +185,7 @@ def test_gpu_worker_killed_during_unlearn(cluster, inputs):
     assert current(cluster) == before, "CURRENT moved although unlearn never finished"
     assert store_keys(cluster, f"store/models/{MODEL}/") == versions, "a version was published by the killed run"
 
+    print(f"  left in worker-gpu's scratch folder by the killed step: {len(scratch(cluster, 'worker-gpu'))} files and folders")
     print(mmrecun("runs", "--store", COMMON["store"], "--endpoint-url", cluster.s3, env=cluster.env))
 
     # The teardown (cleanup) ran: the run's input snapshots and parent copy are gone from the workspace, so clearing
