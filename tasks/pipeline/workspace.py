@@ -9,7 +9,8 @@ system's temporary folder), runs there, and when it succeeds uploads every file 
 puts), then the run's index ``files.json`` (path -> sha256 of each file of the run). A step downloads only files
 the index names and checks each against its sha256, so a retried task starts from what its predecessor
 published, never from the outputs of an attempt that died half-way. The scratch folder is removed when the step
-ends, whatever its outcome. Steps of one run write one after the other (a step that changes nothing writes no
+ends, whatever its outcome; one left by a process that was killed (its name carries the process id) is removed
+by the next step staged on that worker. Steps of one run write one after the other (a step that changes nothing writes no
 index), so the index has one writer at a time.
 
 Layout and parts of a run: :mod:`tasks.pipeline.run`; what each step reads: :data:`tasks.pipeline.steps.READS`.
@@ -91,6 +92,16 @@ def _files(root: Path) -> dict[str, str]:
     }
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _wanted(path: str, reads: tuple[str, ...]) -> bool:
     return path in (RUN_FILE, CLEANUP_FILE) or any(path == r or path.startswith(f"{r}/") for r in reads)
 
@@ -119,7 +130,8 @@ class ObjectWorkspace:
         what the block added or changed goes back to the store, then the index."""
         run = version_id(run_id)
         self.scratch.mkdir(parents=True, exist_ok=True)
-        local = Path(tempfile.mkdtemp(prefix=f"{run}.", dir=self.scratch))
+        self.sweep()
+        local = Path(tempfile.mkdtemp(prefix=f"{run}.{os.getpid()}.", dir=self.scratch))
         try:
             taken = {path: sha for path, sha in self._index(run).items() if _wanted(path, reads)}
             for path, sha in taken.items():
@@ -132,6 +144,17 @@ class ObjectWorkspace:
             self._upload(run, local, taken)
         finally:
             shutil.rmtree(local, ignore_errors=True)
+
+    def sweep(self) -> list[str]:
+        """Remove the scratch folders of processes that no longer run on this host (a task killed with its worker
+        leaves its staged inputs behind); return their names."""
+        removed = []
+        for folder in self.scratch.iterdir():
+            parts = folder.name.rsplit(".", 2)
+            if folder.is_dir() and len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        return removed
 
     def _upload(self, run: str, local: Path, taken: dict[str, str]) -> None:
         found = _files(local)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import pytest
 
@@ -88,3 +89,17 @@ def test_cleanup_deletes_the_personal_parts_from_the_store_and_gc_finds_the_runs
     assert space.clean("kept", 3, now)["expires_at"] and space.store.list("kept/inputs")
     assert space.collect_garbage(now + dt.timedelta(days=2)) == []
     assert space.collect_garbage(now + dt.timedelta(days=3)) == ["kept"] and space.store.list("kept/inputs") == []
+
+
+def test_a_scratch_folder_left_by_a_killed_process_goes_at_the_next_step(space):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    left = space.scratch / f"r1.{dead.stdout.strip()}.abcd1234"
+    (left / "inputs").mkdir(parents=True)
+    (left / "inputs" / "interactions.parquet").write_text("personal rows of a task killed with its worker")
+    mine = space.scratch / f"r2.{os.getpid()}.efgh5678"
+    mine.mkdir()
+    with space.staged("r1"):
+        assert not left.exists() and mine.exists()  # a live process's folder stays
