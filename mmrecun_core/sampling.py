@@ -31,8 +31,7 @@ class NegativeSampler:
                 f"{full.size} users interacted with every {what}: no negative exists for them (e.g. user index {full[:5].tolist()})"
             )
 
-    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """bool ``[s]``: whether each ``(users[i], items[i])`` (int64 ``[s]``) is a training interaction."""
+    def _is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         keys = users * self.n_items + items
         pos = np.searchsorted(self._keys, keys)
         pos[pos == len(self._keys)] = 0
@@ -41,8 +40,8 @@ class NegativeSampler:
     def sample(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Return int64 ``[len(users)]`` negatives for int64 ``users``."""
         neg = self.candidates[rng.integers(0, len(self.candidates), size=len(users))]
-        redo = np.flatnonzero(self.is_positive(users, neg))
+        redo = np.flatnonzero(self._is_positive(users, neg))
         while redo.size:
             neg[redo] = self.candidates[rng.integers(0, len(self.candidates), size=redo.size)]
-            redo = redo[self.is_positive(users[redo], neg[redo])]
+            redo = redo[self._is_positive(users[redo], neg[redo])]
         return neg

@@ -80,15 +80,11 @@ class UnlearnConfig:
         if not self.stops:
             rule = f"none: a fixed {self.epochs} epochs at lr {self.learning_rate:g}"
         else:
-            erased = (
-                "the item sharing most retain users with each that the user never had, at most as far above it as the "
-                "user's held-out interactions stand above theirs"
-                if self.uses_retrained_references
-                else "never-seen items of the same users"
-            )
+            erased = "held-out interactions" if self.uses_retrained_references else "never-seen items"
             rule = (
-                f"paired membership AUC within {self.auc_tolerance:.2f} of its level, per kind: erased interactions vs {erased}; "
-                f"revoked items vs the least-interacted retained items (level 0.5), for users drawn by their retain interactions"
+                f"paired membership AUC <= {0.5 + self.auc_tolerance:.2f}, per kind: erased interactions vs {erased} "
+                f"of the same users; revoked items vs the least-interacted retained items, for users drawn "
+                f"by their retain interactions"
             )
         if self.resets_own_rows:
             rule += (

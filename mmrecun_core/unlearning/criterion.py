@@ -4,11 +4,9 @@ A retrained model ("Gold") never saw the forgotten interactions; the reference i
 how Gold would score a forgotten one, drawn from what the unlearned model itself provides:
 
 * user or interaction erasures (the item stays in the catalogue): for each forgotten pair
-  ``(u, f)``, ``f``'s co-occurrence neighbour that ``u`` never had
-  (:mod:`~mmrecun_core.unlearning.neighbours`), judged against the *level* the model gives ``u``'s held-out
-  interactions over their own neighbours: erasures are unlearned until their AUC is at most that level plus
-  the tolerance. Without neighbours or a held-out split (the paper's form and the baselines) the reference is a
-  never-seen item of ``u`` and the level 0.5.
+  ``(u, f)``, one of ``u``'s *held-out* items (the validation split), drawn uniformly. A user
+  without a held-out item, and every user when no held-out split is given (the paper's form and
+  the baselines), is referenced by a never-seen item of ``u``, the stricter reference.
 * revocations are judged *item-centrically*, by triples ``(u, f, r)``: ``u`` the user of a
   uniformly drawn retain training interaction, ``f`` a uniformly drawn revoked item, ``r`` an item
   of the *cold pool*: the items not revoked (by this run or earlier ones) with the fewest retain
@@ -16,8 +14,8 @@ how Gold would score a forgotten one, drawn from what the unlearned model itself
 
 The criterion is the paired membership AUC ``P(s(u, f) > s(u, r))`` (ties count one half) over a
 fixed probe, for each kind of request apart (erasures, revocations); a kind is unlearned until its
-AUC is ``<= level + tolerance`` (level 0.5 but for erasures judged against neighbours). MMRecUN's reverse
-BPR trains on the same references; held-out interactions are only read, for the level.
+AUC is ``<= 0.5 + tolerance``. MMRecUN's reverse BPR trains on the same revocation triples; erased
+pairs are trained against never-seen items and only judged against held-out ones.
 
 Known limit: the cold pool is an upper bound on a revoked item's score (retraining puts revoked
 items below it), so MMRecUN first replays retraining's treatment of revoked rows
@@ -40,7 +38,6 @@ from mmrecun_core.data import DataError
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.neighbours import NeighbourReferences
 
 
 def cold_pool(retain_train: sp.csr_matrix, revoked: np.ndarray, size: int) -> np.ndarray:
@@ -63,9 +60,8 @@ class ReferenceSampler:
     training items, forgotten ones included); ``retain_train``: what remains; ``revoked``: int64
     items revoked by this run; ``pool_size``: the least size of the cold pool; ``excluded``: int64
     items revoked by earlier model versions (unlearned already, so not ``revoked`` here, but never
-    reference items either; this run's may be among them); ``neighbours``: the references of erasures (None:
-    never-seen items); ``held_out``: CSR ``[n_u, n_i]`` of the users' held-out (validation) interactions, read
-    for the erasures' level only (:meth:`level_triples`).
+    reference items either; this run's may be among them); ``held_out``: CSR ``[n_u, n_i]`` of the users'
+    held-out (validation) interactions, the references of erasures (None: never-seen items).
     """
 
     def __init__(
@@ -76,10 +72,8 @@ class ReferenceSampler:
         pool_size: int,
         excluded: np.ndarray | None = None,
         held_out: sp.csr_matrix | None = None,
-        neighbours: NeighbourReferences | None = None,
     ):
         self.revoked = np.asarray(revoked, dtype=np.int64)
-        self.neighbours = neighbours
         self.held_out = None if held_out is None else held_out.tocsr()
         self.never_seen = NegativeSampler(train)
         every_revoked = np.union1d(self.revoked, np.asarray([] if excluded is None else excluded, dtype=np.int64))
@@ -87,7 +81,7 @@ class ReferenceSampler:
         self._retain_users = retain_train.tocoo().row.astype(np.int64)
 
     def judged_by(self, held_out: sp.csr_matrix | None) -> "ReferenceSampler":
-        """This sampler reading ``held_out`` interactions for the erasures' level (None: level 0.5); the rest shared."""
+        """This sampler with erasures referenced by ``held_out`` interactions (None: never-seen items); the rest shared."""
         other = copy.copy(self)
         other.held_out = None if held_out is None else held_out.tocsr()
         return other
@@ -105,41 +99,30 @@ class ReferenceSampler:
         return np.isin(items, self.revoked)
 
     def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Reference items int64 ``[s]`` for forgotten pairs ``(users, items)`` (int64 ``[s]``): the item's neighbour the
-        user never had (a never-seen item where it has none, and for everyone without ``neighbours``); cold items
-        for revoked items (NegGrad's pairs; MMRecUN and the criterion use :meth:`revocation_triples`)."""
+        """Reference items int64 ``[s]`` for forgotten pairs ``(users, items)`` (int64 ``[s]``): held-out items of the
+        user (a never-seen item for a user without one, and for everyone without ``held_out``); cold items for revoked items
+        (NegGrad's pairs; MMRecUN and the criterion use :meth:`revocation_triples`)."""
         reference = self.never_seen.sample(users, rng)
-        if self.neighbours is not None:
-            reference = self.neighbours.sample(users, items, reference)
+        if self.held_out is not None and self.held_out.nnz:
+            start, count = self.held_out.indptr[users], np.diff(self.held_out.indptr)[users]
+            has = count > 0
+            offset = (rng.random(int(has.sum())) * count[has]).astype(np.int64)
+            reference[has] = self.held_out.indices[start[has] + offset]
         if self.cold is not None:
             hit = self.is_revoked(items)
             reference[hit] = self.cold.sample(users[hit], rng)
         return reference
 
-    def level_triples(self, users: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(user, held-out item, its neighbour)``, int64 ``[t]`` each: one held-out interaction per entry of ``users``
-        that has one, drawn uniformly; empty without ``held_out`` or ``neighbours`` (the level is then 0.5)."""
-        empty = np.empty(0, np.int64)
-        if self.held_out is None or self.neighbours is None or not self.held_out.nnz:
-            return empty, empty, empty
-        start, count = self.held_out.indptr[users], np.diff(self.held_out.indptr)[users]
-        has = count > 0
-        u = users[has]
-        x = self.held_out.indices[start[has] + (rng.random(len(u)) * count[has]).astype(np.int64)].astype(np.int64)
-        return u, x, self.sample(u, x, rng)
-
 
 @dataclass(frozen=True)
 class Probe:
     """A fixed sample of forgotten and reference items: int64 ``[s]`` each; ``revoked``: bool ``[s]``, whether the
-    row is a revocation triple (the two kinds of request are judged separately, see :func:`criterion_aucs`);
-    ``level``: the erasures' level triples (:meth:`ReferenceSampler.level_triples`), empty when the level is 0.5."""
+    row is a revocation triple (the two kinds of request are judged separately, see :func:`criterion_aucs`)."""
 
     users: np.ndarray
     forgotten: np.ndarray
     reference: np.ndarray
     revoked: np.ndarray
-    level: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.empty(0, np.int64),) * 3
 
     @classmethod
     def draw(cls, users: np.ndarray, items: np.ndarray, sampler: ReferenceSampler, rng: np.random.Generator, size: int) -> "Probe":
@@ -151,11 +134,10 @@ class Probe:
         pick = rng.choice(erased, min(size, len(erased)), replace=False)
         u, f = users[pick], items[pick]
         parts = [(u, f, sampler.sample(u, f, rng))]
-        level = sampler.level_triples(u, rng)
         if revoked.any():
             parts.append(sampler.revocation_triples(size, rng))
         u, f, r = (np.concatenate(a) for a in zip(*parts, strict=True))
-        return cls(u, f, r, sampler.is_revoked(f), level)
+        return cls(u, f, r, sampler.is_revoked(f))
 
 
 def paired_auc(member: np.ndarray, reference: np.ndarray) -> float:
@@ -172,8 +154,7 @@ def paired_auc(member: np.ndarray, reference: np.ndarray) -> float:
 @torch.no_grad()
 def criterion_aucs(model: GraphRecommender, graphs: GraphBundle, probe: Probe) -> dict[str, float]:
     """:func:`paired_auc` of ``s(u, forgotten)`` against ``s(u, reference)`` on ``probe`` under ``model``, per kind:
-    ``revocations`` (the revocation triples) and ``erasures`` (the others), each present when the probe has such rows;
-    and ``erasure_level``, the same AUC on the probe's level triples, when it has some.
+    ``revocations`` (the revocation triples) and ``erasures`` (the others), each present when the probe has such rows.
 
     The kinds are judged apart because their references differ and one kind's pairs must not hide the other's.
     """
@@ -183,14 +164,4 @@ def criterion_aucs(model: GraphRecommender, graphs: GraphBundle, probe: Probe) -
     model.train(was_training)
     member, reference = emb.pair_scores(probe.users, probe.forgotten), emb.pair_scores(probe.users, probe.reference)
     kinds = {"erasures": ~probe.revoked, "revocations": probe.revoked}
-    aucs = {kind: paired_auc(member[mask], reference[mask]) for kind, mask in kinds.items() if mask.any()}
-    users, held_out, neighbour = probe.level
-    if len(users):
-        aucs["erasure_level"] = paired_auc(emb.pair_scores(users, held_out), emb.pair_scores(users, neighbour))
-    return aucs
-
-
-def limit(kind: str, aucs: dict[str, float], tolerance: float) -> float:
-    """The AUC a kind of request must reach: its level (``erasure_level`` for erasures when measured, else 0.5)
-    plus ``tolerance``."""
-    return (aucs.get("erasure_level", 0.5) if kind == "erasures" else 0.5) + tolerance
+    return {kind: paired_auc(member[mask], reference[mask]) for kind, mask in kinds.items() if mask.any()}

@@ -11,11 +11,11 @@ Methods (``UnlearnConfig.method``):
   the *replay* (``replay``: the redrawn item rows go through retraining's own steps,
   :mod:`~mmrecun_core.unlearning.replay`);
   *references as retraining scores the forgotten items* (``retrained_references``: an erased interaction is
-  pushed below its co-occurrence neighbour, down to the level of the user's held-out interactions against
-  theirs, not below every item the user never had; a revoked item below cold items for users drawn by their
-  retain interactions, as retraining meets it; :mod:`~mmrecun_core.unlearning.criterion`);
+  pushed towards the user's held-out interactions, not below items the user never had; a revoked item below
+  cold items for users drawn by their retain interactions, as retraining meets it;
+  :mod:`~mmrecun_core.unlearning.criterion`);
   and the *Gold-free stopping criterion* (``stop_on_criterion``: an epoch walks only the kinds of request
-  whose paired membership AUC is above their level plus ``auc_tolerance``; none left, the loop stops);
+  whose paired membership AUC is above ``0.5 + auc_tolerance``; none left, the loop stops);
 * ``mmrecun-paper``: the objective as the paper writes it, none of the additions, for a fixed number of
   epochs (:data:`~mmrecun_core.unlearning.config.PAPER_EPOCHS` at :data:`~mmrecun_core.unlearning.config.PAPER_LR`;
   the paper states neither, see the decision record ``docs/decisions/002-unlearning-methods.md``);
@@ -25,7 +25,8 @@ Methods (``UnlearnConfig.method``):
 Every method propagates over the *retain* graphs. An epoch walks as many forget triples ``(u, f, r)``
 as there are forgotten training interactions, shuffled, in batches each paired with an equally large
 batch of retain interactions; reverse BPR pushes ``s(u, f)`` below ``s(u, r)``, ``r`` a never-seen item
-of ``u`` (with retraining's references, ``f``'s neighbour ``u`` never had, or a cold item for a revoked item). A forget set
+of ``u`` (with retraining's references, a cold item for a revoked item; erasures are then judged, not trained,
+against held-out items of ``u``). A forget set
 that deletes content only has no forgotten interaction: an epoch then walks as many retain interactions as the
 content-deleted items have, and the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
 before the first step.
@@ -46,9 +47,8 @@ from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
 from mmrecun_core.unlearning.config import UnlearnConfig
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs, limit
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs
 from mmrecun_core.unlearning.forget import ForgetSet
-from mmrecun_core.unlearning.neighbours import NeighbourReferences
 from mmrecun_core.unlearning.objective import mmrecun_loss, parent_snapshot
 from mmrecun_core.unlearning.replay import replay_rows
 from mmrecun_core.unlearning.rows import delete_model_content, frozen_rows, reset_own_rows
@@ -96,10 +96,9 @@ def unlearn(
     if len(f_users) == 0 and len(content) == 0:
         raise DataError("the forget set removes no training interaction and deletes no content: nothing to unlearn from the model")
     delete_model_content(model, forget, retain)
-    # trained on and judged by the same references; held-out interactions are only read, for the erasures' level
-    # (as model selection reads the validation split): a held-out reference trained on would leak into the model
-    neighbours = NeighbourReferences(data.train, retain.train) if config.uses_retrained_references else None
-    reference = ReferenceSampler(data.train, retain.train, forget.items, config.reference_pool, excluded_items, neighbours=neighbours)
+    # trained on: never-seen references (an optimised reference would be raised, a held-out one leaked into the model);
+    # judged by: held-out ones (read only, as model selection reads the validation split)
+    reference = ReferenceSampler(data.train, retain.train, forget.items, config.reference_pool, excluded_items)
     judge = reference.judged_by(retain.valid if config.uses_retrained_references else None)
     revoked = reference.is_revoked(f_items)
     if config.resets_own_rows:  # an erased user's pairs are left to the reset of the user's row (module docstring)
@@ -120,13 +119,14 @@ def unlearn(
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
     parent = parent_snapshot(model)
     optimizer = None  # made at the first epoch: a run the redraw and replay already settle takes no step
+    threshold = 0.5 + config.auc_tolerance
     aucs = initial = criterion_aucs(model, graphs, probe)  # the reset alone may already meet the criterion
     n_content = int(np.isin(retain.train.indices, content).sum())
     history: list[dict] = []
     model.train()
     with freeze:
         for epoch in range(config.epochs):
-            pending = [k for k in kinds if not config.stops or aucs.get(k, 0.0) > limit(k, aucs, config.auc_tolerance)]
+            pending = [k for k in kinds if not config.stops or aucs.get(k, 0.0) > threshold]
             if not pending:
                 break
             t0 = time.perf_counter()
@@ -150,7 +150,7 @@ def unlearn(
                 ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()),
                 seconds,
             )
-    met = all(aucs.get(k, 0.0) <= limit(k, aucs, config.auc_tolerance) for k in kinds)
+    met = all(auc <= threshold for auc in aucs.values())
     stopped_by = "criterion" if config.stops and met else "epoch cap"
     return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, history, replay)
 

@@ -5,8 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, limit, paired_auc
-from mmrecun_core.unlearning.neighbours import NeighbourReferences
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, paired_auc
 
 
 def csr(pairs, shape):
@@ -89,20 +88,14 @@ def test_probe_samples_each_kind_of_request():
     assert not no_revocation.revoked.any()  # no forgotten pair of a revoked item: no revocation triples
 
 
-def test_erasures_are_referenced_by_the_nearest_item_the_user_never_had_and_judged_at_the_held_out_level():
-    # item 0's users 0, 1, 2 also had item 2 (twice), 1 and 3 (once each): its neighbours are 2, 1, 3
-    train = csr([(0, 0), (0, 1), (1, 0), (1, 2), (2, 0), (2, 2), (2, 3), (3, 1), (3, 4)], (4, 5))
-    neighbours = NeighbourReferences(train, train)
-    assert neighbours.neighbours(np.array([0]))[0][:3].tolist() == [2, 1, 3]
-    sampler = ReferenceSampler(train, train, np.empty(0, np.int64), 1, neighbours=neighbours)
-    reference = sampler.sample(np.array([0, 1, 2]), np.array([0, 0, 0]), np.random.default_rng(0))
-    assert reference.tolist() == [2, 1, 1]  # the first neighbour each user never had
-    assert NeighbourReferences(train, train).sample(np.array([3]), np.array([4]), np.array([9])).tolist() == [9]  # none: the fallback
-    held_out = csr([(0, 3)], (4, 5))
-    judge = sampler.judged_by(held_out)
-    assert [a.tolist() for a in judge.level_triples(np.array([0, 1]), np.random.default_rng(0))] == [[0], [3], [2]]
-    assert all(len(a) == 0 for a in sampler.level_triples(np.array([0, 1]), np.random.default_rng(0)))  # no held-out split read
-    probe = Probe.draw(np.array([0, 1, 2]), np.array([0, 0, 0]), judge, np.random.default_rng(0), 10)
-    assert sorted(probe.users.tolist()) == [0, 1, 2] and probe.level[1].tolist() == [3]
-    assert limit("erasures", {"erasures": 0.4, "erasure_level": 0.3}, 0.05) == pytest.approx(0.35)
-    assert limit("revocations", {"erasure_level": 0.3}, 0.05) == 0.55 and limit("erasures", {}, 0.05) == 0.55
+def test_erasures_are_referenced_by_held_out_interactions_of_the_same_user():
+    train = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [0, 1, 0, 0, 1]], dtype=np.float32))
+    held_out = sp.csr_matrix(np.array([[0, 0, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 1, 0, 0]], dtype=np.float32))
+    sampler = ReferenceSampler(train, train, np.empty(0, np.int64), 1, held_out=held_out)
+    reference = sampler.sample(np.array([0, 1, 2, 2, 0]), np.array([0, 0, 1, 4, 1]), np.random.default_rng(0))
+    assert reference[0] == reference[4] == 3 and set(reference[2:4]) <= {0, 2}
+    assert train[1, reference[1]] == 0  # user 1 has no held-out interaction: a never-seen item instead
+    probe = Probe.draw(np.array([0, 1, 2]), np.array([0, 0, 1]), sampler, np.random.default_rng(0), 10)
+    assert sorted(probe.users.tolist()) == [0, 1, 2]  # every pair is judged
+    never_seen = ReferenceSampler(train, train, np.empty(0, np.int64), 1).sample(np.array([1]), np.array([0]), np.random.default_rng(0))
+    assert train[1, never_seen[0]] == 0
