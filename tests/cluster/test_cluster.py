@@ -185,7 +185,10 @@ def test_gpu_worker_killed_during_unlearn(cluster, inputs):
     assert current(cluster) == before, "CURRENT moved although unlearn never finished"
     assert store_keys(cluster, f"store/models/{MODEL}/") == versions, "a version was published by the killed run"
 
-    print(f"  left in worker-gpu's scratch folder by the killed step: {len(scratch(cluster, 'worker-gpu'))} files and folders")
+    left = scratch(cluster, "worker-gpu")
+    print(f"  left in worker-gpu's scratch folder by the killed step: {len(left)} files and folders")
+    if cluster.workspace_mode == "s3":
+        assert left, "the killed step's staged inputs were expected in its scratch folder"
     print(mmrecun("runs", "--store", COMMON["store"], "--endpoint-url", cluster.s3, env=cluster.env))
 
     # The teardown (cleanup) ran: the run's input snapshots and parent copy are gone from the workspace, so clearing
@@ -202,6 +205,7 @@ def test_gpu_worker_killed_during_unlearn(cluster, inputs):
     assert_placed(tis)
     assert current(cluster)["run_id"] == run_id
     mmrecun("verify-ledger", "--store", COMMON["store"], "--endpoint-url", cluster.s3, env=cluster.env)
+    assert not scratch(cluster, "worker-gpu"), "the killed step's scratch folder outlived the next step on its worker"
 
 
 def test_nothing_left_behind(cluster):
