@@ -83,13 +83,21 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _files(root: Path) -> dict[str, str]:
-    """Every file under ``root`` (hidden files aside) -> its sha256."""
-    return {
-        p.relative_to(root).as_posix(): _sha256(p)
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    }
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _files(root: Path, known: dict[str, tuple[tuple[int, int], str]]) -> dict[str, str]:
+    """Every file under ``root`` (hidden files aside) -> its sha256; a file whose size and modification time are
+    those ``known`` holds (path -> (stat, sha256), as staged) is not read again."""
+    found = {}
+    for p in sorted(root.rglob("*")):
+        name = p.relative_to(root).as_posix()
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts):
+            stat, sha = known.get(name, (None, None))
+            found[name] = sha if stat == _stat(p) else _sha256(p)
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -134,14 +142,16 @@ class ObjectWorkspace:
         local = Path(tempfile.mkdtemp(prefix=f"{run}.{os.getpid()}.", dir=self.scratch))
         try:
             taken = {path: sha for path, sha in self._index(run).items() if _wanted(path, reads)}
+            known = {}  # what was staged: its stat, so that hand-back hashes only what the step wrote
             for path, sha in taken.items():
                 target = local / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.store.get_file(f"{run}/{path}", target)
                 if _sha256(target) != sha:
                     raise ChecksumMismatch(f"{self.store.uri(f'{run}/{path}')}: sha256 differs from the run's index {INDEX_FILE}")
+                known[path] = (_stat(target), sha)
             yield local
-            self._upload(run, local, taken)
+            self._upload(run, local, taken, known)
         finally:
             shutil.rmtree(local, ignore_errors=True)
 
@@ -156,8 +166,8 @@ class ObjectWorkspace:
                 removed.append(folder.name)
         return removed
 
-    def _upload(self, run: str, local: Path, taken: dict[str, str]) -> None:
-        found = _files(local)
+    def _upload(self, run: str, local: Path, taken: dict[str, str], known: dict) -> None:
+        found = _files(local, known)
         changed = {path: sha for path, sha in found.items() if taken.get(path) != sha}
         gone = set(taken) - set(found)
         if not changed and not gone:

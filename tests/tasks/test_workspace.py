@@ -103,3 +103,16 @@ def test_a_scratch_folder_left_by_a_killed_process_goes_at_the_next_step(space):
     mine.mkdir()
     with space.staged("r1"):
         assert not left.exists() and mine.exists()  # a live process's folder stays
+
+
+def test_a_staged_file_the_step_rewrites_is_handed_back_and_one_it_only_read_is_not(space):
+    with space.staged("r1") as local:
+        write(local, "run.json", "{}")
+        write(local, "model/model.pt", "weights")
+        write(local, "inputs/ingest.json", "{}")
+    before = json.loads(space.store.get_bytes(f"r1/{INDEX_FILE}"))
+    with space.staged("r1", ("model", "inputs")) as local:
+        (local / "model" / "model.pt").write_text("weights after unlearning")
+    after = json.loads(space.store.get_bytes(f"r1/{INDEX_FILE}"))
+    assert after["model/model.pt"] != before["model/model.pt"] and after["inputs/ingest.json"] == before["inputs/ingest.json"]
+    assert space.store.get_bytes("r1/model/model.pt") == b"weights after unlearning"
