@@ -11,7 +11,7 @@ from typing import Iterator
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
-from tasks.storage.objects import AlreadyExists, ChecksumMismatch, Conflict, Retention, _sha256_stream, _Store, checked_key
+from tasks.storage.objects import AlreadyExists, ChecksumMismatch, Conflict, Retention, StoreMissing, _sha256_stream, _Store, checked_key
 from tasks.storage.s3 import StorageError, list_keys, s3_client, split_s3_uri, storage_errors
 
 
@@ -34,8 +34,14 @@ class S3Store(_Store):
         self.bucket, self.prefix = split_s3_uri(uri)
         self.client = client or s3_client(endpoint_url)
         self.transfer = TransferConfig(multipart_threshold=multipart_mb << 20, multipart_chunksize=max(5, multipart_mb // 4) << 20)
-        with storage_errors(f"opening s3://{self.bucket}"):
-            self.client.head_bucket(Bucket=self.bucket)
+        try:
+            with storage_errors(f"opening s3://{self.bucket}"):
+                self.client.head_bucket(Bucket=self.bucket)
+        except StorageError as exc:  # a bucket that is not there is the user's to fix, not a retry's
+            code = exc.__cause__.response.get("Error", {}).get("Code") if isinstance(exc.__cause__, ClientError) else None
+            if code in ("404", "NoSuchBucket"):
+                raise StoreMissing(f"s3://{self.bucket}: no such bucket") from exc
+            raise
         self.lock_enabled = self._lock_enabled()
 
     def _lock_enabled(self) -> bool:

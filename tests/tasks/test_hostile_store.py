@@ -9,7 +9,7 @@ import pytest
 
 from mmrecun_core.checkpoint import CheckpointError, load_model
 from tasks.storage.registry import current_version, fetch_version
-from tasks.storage.store import BadKey, ChecksumMismatch, LocalStore
+from tasks.storage.store import BadKey, ChecksumMismatch, LocalStore, StoreMissing, open_store
 
 BAD_KEYS = ["../escape", "models/../../escape", "/etc/passwd", "models//x", "models/./x", "models\\x", "models/a\x00b", ""]
 
@@ -166,3 +166,14 @@ def test_a_copied_run_keeps_its_model(run_copy, tmp_path):
         run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
     )
     assert publish(run_copy, LocalStore(tmp_path / "store"))["current_moved"]
+
+
+@pytest.mark.parametrize("command", [["runs", "--store"], ["gc", "--workspace"]])
+def test_an_s3_location_whose_bucket_does_not_exist_is_one_line_and_no_retry(s3_endpoint, capsys, command):
+    from tasks.cli import main
+
+    assert main(["-q", *command, "s3://no-such-bucket/runs", "--endpoint-url", s3_endpoint]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "s3://no-such-bucket: no such bucket" in err
+    with pytest.raises(StoreMissing):  # a user error (exit 2; the DAGs do not retry it), not a StorageError
+        open_store("s3://no-such-bucket/models", s3_endpoint)
