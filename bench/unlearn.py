@@ -140,6 +140,7 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
             "stopped_by": facts.get("stopped_by", "early stopping"),
             "criterion_auc": facts.get("criterion_auc"),
             "initial_criterion_auc": facts.get("initial_criterion_auc"),
+            "criterion_levels": facts.get("criterion_levels"),
             "replay": facts.get("replay"),
             "score_profile": profile,
         }

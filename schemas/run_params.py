@@ -106,7 +106,12 @@ RUN_PARAMS: dict[str, RunParam] = {
             "--retain-ratio",
             exclusive_minimum=True,
         ),
-        _gate("gate_erasure_auc_max", 0.70, "gate: AUC of erased against held-out interactions of the same users", "--erasure-auc-max"),
+        _gate(
+            "gate_erasure_margin",
+            0.10,
+            "gate: membership AUC of erased interactions above the original model's for the same users' held-out ones, at most",
+            "--erasure-margin",
+        ),
         _gate(
             "gate_revoked_exposure_max",
             0.01,

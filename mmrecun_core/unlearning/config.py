@@ -80,11 +80,13 @@ class UnlearnConfig:
         if not self.stops:
             rule = f"none: a fixed {self.epochs} epochs at lr {self.learning_rate:g}"
         else:
-            erased = "held-out interactions" if self.uses_retrained_references else "never-seen items"
+            level = (
+                "the parent's AUC of the same users' held-out interactions vs never-seen items" if self.uses_retrained_references else "0.5"
+            )
             rule = (
-                f"paired membership AUC <= {0.5 + self.auc_tolerance:.2f}, per kind: erased interactions vs {erased} "
-                f"of the same users; revoked items vs the least-interacted retained items, for users drawn "
-                f"by their retain interactions"
+                f"paired membership AUC, per kind: erased interactions vs never-seen items of the same users <= {level} "
+                f"+ {self.auc_tolerance:g}; revoked items vs the least-interacted retained items, for users drawn "
+                f"by their retain interactions, <= {0.5 + self.auc_tolerance:.2f}"
             )
         if self.resets_own_rows:
             rule += (

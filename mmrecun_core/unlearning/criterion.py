@@ -1,21 +1,23 @@
-"""The Gold-free forgetting criterion: forgotten items must score like *reference* items.
+"""The Gold-free forgetting criterion: forgotten items must score like *reference* items, at a level the data sets.
 
-A retrained model ("Gold") never saw the forgotten interactions; the reference item ``r`` stands for
-how Gold would score a forgotten one, drawn from what the unlearned model itself provides:
+A retrained model ("Gold") never saw the forgotten interactions; the criterion compares each forgotten item's
+score with a reference item's and says how far above it Gold would leave it, from what the parent model and the
+data provide:
 
-* user or interaction erasures (the item stays in the catalogue): for each forgotten pair
-  ``(u, f)``, one of ``u``'s *held-out* items (the validation split), drawn uniformly. A user
-  without a held-out item, and every user when no held-out split is given (the paper's form and
-  the baselines), is referenced by a never-seen item of ``u``, the stricter reference.
-* revocations are judged *item-centrically*, by triples ``(u, f, r)``: ``u`` the user of a
-  uniformly drawn retain training interaction, ``f`` a uniformly drawn revoked item, ``r`` an item
-  of the *cold pool*: the items not revoked (by this run or earlier ones) with the fewest retain
-  training interactions (every item of the lowest degrees, at least ``pool_size`` of them).
+* user or interaction erasures (the item stays in the catalogue): for each forgotten pair ``(u, f)``, a never-seen
+  item ``r`` of ``u``. Gold scores ``f`` as it scores the user's other choices it never trained on, so the
+  *level* is the parent's own paired AUC of the held-out (validation) interactions of the users of the erasures
+  against never-seen items, each held-out interaction once, measured before the first change
+  (:func:`criterion_levels`). Without a held-out split (the paper's form and the baselines), or when none of those
+  users has a held-out interaction, the level is 0.5.
+* revocations are judged *item-centrically*, by triples ``(u, f, r)``: ``u`` the user of a uniformly drawn retain
+  training interaction, ``f`` a uniformly drawn revoked item, ``r`` an item of the *cold pool*: the items not
+  revoked (by this run or earlier ones) with the fewest retain training interactions (every item of the lowest
+  degrees, at least ``pool_size`` of them); level 0.5.
 
-The criterion is the paired membership AUC ``P(s(u, f) > s(u, r))`` (ties count one half) over a
-fixed probe, for each kind of request apart (erasures, revocations); a kind is unlearned until its
-AUC is ``<= 0.5 + tolerance``. MMRecUN's reverse BPR trains on the same revocation triples; erased
-pairs are trained against never-seen items and only judged against held-out ones.
+The criterion is the paired membership AUC ``P(s(u, f) > s(u, r))`` (ties count one half) over a fixed probe, for
+each kind of request apart (erasures, revocations); a kind is unlearned until its AUC is at most its level plus a
+tolerance. MMRecUN's reverse BPR trains on the same triples.
 
 Known limit: the cold pool is an upper bound on a revoked item's score (retraining puts revoked
 items below it), so MMRecUN first replays retraining's treatment of revoked rows
@@ -27,7 +29,6 @@ Why: docs/decisions/005-forgetting-criterion-references.md
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,7 @@ import torch
 
 from mmrecun_core.data import DataError
 from mmrecun_core.graphs import GraphBundle
-from mmrecun_core.models.base import GraphRecommender
+from mmrecun_core.models.base import Embeddings, GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
 
 
@@ -60,8 +61,7 @@ class ReferenceSampler:
     training items, forgotten ones included); ``retain_train``: what remains; ``revoked``: int64
     items revoked by this run; ``pool_size``: the least size of the cold pool; ``excluded``: int64
     items revoked by earlier model versions (unlearned already, so not ``revoked`` here, but never
-    reference items either; this run's may be among them); ``held_out``: CSR ``[n_u, n_i]`` of the users'
-    held-out (validation) interactions, the references of erasures (None: never-seen items).
+    reference items either; this run's may be among them).
     """
 
     def __init__(
@@ -71,20 +71,12 @@ class ReferenceSampler:
         revoked: np.ndarray,
         pool_size: int,
         excluded: np.ndarray | None = None,
-        held_out: sp.csr_matrix | None = None,
     ):
         self.revoked = np.asarray(revoked, dtype=np.int64)
-        self.held_out = None if held_out is None else held_out.tocsr()
         self.never_seen = NegativeSampler(train)
         every_revoked = np.union1d(self.revoked, np.asarray([] if excluded is None else excluded, dtype=np.int64))
         self.cold = NegativeSampler(train, cold_pool(retain_train, every_revoked, pool_size)) if len(self.revoked) else None
         self._retain_users = retain_train.tocoo().row.astype(np.int64)
-
-    def judged_by(self, held_out: sp.csr_matrix | None) -> "ReferenceSampler":
-        """This sampler with erasures referenced by ``held_out`` interactions (None: never-seen items); the rest shared."""
-        other = copy.copy(self)
-        other.held_out = None if held_out is None else held_out.tocsr()
-        return other
 
     def revocation_triples(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``n`` item-centric triples (user, revoked item, cold reference item), int64 ``[n]`` each: users as the
@@ -99,15 +91,9 @@ class ReferenceSampler:
         return np.isin(items, self.revoked)
 
     def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Reference items int64 ``[s]`` for forgotten pairs ``(users, items)`` (int64 ``[s]``): held-out items of the
-        user (a never-seen item for a user without one, and for everyone without ``held_out``); cold items for revoked items
-        (NegGrad's pairs; MMRecUN and the criterion use :meth:`revocation_triples`)."""
+        """Reference items int64 ``[s]`` for forgotten pairs ``(users, items)`` (int64 ``[s]``): never-seen items of the
+        user; cold items for revoked items (NegGrad's pairs; MMRecUN and the criterion use :meth:`revocation_triples`)."""
         reference = self.never_seen.sample(users, rng)
-        if self.held_out is not None and self.held_out.nnz:
-            start, count = self.held_out.indptr[users], np.diff(self.held_out.indptr)[users]
-            has = count > 0
-            offset = (rng.random(int(has.sum())) * count[has]).astype(np.int64)
-            reference[has] = self.held_out.indices[start[has] + offset]
         if self.cold is not None:
             hit = self.is_revoked(items)
             reference[hit] = self.cold.sample(users[hit], rng)
@@ -117,18 +103,33 @@ class ReferenceSampler:
 @dataclass(frozen=True)
 class Probe:
     """A fixed sample of forgotten and reference items: int64 ``[s]`` each; ``revoked``: bool ``[s]``, whether the
-    row is a revocation triple (the two kinds of request are judged separately, see :func:`criterion_aucs`)."""
+    row is a revocation triple (the two kinds of request are judged separately, see :func:`criterion_aucs`); and the
+    erasures' level sample (see :func:`criterion_levels`): the held-out interactions ``(level_users, level_items)`` of
+    the erasure rows' users, each with never-seen items ``level_reference`` of the same user (int64 ``[q]`` each, empty
+    without a held-out split)."""
 
     users: np.ndarray
     forgotten: np.ndarray
     reference: np.ndarray
     revoked: np.ndarray
+    level_users: np.ndarray
+    level_items: np.ndarray
+    level_reference: np.ndarray
 
     @classmethod
-    def draw(cls, users: np.ndarray, items: np.ndarray, sampler: ReferenceSampler, rng: np.random.Generator, size: int) -> "Probe":
+    def draw(
+        cls,
+        users: np.ndarray,
+        items: np.ndarray,
+        sampler: ReferenceSampler,
+        rng: np.random.Generator,
+        size: int,
+        held_out: sp.csr_matrix | None = None,
+    ) -> "Probe":
         """Up to ``size`` of the forgotten pairs ``(users, items)`` (int64 ``[f]``) of items still in the catalogue,
-        without replacement, with their references; and ``size`` revocation triples
-        when some of the pairs is of a revoked item."""
+        without replacement, with their references; ``size`` revocation triples when some of the pairs is of a
+        revoked item; and every held-out interaction in ``held_out`` (CSR ``[n_u, n_i]``; None: none) of the users of
+        the erasure pairs, repeated with fresh never-seen references up to about ``size`` rows."""
         revoked = sampler.is_revoked(items)
         erased = np.flatnonzero(~revoked)
         pick = rng.choice(erased, min(size, len(erased)), replace=False)
@@ -137,7 +138,13 @@ class Probe:
         if revoked.any():
             parts.append(sampler.revocation_triples(size, rng))
         u, f, r = (np.concatenate(a) for a in zip(*parts, strict=True))
-        return cls(u, f, r, sampler.is_revoked(f))
+        level_users = level_items = np.empty(0, np.int64)
+        if held_out is not None and len(erased):
+            mine = held_out.tocsr()[np.unique(users[erased])].tocoo()
+            repeat = max(1, size // max(mine.nnz, 1))
+            level_users = np.repeat(np.unique(users[erased])[mine.row], repeat).astype(np.int64)
+            level_items = np.repeat(mine.col, repeat).astype(np.int64)
+        return cls(u, f, r, sampler.is_revoked(f), level_users, level_items, sampler.never_seen.sample(level_users, rng))
 
 
 def paired_auc(member: np.ndarray, reference: np.ndarray) -> float:
@@ -151,6 +158,14 @@ def paired_auc(member: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean((member > reference) + 0.5 * (member == reference)))
 
 
+def _probe_scores(model: GraphRecommender, graphs: GraphBundle) -> Embeddings:
+    was_training = model.training
+    model.eval()
+    emb = model.propagate(graphs)
+    model.train(was_training)
+    return emb
+
+
 @torch.no_grad()
 def criterion_aucs(model: GraphRecommender, graphs: GraphBundle, probe: Probe) -> dict[str, float]:
     """:func:`paired_auc` of ``s(u, forgotten)`` against ``s(u, reference)`` on ``probe`` under ``model``, per kind:
@@ -158,10 +173,20 @@ def criterion_aucs(model: GraphRecommender, graphs: GraphBundle, probe: Probe) -
 
     The kinds are judged apart because their references differ and one kind's pairs must not hide the other's.
     """
-    was_training = model.training
-    model.eval()
-    emb = model.propagate(graphs)
-    model.train(was_training)
+    emb = _probe_scores(model, graphs)
     member, reference = emb.pair_scores(probe.users, probe.forgotten), emb.pair_scores(probe.users, probe.reference)
     kinds = {"erasures": ~probe.revoked, "revocations": probe.revoked}
     return {kind: paired_auc(member[mask], reference[mask]) for kind, mask in kinds.items() if mask.any()}
+
+
+@torch.no_grad()
+def criterion_levels(model: GraphRecommender, graphs: GraphBundle, probe: Probe) -> dict[str, float]:
+    """The level of each kind of the probe (see the module docstring), under ``model`` (the parent, before any change):
+    ``erasures``: :func:`paired_auc` of the level sample's held-out interactions against their never-seen references
+    (0.5 when the sample is empty); ``revocations``: 0.5."""
+    levels = {kind: 0.5 for kind, present in (("erasures", (~probe.revoked).any()), ("revocations", probe.revoked.any())) if present}
+    if "erasures" in levels and len(probe.level_users):
+        emb = _probe_scores(model, graphs)
+        u = probe.level_users
+        levels["erasures"] = paired_auc(emb.pair_scores(u, probe.level_items), emb.pair_scores(u, probe.level_reference))
+    return levels

@@ -10,12 +10,12 @@ Methods (``UnlearnConfig.method``):
   retrained model holds the row of a user without interactions; why: docs/decisions/007-erased-user-rows-fresh-draw.md);
   the *replay* (``replay``: the redrawn item rows go through retraining's own steps,
   :mod:`~mmrecun_core.unlearning.replay`);
-  *references as retraining scores the forgotten items* (``retrained_references``: an erased interaction is
-  pushed towards the user's held-out interactions, not below items the user never had; a revoked item below
-  cold items for users drawn by their retain interactions, as retraining meets it;
-  :mod:`~mmrecun_core.unlearning.criterion`);
+  *references and levels as retraining scores the forgotten items* (``retrained_references``: an erased
+  interaction stays as far above never-seen items as the parent scores the user's held-out interactions, not at
+  chance; a revoked item goes below cold items for users drawn by their retain interactions, as retraining meets
+  it; :mod:`~mmrecun_core.unlearning.criterion`);
   and the *Gold-free stopping criterion* (``stop_on_criterion``: an epoch walks only the kinds of request
-  whose paired membership AUC is above ``0.5 + auc_tolerance``; none left, the loop stops);
+  whose paired membership AUC is above their level + ``auc_tolerance``; none left, the loop stops);
 * ``mmrecun-paper``: the objective as the paper writes it, none of the additions, for a fixed number of
   epochs (:data:`~mmrecun_core.unlearning.config.PAPER_EPOCHS` at :data:`~mmrecun_core.unlearning.config.PAPER_LR`;
   the paper states neither, see the decision record ``docs/decisions/002-unlearning-methods.md``);
@@ -25,8 +25,7 @@ Methods (``UnlearnConfig.method``):
 Every method propagates over the *retain* graphs. An epoch walks as many forget triples ``(u, f, r)``
 as there are forgotten training interactions, shuffled, in batches each paired with an equally large
 batch of retain interactions; reverse BPR pushes ``s(u, f)`` below ``s(u, r)``, ``r`` a never-seen item
-of ``u`` (with retraining's references, a cold item for a revoked item; erasures are then judged, not trained,
-against held-out items of ``u``). A forget set
+of ``u`` (with retraining's references, a cold item for a revoked item). A forget set
 that deletes content only has no forgotten interaction: an epoch then walks as many retain interactions as the
 content-deleted items have, and the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
 before the first step.
@@ -47,7 +46,7 @@ from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
 from mmrecun_core.unlearning.config import UnlearnConfig
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs, criterion_levels
 from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.unlearning.objective import mmrecun_loss, parent_snapshot
 from mmrecun_core.unlearning.replay import replay_rows
@@ -60,7 +59,8 @@ log = logging.getLogger("mmrecun.unlearn")
 class UnlearnResult:
     """``stopped_by``: ``criterion`` or ``epoch cap``; ``criterion_auc``: per kind of request (see
     :func:`~mmrecun_core.unlearning.criterion.criterion_aucs`) at the end, ``initial_auc`` before the first step (after the
-    reset and the replay); ``history``: per epoch loss, criterion AUCs and seconds; ``replay``: the revocation
+    reset and the replay); ``levels``: each kind's level (:func:`~mmrecun_core.unlearning.criterion.criterion_levels`;
+    the criterion holds at level + tolerance); ``history``: per epoch loss, criterion AUCs and seconds; ``replay``: the revocation
     replay's facts (:func:`~mmrecun_core.unlearning.replay.replay_rows`), None without one."""
 
     epochs_run: int
@@ -68,6 +68,7 @@ class UnlearnResult:
     seconds: float
     criterion_auc: dict[str, float]
     initial_auc: dict[str, float]
+    levels: dict[str, float]
     history: list[dict] = field(default_factory=list)
     replay: dict | None = None
 
@@ -95,11 +96,7 @@ def unlearn(
     content = forget.content_items
     if len(f_users) == 0 and len(content) == 0:
         raise DataError("the forget set removes no training interaction and deletes no content: nothing to unlearn from the model")
-    delete_model_content(model, forget, retain)
-    # trained on: never-seen references (an optimised reference would be raised, a held-out one leaked into the model);
-    # judged by: held-out ones (read only, as model selection reads the validation split)
     reference = ReferenceSampler(data.train, retain.train, forget.items, config.reference_pool, excluded_items)
-    judge = reference.judged_by(retain.valid if config.uses_retrained_references else None)
     revoked = reference.is_revoked(f_items)
     if config.resets_own_rows:  # an erased user's pairs are left to the reset of the user's row (module docstring)
         keep = revoked | ~np.isin(f_users, forget.users)
@@ -107,7 +104,11 @@ def unlearn(
     kinds = [k for k, present in (("erasures", (~revoked).any()), ("revocations", revoked.any())) if present]
     if not kinds and len(content):
         kinds = ["content"]  # no forgotten interaction: epochs of the objective's retain terms (module docstring)
-    probe = Probe.draw(f_users, f_items, judge, np.random.default_rng(config.seed + 1), config.criterion_sample)
+    held_out = retain.valid if config.uses_retrained_references else None  # read only, as model selection reads it
+    probe = Probe.draw(f_users, f_items, reference, np.random.default_rng(config.seed + 1), config.criterion_sample, held_out)
+    levels = criterion_levels(model, graphs, probe)  # the parent's, before any change
+    threshold = {kind: level + config.auc_tolerance for kind, level in levels.items()}
+    delete_model_content(model, forget, retain)
     step = _Stepper(model, graphs, retain, config)
     started = time.perf_counter()
     freeze = nullcontext()
@@ -119,14 +120,13 @@ def unlearn(
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
     parent = parent_snapshot(model)
     optimizer = None  # made at the first epoch: a run the redraw and replay already settle takes no step
-    threshold = 0.5 + config.auc_tolerance
     aucs = initial = criterion_aucs(model, graphs, probe)  # the reset alone may already meet the criterion
     n_content = int(np.isin(retain.train.indices, content).sum())
     history: list[dict] = []
     model.train()
     with freeze:
         for epoch in range(config.epochs):
-            pending = [k for k in kinds if not config.stops or aucs.get(k, 0.0) > threshold]
+            pending = [k for k in kinds if not config.stops or aucs.get(k, 0.0) > threshold.get(k, 1.0)]
             if not pending:
                 break
             t0 = time.perf_counter()
@@ -150,9 +150,9 @@ def unlearn(
                 ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()),
                 seconds,
             )
-    met = all(auc <= threshold for auc in aucs.values())
+    met = all(auc <= threshold[kind] for kind, auc in aucs.items())
     stopped_by = "criterion" if config.stops and met else "epoch cap"
-    return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, history, replay)
+    return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, levels, history, replay)
 
 
 def _forget_triples(

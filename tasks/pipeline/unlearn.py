@@ -140,6 +140,7 @@ def run_method(
             "criterion": config.criterion,
             "criterion_auc": result.criterion_auc,
             "initial_criterion_auc": result.initial_auc,
+            "criterion_levels": result.levels,
             "replay": result.replay,
             "resets_own_rows": config.resets_own_rows,
             "config": dataclasses.asdict(config),

@@ -18,14 +18,15 @@ DEFAULT = gate_defaults()  # the thresholds' defaults are those of the gate_<fie
 @dataclass(frozen=True)
 class Gates:
     """Thresholds. ``retain_ratio``: retain validation Recall@20 must reach this share of the original model's;
-    ``erasure_auc_max``: the paired AUC of erased interactions (of items still served) against the same users'
-    held-out interactions; ``revoked_exposure_max``: revoked items per test user in the raw model's top-20 (before
-    the serving filter); ``content_tolerance``: how far above the reference attacker (the retained data alone) the
+    ``erasure_margin``: how far the membership AUC of erased interactions (of items still served; against never-seen
+    items of the same users) may lie above the original model's for the same users' held-out interactions;
+    ``revoked_exposure_max``: revoked items per test user in the raw model's top-20 (before the serving filter);
+    ``content_tolerance``: how far above the reference attacker (the retained data alone) the
     content trace of a revoked modality may lie; ``forget_recall_max``: an optional ceiling on forget Recall@20.
     Defaults: :data:`schemas.run_params.RUN_PARAMS` ``gate_<field>``."""
 
     retain_ratio: float = DEFAULT["retain_ratio"]
-    erasure_auc_max: float = DEFAULT["erasure_auc_max"]
+    erasure_margin: float = DEFAULT["erasure_margin"]
     revoked_exposure_max: float = DEFAULT["revoked_exposure_max"]
     content_tolerance: float = DEFAULT["content_tolerance"]
     forget_recall_max: float | None = DEFAULT["forget_recall_max"]
@@ -67,17 +68,18 @@ def quality_gates(run: dict, evidence: dict | None, validation: dict | None, cfg
             threshold is not None and value is not None and value >= threshold,
         )
     )
-    if evidence.get("erasure_heldout_auc") is not None:
-        value = evidence["erasure_heldout_auc"]
+    if evidence.get("erasure_mia_auc") is not None and evidence.get("erasure_heldout_level") is not None:
+        value, level = evidence["erasure_mia_auc"], evidence["erasure_heldout_level"]
         gates.append(
             _gate(
                 "erasures forgotten",
-                "An attacker comparing each erased interaction with one the same user made but "
-                f"the model never trained on picks the erased one at most {cfg.erasure_auc_max:.0%} of the time "
-                "(50% = the model treats what was erased as data it never saw).",
+                "An attacker comparing each erased interaction with an item the same user never had picks the erased "
+                f"one at most as often as the original model picks the user's own later choices, which it never trained "
+                f"on ({level:.0%}), plus {cfg.erasure_margin:.0%} (50% = chance; a retrained model treats what was "
+                "erased much as it treats those later choices).",
                 value,
-                cfg.erasure_auc_max,
-                value <= cfg.erasure_auc_max,
+                level + cfg.erasure_margin,
+                value <= level + cfg.erasure_margin,
             )
         )
     if evidence.get("item_recall@500") is not None:  # measured only when the run revoked items

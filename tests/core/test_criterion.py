@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
+from mmrecun_core.models.base import Embeddings
 from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, paired_auc
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, criterion_levels, paired_auc
 
 
 def csr(pairs, shape):
@@ -88,14 +90,46 @@ def test_probe_samples_each_kind_of_request():
     assert not no_revocation.revoked.any()  # no forgotten pair of a revoked item: no revocation triples
 
 
-def test_erasures_are_referenced_by_held_out_interactions_of_the_same_user():
+def test_erasures_are_referenced_by_never_seen_items_at_the_level_of_held_out_ones():
     train = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [0, 1, 0, 0, 1]], dtype=np.float32))
-    held_out = sp.csr_matrix(np.array([[0, 0, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 1, 0, 0]], dtype=np.float32))
-    sampler = ReferenceSampler(train, train, np.empty(0, np.int64), 1, held_out=held_out)
-    reference = sampler.sample(np.array([0, 1, 2, 2, 0]), np.array([0, 0, 1, 4, 1]), np.random.default_rng(0))
-    assert reference[0] == reference[4] == 3 and set(reference[2:4]) <= {0, 2}
-    assert train[1, reference[1]] == 0  # user 1 has no held-out interaction: a never-seen item instead
-    probe = Probe.draw(np.array([0, 1, 2]), np.array([0, 0, 1]), sampler, np.random.default_rng(0), 10)
-    assert sorted(probe.users.tolist()) == [0, 1, 2]  # every pair is judged
-    never_seen = ReferenceSampler(train, train, np.empty(0, np.int64), 1).sample(np.array([1]), np.array([0]), np.random.default_rng(0))
-    assert train[1, never_seen[0]] == 0
+    held_out = sp.csr_matrix(np.array([[0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [1, 0, 1, 0, 0]], dtype=np.float32))
+    sampler = ReferenceSampler(train, train, np.empty(0, np.int64), 1)
+    probe = Probe.draw(np.array([0, 2]), np.array([0, 1]), sampler, np.random.default_rng(0), 10, held_out)
+    assert sorted(probe.users.tolist()) == [0, 2]  # every pair is judged
+    assert not train[probe.users, probe.reference].A1.any()  # against never-seen items
+    # the level sample: the held-out interactions of users 0 and 2 (not user 1's), each repeated 10 // 3 = 3 times
+    held = sorted(zip(probe.level_users.tolist(), probe.level_items.tolist(), strict=True))
+    assert held == sorted([(0, 3), (2, 0), (2, 2)] * 3)
+    assert not train[probe.level_users, probe.level_reference].A1.any()
+    without = Probe.draw(np.array([0, 2]), np.array([0, 1]), sampler, np.random.default_rng(0), 10)
+    assert len(without.level_users) == 0
+
+
+class _Fixed:
+    """A model whose scores are a fixed ``[n_u, n_i]`` table (user rows, one-hot item rows)."""
+
+    def __init__(self, scores: np.ndarray):
+        self.training = False
+        self.emb = Embeddings(torch.tensor(scores, dtype=torch.float32), torch.eye(scores.shape[1]), None, None)
+
+    def eval(self):
+        return self
+
+    def train(self, mode=True):
+        return self
+
+    def propagate(self, graphs):
+        return self.emb
+
+
+def test_the_erasure_level_is_the_parent_auc_of_held_out_interactions_against_never_seen_items():
+    scores = np.array([[5.0, 0, 0, 2, 1], [5.0, 0, 0, 0, 1]])
+    empty = np.empty(0, np.int64)
+    erasure_and_revocation = (np.array([0, 1]), np.array([0, 0]), np.array([4, 4]), np.array([False, True]))
+    # user 0: held-out item 3 above never-seen item 4; user 1: held-out item 2 below it
+    probe = Probe(*erasure_and_revocation, np.array([0, 1]), np.array([3, 2]), np.array([4, 4]))
+    assert criterion_levels(_Fixed(scores), None, probe) == {"erasures": 0.5, "revocations": 0.5}
+    probe = Probe(*erasure_and_revocation, np.array([0]), np.array([3]), np.array([4]))
+    assert criterion_levels(_Fixed(scores), None, probe)["erasures"] == 1.0
+    probe = Probe(*erasure_and_revocation, empty, empty, empty)
+    assert criterion_levels(_Fixed(scores), None, probe)["erasures"] == 0.5  # no held-out interaction: chance

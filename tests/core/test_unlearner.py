@@ -120,7 +120,7 @@ def test_a_single_revoked_item_is_replayed_through_steps_that_draw_nothing(slice
 
 def test_mmrecun_forgets_and_keeps_utility(parent, slice_data, scenario):
     """Whole-user erasures are unlearned exactly by the reset of the users' rows (no step needed); single
-    interactions of other users are unlearned by the loop until the criterion holds."""
+    interactions of other users are unlearned by the loop until they score as the parent scores held-out ones."""
     whole = scenario[0]
     train = slice_data.train.tocoo()
     others = ~np.isin(train.row, whole.users)
@@ -136,10 +136,11 @@ def test_mmrecun_forgets_and_keeps_utility(parent, slice_data, scenario):
     result = unlearn(model, slice_data, forget, retain, graphs, UnlearnConfig(max_epochs=30))
     forget_after, retain_after = measures(model, mixed)
     pairs_after, _ = measures(model, only_pairs)
-    assert set(result.criterion_auc) == {"erasures"}  # judged on the single interactions only
-    assert result.initial_auc["erasures"] > 0.55 and result.epochs_run >= 1
-    assert result.stopped_by == "criterion" and result.criterion_auc["erasures"] <= 0.55
-    assert forget_after < 0.5 * forget_before and pairs_after < 0.5 * pairs_before
+    assert set(result.criterion_auc) == set(result.levels) == {"erasures"}  # judged on the single interactions only
+    threshold = result.levels["erasures"] + UnlearnConfig().auc_tolerance  # the parent's AUC of held-out interactions
+    assert 0.5 < result.levels["erasures"] < result.initial_auc["erasures"] - 0.05 and result.epochs_run >= 1
+    assert result.stopped_by == "criterion" and result.criterion_auc["erasures"] <= threshold
+    assert forget_after < forget_before and pairs_after < pairs_before
     assert retain_after >= retain_before - 0.02
     # the erased users' rows were redrawn (not the parent's) and then left exactly as drawn
     fresh = copy.deepcopy(parent)

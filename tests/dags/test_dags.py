@@ -150,7 +150,7 @@ def test_train_then_unlearn_then_nightly_end_to_end(dagbag, pipeline_inputs, wor
         "cutoff": "2026-03-01T00:00:00+00:00",
         "gate_retain_ratio": 1e-9,
         "gate_forget_recall_max": 1.0,
-        "gate_erasure_auc_max": 1.0,
+        "gate_erasure_margin": 1.0,
         "gate_revoked_exposure_max": 1e3,
         "gate_content_tolerance": 1.0,
     }

@@ -50,7 +50,7 @@ def test_publish_refuses_a_run_id_or_model_name_that_would_leave_its_prefix(run_
 
     intact = sentinel(tmp_path)
     build_report(
-        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_margin=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
     )
     run_file = run_copy / "run.json"
     run_file.write_text(json.dumps({**json.loads(run_file.read_text()), field: value}))
@@ -66,7 +66,7 @@ def test_publish_refuses_a_model_whose_bytes_changed_after_its_manifest(run_copy
     from tasks.storage.publish import publish
 
     build_report(
-        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_margin=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
     )
     with open(run_copy / "model" / "model.pt", "ab") as f:
         f.write(b"tampered")
@@ -163,7 +163,7 @@ def test_a_copied_run_keeps_its_model(run_copy, tmp_path):
     from tasks.storage.publish import publish
 
     build_report(
-        run_copy, gates=Gates(retain_ratio=0.0, erasure_auc_max=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
+        run_copy, gates=Gates(retain_ratio=0.0, erasure_margin=1.0, revoked_exposure_max=1e3, content_tolerance=1.0, forget_recall_max=1.0)
     )
     assert publish(run_copy, LocalStore(tmp_path / "store"))["current_moved"]
 

@@ -25,7 +25,7 @@ FAST = {
     "device": "cpu",
     "gate_retain_ratio": 1e-9,
     "gate_forget_recall_max": 1.0,
-    "gate_erasure_auc_max": 1.0,
+    "gate_erasure_margin": 1.0,
     "gate_revoked_exposure_max": 1e3,
     "gate_content_tolerance": 1.0,
 }
