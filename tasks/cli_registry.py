@@ -8,6 +8,7 @@ import json
 from tasks.cli_types import at_least
 from tasks.pipeline.workspace import open_workspace
 from tasks.storage import ledger
+from tasks.storage.index import run_rows
 from tasks.storage.registry import current_version, rollback
 from tasks.storage.store import Retention, open_store
 
@@ -41,23 +42,27 @@ def _verify_ledger(args) -> None:
 
 def _runs(args) -> None:
     store = open_store(args.store, args.endpoint_url, create=False)
-    entries = sorted((e for e in ledger.entries(store) if e.get("kind") in ("train", "unlearn")), key=lambda e: e["seq"], reverse=True)
-    if not entries:
-        print(f"no published run in {store.uri()}")
+    rows = [r for r in run_rows(store) if r["status"] == "FAILED" or r.get("kind") in ("train", "unlearn")]
+    if not rows:
+        print(f"no run in {store.uri()}")
         return
-    width = max(len(e["status"]) for e in entries)
+    width = max(len(r["status"]) for r in rows)
     print(f"{'#':>3}  {'status':<{width}} {'kind':<8} {'version':<44} {'test R@20':>9} {'forget R@20':>11} {'Gold R@20':>9}")
-    for e in entries:
+    for e in rows:
+        if e["status"] == "FAILED":  # published nothing: its failure record says where
+            print(f"{'-':>3}  {e['status']:<{width}} {'-':<8} {e['run_id']:<44} {e['detail']}")
+            continue
         report = json.loads(store.get_bytes(f"reports/{e['run_id']}/report.json"))
-        rows = {r["key"]: r for r in report["evidence"]}
-        retain = rows.get("retain_test_recall@20") or {}
+        evidence = {r["key"]: r for r in report["evidence"]}
+        retain = evidence.get("retain_test_recall@20") or {}
         test = retain.get("unlearned", (report["model"].get("test") or {}).get("recall@20"))
-        forget = (rows.get("forget_recall@20") or {}).get("unlearned")
+        forget = (evidence.get("forget_recall@20") or {}).get("unlearned")
         cells = [f"{v:.4f}" if v is not None else "-" for v in (test, forget, retain.get("gold"))]
         mark = "*" if e["version"] and current_version(store, e["model"]) == e["version"] else " "
         version = f"{e['model']}/{e['version']}" if e["version"] else "no new version"  # nothing to forget
         print(f"{e['seq']:>3}{mark} {e['status']:<{width}} {e['kind']:<8} {version:<44} {cells[0]:>9} {cells[1]:>11} {cells[2]:>9}")
-    print(f"* = CURRENT. Newest report: {store.uri(entries[0]['report'])}; all runs: {store.uri('reports/index.html')}")
+    newest = next((r["report"] for r in rows if r.get("report")), None)
+    print("* = CURRENT." + (f" Newest report: {store.uri(newest)};" if newest else "") + f" all runs: {store.uri('reports/index.html')}")
 
 
 def _rollback(args) -> None:
@@ -91,7 +96,9 @@ def add_registry_commands(sub) -> None:
     p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
     p.set_defaults(func=_verify_ledger)
 
-    p = sub.add_parser("runs", help="list the published runs of a store, newest first, with their status and key evidence")
+    p = sub.add_parser(
+        "runs", help="list the runs of a store, newest first: published ones with their status and key evidence, failed ones with where"
+    )
     p.add_argument("--store", required=True, help="local folder or s3://bucket/prefix")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: boto3's environment)")
     p.set_defaults(func=_runs)

@@ -17,8 +17,10 @@ def record_failure(store, run_id: str, step: str, error: str) -> None:
     write_index(store)
 
 
-def write_index(store) -> None:
-    """``reports/index.html``: every run, newest first: the ledger's run entries and the recorded failures."""
+def run_rows(store) -> list[dict]:
+    """Every run of ``store``, newest first (``when``): the ledger's run entries, and each failure recorded in
+    ``reports/<run_id>/failure.json`` by a run that published nothing (``status`` FAILED, ``model`` None, ``detail``:
+    the step and the first line of the error)."""
     entries = [e for e in ledger.entries(store) if "run_id" in e and e.get("kind") not in ("purge", "rollback")]
     published = {e["run_id"] for e in entries}
     rows = [{**e, "when": e["published_at"], "detail": ""} for e in entries]
@@ -36,5 +38,11 @@ def write_index(store) -> None:
                     }
                 )
     rows.sort(key=lambda r: r["when"], reverse=True)
-    current = {e["model"]: current_version(store, e["model"]) for e in entries}
+    return rows
+
+
+def write_index(store) -> None:
+    """``reports/index.html``: every run (:func:`run_rows`), newest first."""
+    rows = run_rows(store)
+    current = {r["model"]: current_version(store, r["model"]) for r in rows if r["model"]}
     store.put_bytes("reports/index.html", templates().get_template("index.html.j2").render(rows=rows, current=current).encode())

@@ -372,7 +372,7 @@ def add_late_erasure(inputs: dict, prefix: str) -> str:
     return f"s3://dag-inputs/{prefix}"
 
 
-def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inputs, tmp_path):
+def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inputs, tmp_path, capsys):
     from tasks.storage.store import open_store
 
     bad = tmp_path / "bad"
@@ -393,3 +393,10 @@ def test_bad_input_fails_at_validate_and_publishes_nothing(dagbag, pipeline_inpu
     failure = [k for k in store.list("reports") if k.endswith("failure.json")]
     assert len(failure) == 1 and "weight is not negative" in json.loads(store.get_bytes(failure[0]))["error"]
     assert "validate" in store.get_bytes("reports/index.html").decode()
+    from tasks.cli import main
+
+    capsys.readouterr()  # Airflow's own log lines so far
+    main(["-q", "runs", "--store", str(store_dir)])  # the run published nothing, and is listed all the same
+    out = capsys.readouterr().out.splitlines()
+    listed = out[next(i for i, line in enumerate(out) if line.split()[:2] == ["#", "status"]) + 1 :]
+    assert listed[0].split()[:3] == ["-", "FAILED", "-"] and run.run_id in listed[0] and "failed at validate" in listed[0], out
