@@ -21,13 +21,20 @@ class StorageError(RuntimeError):
     """Object storage could not be reached or answered with an error (worth a retry, unlike bad data)."""
 
 
+class MissingBucket(PathError, FileNotFoundError):
+    """An ``s3://`` location whose bucket does not exist: the user's to fix, not a retry's."""
+
+
 @contextmanager
 def storage_errors(what: str) -> Iterator[None]:
-    """Turn boto3/botocore failures inside the block into :class:`StorageError` naming ``what``."""
+    """Turn boto3/botocore failures inside the block into :class:`StorageError` naming ``what`` (:class:`MissingBucket`
+    when the bucket does not exist)."""
     try:
         yield
     except ClientError as exc:
         error = exc.response.get("Error", {})
+        if error.get("Code") == "NoSuchBucket":
+            raise MissingBucket(f"{what}: no such bucket") from exc
         raise StorageError(f"{what}: {error.get('Code', 'error')} ({error.get('Message', exc)})") from exc
     except BotoCoreError as exc:
         raise StorageError(f"{what}: {exc}") from exc

@@ -39,7 +39,7 @@ class S3Store(_Store):
                 self.client.head_bucket(Bucket=self.bucket)
         except StorageError as exc:  # a bucket that is not there is the user's to fix, not a retry's
             code = exc.__cause__.response.get("Error", {}).get("Code") if isinstance(exc.__cause__, ClientError) else None
-            if code in ("404", "NoSuchBucket"):
+            if code == "404":  # HEAD has no body: S3 answers a missing bucket with its status alone
                 raise StoreMissing(f"s3://{self.bucket}: no such bucket") from exc
             raise
         self.lock_enabled = self._lock_enabled()

@@ -17,7 +17,7 @@ from tasks.inputs.catalogue import load_catalogue
 from tasks.inputs.requests import make_requests
 from tasks.pipeline.ingest import ingest, load_reference
 from tasks.pipeline.validate import validate
-from tasks.storage.s3 import StorageError
+from tasks.storage.s3 import MissingBucket
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +78,15 @@ def test_s3_endpoint_from_the_environment(s3_endpoint, s3_bucket, catalogue_dir,
     assert ingest(f"s3://{bucket}/data", tmp_path / "ws")["tables"]["interactions"]["rows"] > 0
 
 
-def test_s3_missing_bucket_is_a_storage_error_naming_it(s3_endpoint, tmp_path):
-    with pytest.raises(StorageError, match=r"listing s3://no-such-bucket/data: NoSuchBucket"):
+def test_s3_missing_bucket_is_a_user_error_naming_it(s3_endpoint, tmp_path, capsys):
+    from tasks.cli import main
+
+    with pytest.raises(MissingBucket, match=r"listing s3://no-such-bucket/data: no such bucket"):
         ingest("s3://no-such-bucket/data", tmp_path / "ws", endpoint_url=s3_endpoint)
-    assert not (tmp_path / "ws" / "inputs").exists()
+    assert not (tmp_path / "ws" / "inputs").exists() and issubclass(MissingBucket, UserError)  # exit 2, no retry
+    assert main(["-q", "validate", "--data", "s3://no-such-bucket/data", "--endpoint-url", s3_endpoint, "--workspace", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "s3://no-such-bucket/data: no such bucket" in err
 
 
 def test_s3_corrupt_object_is_refused_and_leaves_no_snapshot(s3_endpoint, s3_bucket, catalogue_dir, tmp_path):
