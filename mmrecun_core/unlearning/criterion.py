@@ -140,9 +140,10 @@ class Probe:
         u, f, r = (np.concatenate(a) for a in zip(*parts, strict=True))
         level_users = level_items = np.empty(0, np.int64)
         if held_out is not None and len(erased):
-            mine = held_out.tocsr()[np.unique(users[erased])].tocoo()
+            whose = np.unique(users[erased])
+            mine = held_out.tocsr()[whose].tocoo()
             repeat = max(1, size // max(mine.nnz, 1))
-            level_users = np.repeat(np.unique(users[erased])[mine.row], repeat).astype(np.int64)
+            level_users = np.repeat(whose[mine.row], repeat).astype(np.int64)
             level_items = np.repeat(mine.col, repeat).astype(np.int64)
         return cls(u, f, r, sampler.is_revoked(f), level_users, level_items, sampler.never_seen.sample(level_users, rng))
 
