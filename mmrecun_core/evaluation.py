@@ -22,6 +22,19 @@ def _rows_to_dense(m: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> 
     return dense
 
 
+def _ranked_blocks(emb: Embeddings, users: np.ndarray, mask: sp.csr_matrix, k: int, batch_size: int):
+    """Yield ``(start, rows, top)`` per block of ``users``: ``top`` the ``torch.topk`` of the block's scores at ``k``
+    (or every item), ``mask``ed items excluded."""
+    device = emb.users.device
+    n_items = emb.items.shape[0]
+    step = max(1, min(batch_size, _SCORE_BUDGET // max(n_items, 1)))
+    for start in range(0, len(users), step):
+        rows = users[start : start + step]
+        scores = GraphRecommender.score(emb, torch.from_numpy(rows).to(device))
+        scores.masked_fill_(_rows_to_dense(mask, rows, device), -torch.inf)
+        yield start, rows, scores.topk(min(k, n_items), dim=1)
+
+
 def top_k_hits(
     emb: Embeddings, users: np.ndarray, targets: sp.csr_matrix, mask: sp.csr_matrix, k: int, batch_size: int = 4096
 ) -> np.ndarray:
@@ -30,17 +43,22 @@ def top_k_hits(
     ``targets`` and ``mask``: CSR ``[n_u, n_i]``; ``hits[j, r]`` is True when the item ranked ``r``-th
     for ``users[j]`` is in its row of ``targets``. Users are scored in blocks of at most ``batch_size``.
     """
-    device = emb.users.device
-    n_items = emb.items.shape[0]
-    step = max(1, min(batch_size, _SCORE_BUDGET // max(n_items, 1)))
     out = np.zeros((len(users), k), dtype=bool)
-    for start in range(0, len(users), step):
-        rows = users[start : start + step]
-        scores = GraphRecommender.score(emb, torch.from_numpy(rows).to(device))
-        scores.masked_fill_(_rows_to_dense(mask, rows, device), -torch.inf)
-        top = scores.topk(min(k, n_items), dim=1).indices
-        out[start : start + step, : top.shape[1]] = _rows_to_dense(targets, rows, device).gather(1, top).cpu().numpy()
+    for start, rows, top in _ranked_blocks(emb, users, mask, k, batch_size):
+        found = _rows_to_dense(targets, rows, top.indices.device).gather(1, top.indices)
+        out[start : start + len(rows), : found.shape[1]] = found.cpu().numpy()
     return out
+
+
+def cutoff_items(emb: Embeddings, users: np.ndarray, mask: sp.csr_matrix, k: int, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """The item ranked ``k + 1``-th for each of ``users`` (int64 ``[u]``), ``mask``ed items excluded: the first one out
+    of a top-``k`` list. Returns its index (int64 ``[u]``) and score (float32 ``[u]``): an item of the user is in the
+    top ``k`` when it scores above it. Needs more than ``k`` unmasked items per user."""
+    items, scores = np.zeros(len(users), np.int64), np.zeros(len(users), np.float32)
+    for start, rows, top in _ranked_blocks(emb, users, mask, k + 1, batch_size):
+        items[start : start + len(rows)] = top.indices[:, -1].cpu().numpy()
+        scores[start : start + len(rows)] = top.values[:, -1].cpu().numpy()
+    return items, scores
 
 
 def ranking_metrics(hits: np.ndarray, n_pos: np.ndarray, ks=DEFAULT_KS) -> dict[str, float]:

@@ -80,10 +80,16 @@ def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float, count
     return _InfoNCE.apply(v1, v2, c)
 
 
-def reverse_bpr_loss(user: torch.Tensor, forgotten: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+def reverse_bpr_loss(user: torch.Tensor, forgotten: torch.Tensor, neg: torch.Tensor, held: torch.Tensor | None = None) -> torch.Tensor:
     """Reverse BPR (MMRecUN, arXiv 2405.15328, eq. for L_rev): ``-mean log σ(<u,n> - <u,f>)``.
 
     Minimising it pushes each forgotten item ``f`` below a never-seen item ``n`` for its user: BPR
-    with the roles of positive and negative swapped. ``[b, d]`` inputs; returns a scalar.
+    with the roles of positive and negative swapped. ``[b, d]`` inputs; returns a scalar. ``held``: bool ``[b]``,
+    rows where ``<u,n>`` is a level to go below, held where it stands, and only the user moves: ``f`` stays where the
+    other users have it (no gradient flows through ``<u,n>`` or ``f``).
     """
-    return bpr_loss(user, neg, forgotten)
+    if held is None:
+        return bpr_loss(user, neg, forgotten)
+    level = torch.where(held, (user * neg).sum(dim=1).detach(), (user * neg).sum(dim=1))
+    forgotten = torch.where(held[:, None], forgotten.detach(), forgotten)
+    return -F.logsigmoid(level - (user * forgotten).sum(dim=1)).mean()

@@ -22,7 +22,9 @@ class UnlearnConfig:
     ``reset_own_rows``, ``retrained_references``: the row redraw and the references of retraining (``mmrecun`` only);
     ``replay``: the parent's training schedule for the replay of redrawn item rows (None = no replay; used only
     with the redraw); ``criterion_sample``: rows of each kind in the stopping probe (5,000: a standard error of
-    about 0.007 on the AUC, small against ``auc_tolerance``); ``reference_pool``: least size of the cold pool.
+    about 0.007 on the AUC, small against ``auc_tolerance``); ``reference_pool``: least size of the cold pool;
+    ``rank_cutoff``: the length of the served list whose top the erasures are judged on (``erasures@top``, with
+    retraining's references; 20, the cutoff model selection reads).
     """
 
     method: str = "mmrecun"
@@ -34,6 +36,7 @@ class UnlearnConfig:
     auc_tolerance: float = 0.05
     criterion_sample: int = 5000
     reference_pool: int = 100
+    rank_cutoff: int = 20
     reset_own_rows: bool | None = None
     retrained_references: bool | None = None
     replay: ReplaySchedule | None = None
@@ -88,6 +91,11 @@ class UnlearnConfig:
                 f"+ {self.auc_tolerance:g}; revoked items vs the least-interacted retained items, for users drawn "
                 f"by their retain interactions, <= {0.5 + self.auc_tolerance:.2f}"
             )
+            if self.uses_retrained_references:
+                rule += (
+                    f"; and the share of each user's erased interactions in the user's top {self.rank_cutoff}, averaged over "
+                    f"users, <= the parent's share for the same users' held-out interactions + {self.auc_tolerance:g}"
+                )
         if self.resets_own_rows:
             rule += (
                 "; the rows of erased users, revoked items and content-deleted items are redrawn from the initialiser, "

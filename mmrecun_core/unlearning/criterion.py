@@ -19,6 +19,11 @@ The criterion is the paired membership AUC ``P(s(u, f) > s(u, r))`` (ties count 
 each kind of request apart (erasures, revocations); a kind is unlearned until its AUC is at most its level plus a
 tolerance. MMRecUN's reverse BPR trains on the same triples.
 
+The AUC is a mean over the whole ranking; a user sees its top. So erasures judged with a held-out level have a second
+measure, ``erasures@top``: the share of each user's erased pairs within the user's top ``k`` (the served list, as
+Recall@``k``: training items not ranked), averaged over users; its level is the same share of the level sample's
+held-out interactions under the parent (:func:`top_share`), and it must come to its level plus the same tolerance.
+
 Known limit: the cold pool is an upper bound on a revoked item's score (retraining puts revoked
 items below it), so MMRecUN first replays retraining's treatment of revoked rows
 (:mod:`mmrecun_core.unlearning.replay`); the criterion stays the stopping rule for erasures and the
@@ -36,6 +41,7 @@ import scipy.sparse as sp
 import torch
 
 from mmrecun_core.data import DataError
+from mmrecun_core.evaluation import cutoff_items
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import Embeddings, GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
@@ -159,35 +165,52 @@ def paired_auc(member: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean((member > reference) + 0.5 * (member == reference)))
 
 
-def _probe_scores(model: GraphRecommender, graphs: GraphBundle) -> Embeddings:
+def probe_embeddings(model: GraphRecommender, graphs: GraphBundle) -> Embeddings:
+    """``model``'s embeddings in eval mode (its mode restored), for the criterion and the choice of references."""
     was_training = model.training
     model.eval()
-    emb = model.propagate(graphs)
+    with torch.no_grad():
+        emb = model.propagate(graphs)
     model.train(was_training)
     return emb
 
 
-@torch.no_grad()
-def criterion_aucs(model: GraphRecommender, graphs: GraphBundle, probe: Probe) -> dict[str, float]:
-    """:func:`paired_auc` of ``s(u, forgotten)`` against ``s(u, reference)`` on ``probe`` under ``model``, per kind:
-    ``revocations`` (the revocation triples) and ``erasures`` (the others), each present when the probe has such rows.
+def top_share(emb: Embeddings, users: np.ndarray, items: np.ndarray, mask: sp.csr_matrix, k: int) -> float:
+    """The share of the pairs ``(users, items)`` (int64 ``[s]``) whose item is in its user's top ``k``, ``mask``ed items
+    (CSR ``[n_u, n_i]``) not ranked, per user and averaged over the users (as Recall@``k``); NaN if empty."""
+    if len(users) == 0:
+        return float("nan")
+    whose, at = np.unique(users, return_inverse=True)
+    _, cutoff = cutoff_items(emb, whose, mask, k)
+    hit = emb.pair_scores(users, items) > cutoff[at]
+    return float(np.mean(np.bincount(at, hit) / np.bincount(at)))
+
+
+def criterion_aucs(emb: Embeddings, probe: Probe, mask: sp.csr_matrix | None = None, k: int = 20) -> dict[str, float]:
+    """:func:`paired_auc` of ``s(u, forgotten)`` against ``s(u, reference)`` on ``probe`` under ``emb``, per kind:
+    ``revocations`` (the revocation triples) and ``erasures`` (the others), each present when the probe has such rows;
+    with a serving ``mask`` (the retain training CSR), ``erasures@top``: the :func:`top_share` of the erasure rows at ``k``.
 
     The kinds are judged apart because their references differ and one kind's pairs must not hide the other's.
     """
-    emb = _probe_scores(model, graphs)
     member, reference = emb.pair_scores(probe.users, probe.forgotten), emb.pair_scores(probe.users, probe.reference)
     kinds = {"erasures": ~probe.revoked, "revocations": probe.revoked}
-    return {kind: paired_auc(member[mask], reference[mask]) for kind, mask in kinds.items() if mask.any()}
+    out = {kind: paired_auc(member[m], reference[m]) for kind, m in kinds.items() if m.any()}
+    if mask is not None and "erasures" in out and len(probe.level_users):
+        erased = ~probe.revoked
+        out["erasures@top"] = top_share(emb, probe.users[erased], probe.forgotten[erased], mask, k)
+    return out
 
 
-@torch.no_grad()
-def criterion_levels(model: GraphRecommender, graphs: GraphBundle, probe: Probe) -> dict[str, float]:
-    """The level of each kind of the probe (see the module docstring), under ``model`` (the parent, before any change):
+def criterion_levels(emb: Embeddings, probe: Probe, mask: sp.csr_matrix | None = None, k: int = 20) -> dict[str, float]:
+    """The level of each kind of the probe (see the module docstring), under ``emb`` (the parent's, before any change):
     ``erasures``: :func:`paired_auc` of the level sample's held-out interactions against their never-seen references
-    (0.5 when the sample is empty); ``revocations``: 0.5."""
+    (0.5 when the sample is empty); ``revocations``: 0.5; with a ``mask`` (the parent's training CSR) and a level sample,
+    ``erasures@top``: the :func:`top_share` of the level sample at ``k``."""
     levels = {kind: 0.5 for kind, present in (("erasures", (~probe.revoked).any()), ("revocations", probe.revoked.any())) if present}
     if "erasures" in levels and len(probe.level_users):
-        emb = _probe_scores(model, graphs)
         u = probe.level_users
         levels["erasures"] = paired_auc(emb.pair_scores(u, probe.level_items), emb.pair_scores(u, probe.level_reference))
+        if mask is not None:
+            levels["erasures@top"] = top_share(emb, u, probe.level_items, mask, k)
     return levels

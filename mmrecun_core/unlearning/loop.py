@@ -15,7 +15,11 @@ Methods (``UnlearnConfig.method``):
   chance; a revoked item goes below cold items for users drawn by their retain interactions, as retraining meets
   it; :mod:`~mmrecun_core.unlearning.criterion`);
   and the *Gold-free stopping criterion* (``stop_on_criterion``: an epoch walks only the kinds of request
-  whose paired membership AUC is above their level + ``auc_tolerance``; none left, the loop stops);
+  whose paired membership AUC is above their level + ``auc_tolerance``; none left, the loop stops). With retraining's
+  references an erasure pair that is still in its user's top ``rank_cutoff`` goes below the first item out of that
+  list, moving only the user (the item stays where the other users have it); once the erasures' AUC is down, only such
+  pairs are walked, until their share of the top is at its level too (``erasures@top``;
+  why: docs/decisions/005-forgetting-criterion-references.md);
 * ``mmrecun-paper``: the objective as the paper writes it, none of the additions, for a fixed number of
   epochs (:data:`~mmrecun_core.unlearning.config.PAPER_EPOCHS` at :data:`~mmrecun_core.unlearning.config.PAPER_LR`;
   the paper states neither, see the decision record ``docs/decisions/002-unlearning-methods.md``);
@@ -42,11 +46,12 @@ import numpy as np
 import torch
 
 from mmrecun_core.data import DataError, InteractionData
+from mmrecun_core.evaluation import cutoff_items
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
 from mmrecun_core.unlearning.config import UnlearnConfig
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs, criterion_levels
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs, criterion_levels, probe_embeddings
 from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.unlearning.objective import mmrecun_loss, parent_snapshot
 from mmrecun_core.unlearning.replay import replay_rows
@@ -106,7 +111,9 @@ def unlearn(
         kinds = ["content"]  # no forgotten interaction: epochs of the objective's retain terms (module docstring)
     held_out = retain.valid if config.uses_retrained_references else None  # read only, as model selection reads it
     probe = Probe.draw(f_users, f_items, reference, np.random.default_rng(config.seed + 1), config.criterion_sample, held_out)
-    levels = criterion_levels(model, graphs, probe)  # the parent's, before any change
+    k = config.rank_cutoff
+    top_mask = retain.train if held_out is not None else None  # the top of the ranking is judged with retraining's references
+    levels = criterion_levels(probe_embeddings(model, graphs), probe, data.train if held_out is not None else None, k)  # the parent's
     threshold = {kind: level + config.auc_tolerance for kind, level in levels.items()}
     delete_model_content(model, forget, retain)
     step = _Stepper(model, graphs, retain, config)
@@ -120,13 +127,14 @@ def unlearn(
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
     parent = parent_snapshot(model)
     optimizer = None  # made at the first epoch: a run the redraw and replay already settle takes no step
-    aucs = initial = criterion_aucs(model, graphs, probe)  # the reset alone may already meet the criterion
+    emb = probe_embeddings(model, graphs)
+    aucs = initial = criterion_aucs(emb, probe, top_mask, k)  # the reset alone may already meet the criterion
     n_content = int(np.isin(retain.train.indices, content).sum())
     history: list[dict] = []
     model.train()
     with freeze:
         for epoch in range(config.epochs):
-            pending = [k for k in kinds if not config.stops or aucs.get(k, 0.0) > threshold.get(k, 1.0)]
+            pending = [kind for kind in kinds if not config.stops or _above(kind, aucs, threshold)]
             if not pending:
                 break
             t0 = time.perf_counter()
@@ -134,25 +142,47 @@ def unlearn(
             if pending == ["content"]:
                 batches = [np.empty(0, np.int64)] * -(-n_content // config.batch_size)
                 fu = fi = fr = np.empty(0, np.int64)
+                held = np.empty(0, bool)
             else:
-                fu, fi, fr = _forget_triples(f_users, f_items, revoked, pending, reference, config.uses_retrained_references, rng)
+                top = None
+                if top_mask is not None and "erasures" in pending:
+                    broad = aucs["erasures"] > threshold["erasures"]  # else only the top of the ranking is left
+                    top = (*_top_references(emb, f_users[~revoked], f_items[~revoked], top_mask, k), broad)
+                fu, fi, fr, held = _forget_triples(
+                    f_users, f_items, revoked, pending, reference, config.uses_retrained_references, top, rng
+                )
                 order = rng.permutation(len(fu))
                 batches = np.array_split(order, -(-len(order) // config.batch_size))
-            total = sum(step(optimizer, parent, fu[idx], fi[idx], fr[idx], rng) for idx in batches)
+            total = sum(step(optimizer, parent, fu[idx], fi[idx], fr[idx], held[idx], rng) for idx in batches)
             seconds = time.perf_counter() - t0
-            aucs = criterion_aucs(model, graphs, probe)
+            emb = probe_embeddings(model, graphs)
+            aucs = criterion_aucs(emb, probe, top_mask, k)
             history.append({"epoch": epoch, "loss": total, "criterion_auc": aucs, "seconds": seconds})
             log.info(
-                "%s epoch %3d  loss %.4f  criterion AUC %s  %.2fs",
+                "%s epoch %3d  loss %.4f  criterion %s  %.2fs",
                 config.method,
                 epoch,
                 total,
                 ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()),
                 seconds,
             )
-    met = all(auc <= threshold[kind] for kind, auc in aucs.items())
+    met = all(value <= threshold[key] for key, value in aucs.items())
     stopped_by = "criterion" if config.stops and met else "epoch cap"
     return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, levels, history, replay)
+
+
+def _above(kind: str, aucs: dict[str, float], threshold: dict[str, float]) -> bool:
+    """Whether ``kind`` is still above its threshold, on its AUC or (erasures) the top of the ranking; a kind without a
+    measure (content deletion) is not."""
+    return any(value > threshold.get(key, 1.0) for key, value in aucs.items() if key.split("@")[0] == kind)
+
+
+def _top_references(emb, users: np.ndarray, items: np.ndarray, mask, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For erasure pairs ``(users, items)`` (int64 ``[e]``): whether each is in its user's top ``k`` now (bool ``[e]``)
+    and the item ranked ``k + 1``-th for its user (int64 ``[e]``), ``mask``ed items not ranked."""
+    whose, at = np.unique(users, return_inverse=True)
+    cut_items, cut_scores = cutoff_items(emb, whose, mask, k)
+    return emb.pair_scores(users, items) > cut_scores[at], cut_items[at]
 
 
 def _forget_triples(
@@ -162,21 +192,32 @@ def _forget_triples(
     pending: list[str],
     reference: ReferenceSampler,
     retrained_references: bool,
+    top: tuple[np.ndarray, np.ndarray, bool] | None,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, ...]:
     """One epoch's forget triples (user, forgotten item, reference item), int64 ``[t]`` each, for the ``pending`` kinds only
-    (each kind is unlearned until its own criterion holds). ``f_users`` / ``f_items``: the forgotten training pairs
-    ``[f]``; ``revoked``: bool ``[f]``, pairs of revoked items; ``retrained_references``: revocations as
-    :meth:`~mmrecun_core.unlearning.criterion.ReferenceSampler.revocation_triples` (one per such pair) instead of the pairs."""
+    (each kind is unlearned until its own criterion holds), and which hold their reference score (bool ``[t]``).
+    ``f_users`` / ``f_items``: the forgotten training pairs ``[f]``; ``revoked``: bool ``[f]``, pairs of revoked items;
+    ``retrained_references``: revocations as
+    :meth:`~mmrecun_core.unlearning.criterion.ReferenceSampler.revocation_triples` (one per such pair) instead of the pairs;
+    ``top``: for the erasure pairs, whether each is in its user's top of the ranking now and the first item out of it
+    (the held reference of those that are), and whether the others are still pushed below never-seen items (their AUC
+    above its threshold); None: never-seen references for all."""
     parts = []
     for kind, mask in (("erasures", ~revoked), ("revocations", revoked)):
         if kind not in pending:
             continue
         if kind == "revocations" and retrained_references:
-            parts.append(reference.revocation_triples(int(mask.sum()), rng))
-        else:
-            u, f = f_users[mask], f_items[mask]
-            parts.append((u, f, reference.sample(u, f, rng)))
+            n = int(mask.sum())
+            parts.append((*reference.revocation_triples(n, rng), np.zeros(n, bool)))
+            continue
+        u, f = f_users[mask], f_items[mask]
+        r, held = reference.sample(u, f, rng), np.zeros(len(u), bool)
+        if kind == "erasures" and top is not None:
+            in_top, cut, broad = top
+            keep = in_top | broad
+            u, f, r, held = u[keep], f[keep], np.where(in_top, cut, r)[keep], in_top[keep]
+        parts.append((u, f, r, held))
     return tuple(np.concatenate(a) for a in zip(*parts, strict=True))
 
 
@@ -200,16 +241,19 @@ class _Stepper:
         fu: np.ndarray,
         fi: np.ndarray,
         fr: np.ndarray,
+        held: np.ndarray,
         rng: np.random.Generator,
     ) -> float:
-        """Step on forget triples ``(fu, fi, fr)`` (int64 ``[b]``; ``fi`` is pushed below ``fr``); returns the loss."""
+        """Step on forget triples ``(fu, fi, fr)`` (int64 ``[b]``; ``fi`` is pushed below ``fr``, whose score is held where
+        ``held``, bool ``[b]``: :func:`~mmrecun_core.losses.reverse_bpr_loss`); returns the loss."""
         pick = rng.integers(0, len(self.r_users), len(fu) or self.config.batch_size)
         ru, ri = self.r_users[pick], self.r_items[pick]
         forget_t = self._tensors(fu, fi, fr)
         retain_t = self._tensors(ru, ri, self.retain_sampler.sample(ru, rng))
         method = self.config.method
         if method in ("mmrecun", "mmrecun-paper"):
-            loss = mmrecun_loss(self.model, self.graphs, forget_t, retain_t, parent, self.config.objective)["total"]
+            held_t = torch.from_numpy(held).to(self.device) if held.any() else None
+            loss = mmrecun_loss(self.model, self.graphs, forget_t, retain_t, parent, self.config.objective, held_t)["total"]
         elif method == "finetune":
             loss = self.model.batch_loss(self.graphs, *retain_t)["total"]
         else:  # neggrad

@@ -62,11 +62,13 @@ def mmrecun_loss(
     retain: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     parent: dict[str, torch.Tensor],
     config: MMRecUNConfig = MMRecUNConfig(),
+    held: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The named terms of the MMRecUN objective for one step; ``total`` is minimised.
 
     ``forget``: global int64 ``[f]`` (user, forgotten item, reference item) triples;
-    ``retain``: global int64 ``[r]`` (user, retained item, negative item) triples.
+    ``retain``: global int64 ``[r]`` (user, retained item, negative item) triples; ``held``: bool ``[f]``, forget
+    triples whose reference score is held where it stands (:func:`~mmrecun_core.losses.reverse_bpr_loss`).
     """
     n_forget = len(forget[0])
     batch = Batch.from_triples(*(torch.cat([f, r]) for f, r in zip(forget, retain, strict=True)))
@@ -75,7 +77,7 @@ def mmrecun_loss(
     p = rows(emb.items, batch.pos)
     n = rows(emb.items, batch.neg)
     zero = torch.zeros((), device=u.device)  # a content-only forget set has no forget triple: its terms vanish
-    reverse = reverse_bpr_loss(u[:n_forget], p[:n_forget], n[:n_forget]) if n_forget else zero
+    reverse = reverse_bpr_loss(u[:n_forget], p[:n_forget], n[:n_forget], held) if n_forget else zero
     kept = bpr_loss(u[n_forget:], p[n_forget:], n[n_forget:])
     contrastive = getattr(model, "contrastive_loss", None)
     cl = contrastive(emb, batch.user[:n_forget], batch.pos[:n_forget]) if contrastive and n_forget else zero

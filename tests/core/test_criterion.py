@@ -7,7 +7,7 @@ import torch
 
 from mmrecun_core.models.base import Embeddings
 from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, criterion_levels, paired_auc
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, criterion_aucs, criterion_levels, paired_auc, top_share
 
 
 def csr(pairs, shape):
@@ -105,21 +105,9 @@ def test_erasures_are_referenced_by_never_seen_items_at_the_level_of_held_out_on
     assert len(without.level_users) == 0
 
 
-class _Fixed:
-    """A model whose scores are a fixed ``[n_u, n_i]`` table (user rows, one-hot item rows)."""
-
-    def __init__(self, scores: np.ndarray):
-        self.training = False
-        self.emb = Embeddings(torch.tensor(scores, dtype=torch.float32), torch.eye(scores.shape[1]), None, None)
-
-    def eval(self):
-        return self
-
-    def train(self, mode=True):
-        return self
-
-    def propagate(self, graphs):
-        return self.emb
+def _scored(scores: np.ndarray) -> Embeddings:
+    """Embeddings whose scores are the fixed ``[n_u, n_i]`` table (user rows, one-hot item rows)."""
+    return Embeddings(torch.tensor(scores, dtype=torch.float32), torch.eye(scores.shape[1]), None, None)
 
 
 def test_the_erasure_level_is_the_parent_auc_of_held_out_interactions_against_never_seen_items():
@@ -128,8 +116,32 @@ def test_the_erasure_level_is_the_parent_auc_of_held_out_interactions_against_ne
     erasure_and_revocation = (np.array([0, 1]), np.array([0, 0]), np.array([4, 4]), np.array([False, True]))
     # user 0: held-out item 3 above never-seen item 4; user 1: held-out item 2 below it
     probe = Probe(*erasure_and_revocation, np.array([0, 1]), np.array([3, 2]), np.array([4, 4]))
-    assert criterion_levels(_Fixed(scores), None, probe) == {"erasures": 0.5, "revocations": 0.5}
+    assert criterion_levels(_scored(scores), probe) == {"erasures": 0.5, "revocations": 0.5}
     probe = Probe(*erasure_and_revocation, np.array([0]), np.array([3]), np.array([4]))
-    assert criterion_levels(_Fixed(scores), None, probe)["erasures"] == 1.0
+    assert criterion_levels(_scored(scores), probe)["erasures"] == 1.0
     probe = Probe(*erasure_and_revocation, empty, empty, empty)
-    assert criterion_levels(_Fixed(scores), None, probe)["erasures"] == 0.5  # no held-out interaction: chance
+    assert criterion_levels(_scored(scores), probe)["erasures"] == 0.5  # no held-out interaction: chance
+
+
+def test_top_share_counts_pairs_in_their_users_top_k_per_user_then_over_users():
+    scores = np.array([[6.0, 5, 4, 3, 2, 1], [1.0, 2, 3, 4, 5, 6]])
+    served = csr([(0, 0), (1, 5)], (2, 6))  # each user's best item is a training item: not ranked
+    emb = _scored(scores)
+    # user 0's top 2 once item 0 is masked: items 1 and 2; user 1's: items 4 and 3
+    assert top_share(emb, np.array([0, 0, 1]), np.array([1, 3, 4]), served, 2) == pytest.approx((1 / 2 + 1) / 2)
+    assert top_share(emb, np.array([0]), np.array([2]), csr([(0, 5)], (2, 6)), 2) == 0.0  # item 0 back in the list
+    assert np.isnan(top_share(emb, np.empty(0, np.int64), np.empty(0, np.int64), served, 2))
+
+
+def test_the_top_of_the_ranking_is_judged_with_a_mask_and_a_level_sample():
+    scores = np.array([[5.0, 0, 0, 2, 1], [5.0, 0, 0, 0, 1]])
+    empty = np.empty(0, np.int64)
+    erasures = (np.array([0, 1]), np.array([0, 0]), np.array([4, 4]), np.array([False, False]))
+    probe = Probe(*erasures, np.array([0, 1]), np.array([3, 2]), np.array([4, 4]))
+    mask = csr([(0, 1), (1, 1)], (2, 5))
+    emb = _scored(scores)
+    assert criterion_aucs(emb, probe) == {"erasures": 1.0}
+    assert criterion_aucs(emb, probe, mask, 1) == {"erasures": 1.0, "erasures@top": 1.0}  # item 0 is each user's best
+    # the level: user 0's held-out item 3 is its best unmasked item but for item 0; user 1's item 2 ties at the bottom
+    assert criterion_levels(emb, probe, mask, 2) == {"erasures": 0.5, "erasures@top": 0.5}
+    assert "erasures@top" not in criterion_aucs(emb, Probe(*erasures, empty, empty, empty), mask, 1)  # no held-out split

@@ -82,6 +82,20 @@ def test_reverse_bpr_is_bpr_with_roles_swapped():
     assert reverse_bpr_loss(u, -10 * u, 10 * u) < 1e-6
 
 
+def test_held_rows_of_reverse_bpr_move_only_the_user():
+    g = torch.Generator().manual_seed(0)
+    u, f, n = (torch.randn(4, 3, generator=g).requires_grad_() for _ in range(3))
+    held = torch.tensor([True, False, True, False])
+    loss = reverse_bpr_loss(u, f, n, held)
+    torch.testing.assert_close(loss, reverse_bpr_loss(u, f, n))  # the same value: only the gradients differ
+    loss.backward()
+    assert (f.grad[held] == 0).all() and (n.grad[held] == 0).all()
+    assert (f.grad[~held] != 0).all() and (n.grad[~held] != 0).all() and (u.grad != 0).all()
+    # a held row's user is pushed away from the forgotten item only: its gradient is the forgotten item's direction
+    expected = torch.sigmoid((u[0] * (f[0] - n[0])).sum()) * f[0] / 4
+    torch.testing.assert_close(u.grad[0], expected.detach())
+
+
 def test_anchor_is_zero_at_the_parent_and_grows_away_from_it(slice_data):
     model = LightGCN(slice_data.n_users, slice_data.n_items)
     parent = parent_snapshot(model)
