@@ -214,6 +214,8 @@ def collect_evidence(
     out["erasure_mia_auc"] = membership_auc(*membership_scores(emb, erased, data.train, sample, seed)) if erased.nnz else None
     out["erasure_heldout_auc"] = held_out_auc(emb, erased, data.valid, sample, seed) if erased.nnz else None  # erased users too
     out["erasure_heldout_level"] = held_out_level(parent, erased, data, sample, seed) if erased.nnz and parent is not None else None
+    out["erasure_recall@20"] = forget_recall(emb, erased, retain.train) if erased.nnz else None
+    out["erasure_heldout_recall@20"] = held_out_recall(parent, erased, data) if erased.nnz and parent is not None else None
     items = emb.items.detach().cpu().numpy()
     out["content_trace"], out["content_trace_reference"] = {}, {}
     for m in data.features:
@@ -256,16 +258,30 @@ def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix
     return float(np.mean((member > reference) + 0.5 * (member == reference)))
 
 
+def _held_out_of(erased: sp.csr_matrix, data) -> sp.csr_matrix:
+    """The held-out (validation) interactions of the users of ``erased`` (CSR ``[n_u, n_i]``), CSR of ``data``'s shape."""
+    users = np.unique(erased.tocoo().row)
+    held = (sp.diags(np.isin(np.arange(data.n_users), users).astype(np.float32)) @ data.valid).tocsr()
+    held.eliminate_zeros()
+    return held
+
+
 def held_out_level(parent: Embeddings, erased: sp.csr_matrix, data, sample: int = 5000, seed: int = 0) -> float | None:
     """The level an erasure's membership AUC is judged against: the membership AUC (:func:`membership_auc`, against
     never-seen items) of the held-out (validation) interactions of the users of ``erased`` (CSR ``[n_u, n_i]``) under
     the ``parent`` model's embeddings, which never trained on them; None if those users have none. ``data``: the
     parent's :class:`~mmrecun_core.data.InteractionData`. Retraining leaves erased interactions about as recognisable
     as these (docs/decisions/005-forgetting-criterion-references.md)."""
-    users = np.unique(erased.tocoo().row)
-    held = (sp.diags(np.isin(np.arange(data.n_users), users).astype(np.float32)) @ data.valid).tocsr()
-    held.eliminate_zeros()
+    held = _held_out_of(erased, data)
     return membership_auc(*membership_scores(parent, held, data.train, sample, seed)) if held.nnz else None
+
+
+def held_out_recall(parent: Embeddings, erased: sp.csr_matrix, data, k: int = 20) -> float | None:
+    """The level of an erasure's Recall@``k`` (:func:`forget_recall`): the ``parent``'s Recall@``k`` of the held-out
+    interactions of the users of ``erased``, its training items not ranked; None if those users have none. How often
+    retraining leaves an erased interaction in its user's top ``k`` (docs/decisions/005-forgetting-criterion-references.md)."""
+    held = _held_out_of(erased, data)
+    return forget_recall(parent, held, data.train, k) if held.nnz else None
 
 
 def membership_scores(

@@ -19,7 +19,8 @@ DEFAULT = gate_defaults()  # the thresholds' defaults are those of the gate_<fie
 class Gates:
     """Thresholds. ``retain_ratio``: retain validation Recall@20 must reach this share of the original model's;
     ``erasure_margin``: how far the membership AUC of erased interactions (of items still served; against never-seen
-    items of the same users) may lie above the original model's for the same users' held-out interactions;
+    items of the same users), and their Recall@20, may lie above the original model's for the same users' held-out
+    interactions;
     ``revoked_exposure_max``: revoked items per test user in the raw model's top-20 (before the serving filter);
     ``content_tolerance``: how far above the reference attacker (the retained data alone) the
     content trace of a revoked modality may lie; ``forget_recall_max``: an optional ceiling on forget Recall@20.
@@ -77,6 +78,19 @@ def quality_gates(run: dict, evidence: dict | None, validation: dict | None, cfg
                 f"one at most as often as the original model picks the user's own later choices, which it never trained "
                 f"on ({level:.0%}), plus {cfg.erasure_margin:.0%} (50% = chance; a retrained model treats what was "
                 "erased much as it treats those later choices).",
+                value,
+                level + cfg.erasure_margin,
+                value <= level + cfg.erasure_margin,
+            )
+        )
+    if evidence.get("erasure_recall@20") is not None and evidence.get("erasure_heldout_recall@20") is not None:
+        value, level = evidence["erasure_recall@20"], evidence["erasure_heldout_recall@20"]
+        gates.append(
+            _gate(
+                "erasures out of the top 20",
+                "Erased interactions come back in their users' top-20 lists at most as often as the original model puts "
+                f"those users' own later choices there, which it never trained on ({level:.0%}), plus "
+                f"{cfg.erasure_margin:.0%} (Recall@20 of the erased interactions).",
                 value,
                 level + cfg.erasure_margin,
                 value <= level + cfg.erasure_margin,

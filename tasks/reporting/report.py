@@ -54,6 +54,8 @@ MEASURES = [  # (key, label, better)
     ("erasure_mia_auc", "Membership-inference AUC, erased interactions of items still served", "low"),
     ("erasure_heldout_level", "The same users' held-out interactions under the original model (the erasures' level)", "info"),
     ("erasure_heldout_auc", "Erased against held-out interactions of the same users (AUC; 0.5 = never trained on)", "low"),
+    ("erasure_recall@20", "Erased interactions of items still served: Recall@20 (back in their users' top-20)", "low"),
+    ("erasure_heldout_recall@20", "The same users' held-out interactions: Recall@20 under the original model (the level)", "info"),
     ("content_trace", "Withdrawn content matched to its items from the model (AUC)", "low"),
     ("content_trace_reference", "The same, from the retained data alone (reference attacker)", "info"),
     ("content_item_recall@500", "Items that lost content: Recall@500 over their users", "high"),

@@ -38,6 +38,11 @@ def test_erasures_fail_on_a_model_that_kept_them(parent, slice_data):
     level = evidence["erasure_heldout_level"]
     assert 0.5 < level < g["value"] and g["threshold"] == pytest.approx(level + Gates().erasure_margin)
     assert "erased interaction" in g["description"] and "later choices" in g["description"] and f"{level:.0%}" in g["description"]
+    top = gate(evidence, "erasures out of the top 20")
+    assert not top["passed"] and top["value"] > top["threshold"]  # the parent keeps its training items at the top
+    level = evidence["erasure_heldout_recall@20"]
+    assert 0 <= level < top["value"] and top["threshold"] == pytest.approx(level + Gates().erasure_margin)
+    assert "top-20" in top["description"] and f"{level:.0%}" in top["description"]
 
 
 def test_revocations_fail_on_a_model_that_still_ranks_them(parent, slice_data):
