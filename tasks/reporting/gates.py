@@ -38,6 +38,28 @@ class Gates:
         return cls(**{f: params[GATE_PREFIX + f] for f in cls.__dataclass_fields__ if GATE_PREFIX + f in params})
 
 
+# The erasures' gates: (name, measure, its level: the same measure of the users' held-out interactions under the original
+# model, the sentence). Each passes at most ``erasure_margin`` above its level (docs/decisions/004-gates.md).
+ERASURE_GATES = (
+    (
+        "erasures forgotten",
+        "erasure_mia_auc",
+        "erasure_heldout_level",
+        "An attacker comparing each erased interaction with an item the same user never had picks the erased one at most "
+        "as often as the original model picks the user's own later choices, which it never trained on ({level:.0%}), plus "
+        "{margin:.0%} (50% = chance; a retrained model treats what was erased much as it treats those later choices).",
+    ),
+    (
+        "erasures out of the top 20",
+        "erasure_recall@20",
+        "erasure_heldout_recall@20",
+        "Erased interactions come back in their users' top-20 lists at most as often as the original model puts those "
+        "users' own later choices there, which it never trained on ({level:.0%}), plus {margin:.0%} (Recall@20 of the "
+        "erased interactions).",
+    ),
+)
+
+
 def _gate(name: str, sentence: str, value, threshold, passed: bool, detail: str | None = None) -> dict:
     return {"name": name, "description": sentence, "value": value, "threshold": threshold, "passed": bool(passed), "detail": detail}
 
@@ -69,33 +91,11 @@ def quality_gates(run: dict, evidence: dict | None, validation: dict | None, cfg
             threshold is not None and value is not None and value >= threshold,
         )
     )
-    if evidence.get("erasure_mia_auc") is not None and evidence.get("erasure_heldout_level") is not None:
-        value, level = evidence["erasure_mia_auc"], evidence["erasure_heldout_level"]
-        gates.append(
-            _gate(
-                "erasures forgotten",
-                "An attacker comparing each erased interaction with an item the same user never had picks the erased "
-                f"one at most as often as the original model picks the user's own later choices, which it never trained "
-                f"on ({level:.0%}), plus {cfg.erasure_margin:.0%} (50% = chance; a retrained model treats what was "
-                "erased much as it treats those later choices).",
-                value,
-                level + cfg.erasure_margin,
-                value <= level + cfg.erasure_margin,
-            )
-        )
-    if evidence.get("erasure_recall@20") is not None and evidence.get("erasure_heldout_recall@20") is not None:
-        value, level = evidence["erasure_recall@20"], evidence["erasure_heldout_recall@20"]
-        gates.append(
-            _gate(
-                "erasures out of the top 20",
-                "Erased interactions come back in their users' top-20 lists at most as often as the original model puts "
-                f"those users' own later choices there, which it never trained on ({level:.0%}), plus "
-                f"{cfg.erasure_margin:.0%} (Recall@20 of the erased interactions).",
-                value,
-                level + cfg.erasure_margin,
-                value <= level + cfg.erasure_margin,
-            )
-        )
+    for name, measure, level_key, sentence in ERASURE_GATES:
+        value, level = evidence.get(measure), evidence.get(level_key)
+        if value is not None and level is not None:
+            limit = level + cfg.erasure_margin
+            gates.append(_gate(name, sentence.format(level=level, margin=cfg.erasure_margin), value, limit, value <= limit))
     if evidence.get("item_recall@500") is not None:  # measured only when the run revoked items
         users = max(evidence.get("exposure_rankings") or 0, 1)
         rate = evidence.get("model_exposure@20", 0) / users
