@@ -178,11 +178,14 @@ def _above(kind: str, aucs: dict[str, float], threshold: dict[str, float]) -> bo
 
 
 def _top_references(emb, users: np.ndarray, items: np.ndarray, mask, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """For erasure pairs ``(users, items)`` (int64 ``[e]``): whether each is in its user's top ``k`` now (bool ``[e]``)
-    and the item ranked ``k + 1``-th for its user (int64 ``[e]``), ``mask``ed items not ranked."""
+    """For erasure pairs ``(users, items)`` (int64 ``[e]``): whether each is in its user's top ``k`` now and can leave it
+    (bool ``[e]``), and the item ranked ``k + 1``-th for its user (int64 ``[e]``), ``mask``ed items not ranked. A user
+    with no more than ``k`` items left to rank has no such item (its score is -inf): every pair of that user stays in
+    the list whatever the model does, and is not trained against it (the loss would be infinite)."""
     whose, at = np.unique(users, return_inverse=True)
     cut_items, cut_scores = cutoff_items(emb, whose, mask, k)
-    return emb.pair_scores(users, items) > cut_scores[at], cut_items[at]
+    cut = cut_scores[at]
+    return (emb.pair_scores(users, items) > cut) & np.isfinite(cut), cut_items[at]
 
 
 def _forget_triples(
