@@ -53,11 +53,13 @@ def top_k_hits(
 def cutoff_items(emb: Embeddings, users: np.ndarray, mask: sp.csr_matrix, k: int, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """The item ranked ``k + 1``-th for each of ``users`` (int64 ``[u]``), ``mask``ed items excluded: the first one out
     of a top-``k`` list. Returns its index (int64 ``[u]``) and score (float32 ``[u]``): an item of the user is in the
-    top ``k`` when it scores above it. Needs more than ``k`` unmasked items per user."""
-    items, scores = np.zeros(len(users), np.int64), np.zeros(len(users), np.float32)
+    top ``k`` when it scores above it. The score is -inf for a user with no more than ``k`` unmasked items (every one
+    of them is in the list)."""
+    items, scores = np.zeros(len(users), np.int64), np.full(len(users), -np.inf, np.float32)
     for start, rows, top in _ranked_blocks(emb, users, mask, k + 1, batch_size):
-        items[start : start + len(rows)] = top.indices[:, -1].cpu().numpy()
-        scores[start : start + len(rows)] = top.values[:, -1].cpu().numpy()
+        if top.indices.shape[1] > k:  # a catalogue of k items or fewer: every item is in the list, none is out
+            items[start : start + len(rows)] = top.indices[:, -1].cpu().numpy()
+            scores[start : start + len(rows)] = top.values[:, -1].cpu().numpy()
     return items, scores
 
 

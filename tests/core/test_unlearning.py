@@ -122,3 +122,4 @@ def test_an_erased_pair_goes_below_the_first_item_out_of_its_users_top_k_unless_
     mask = sp.csr_matrix((np.ones(5, np.float32), ([0, 1, 1, 1, 1], [5, 2, 3, 4, 5])), shape=(2, 6))
     in_top, reference = _top_references(emb, np.array([0, 0, 1]), np.array([1, 3, 0]), mask, 2)
     assert in_top.tolist() == [True, False, False] and reference[:2].tolist() == [2, 2]
+    assert not _top_references(emb, np.array([0, 1]), np.array([1, 0]), sp.csr_matrix((2, 6)), 6)[0].any()  # k >= the catalogue
