@@ -90,6 +90,7 @@ def reverse_bpr_loss(user: torch.Tensor, forgotten: torch.Tensor, neg: torch.Ten
     """
     if held is None:
         return bpr_loss(user, neg, forgotten)
-    level = torch.where(held, (user * neg).sum(dim=1).detach(), (user * neg).sum(dim=1))
+    reference = (user * neg).sum(dim=1)
+    level = torch.where(held, reference.detach(), reference)
     forgotten = torch.where(held[:, None], forgotten.detach(), forgotten)
     return -F.logsigmoid(level - (user * forgotten).sum(dim=1)).mean()

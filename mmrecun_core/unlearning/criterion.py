@@ -175,30 +175,66 @@ def probe_embeddings(model: GraphRecommender, graphs: GraphBundle) -> Embeddings
     return emb
 
 
-def top_share(emb: Embeddings, users: np.ndarray, items: np.ndarray, mask: sp.csr_matrix, k: int) -> float:
-    """The share of the pairs ``(users, items)`` (int64 ``[s]``) whose item is in its user's top ``k``, ``mask``ed items
-    (CSR ``[n_u, n_i]``) not ranked, per user and averaged over the users (as Recall@``k``); NaN if empty."""
+@dataclass(frozen=True)
+class TopCutoffs:
+    """Where each of some users' top ``k`` ends, under one set of embeddings: ``users`` (int64 ``[u]``, sorted, unique)
+    and, for each, the first item out of the list (``items``, int64 ``[u]``) and its score (``scores``, float32 ``[u]``;
+    -inf when the user has no more than ``k`` items to rank: every one is in the list). Ranked once per measurement,
+    read by the criterion (:func:`top_share`) and by the choice of references (:meth:`leaving`)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def rank(cls, emb: Embeddings, users: np.ndarray, mask: sp.csr_matrix, k: int) -> "TopCutoffs":
+        """Rank every item for each of ``users`` (int64, repeats allowed), ``mask``ed items (CSR ``[n_u, n_i]``) not ranked."""
+        whose = np.unique(users)
+        return cls(whose, *cutoff_items(emb, whose, mask, k))
+
+    def _at(self, users: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(self.users, users).clip(max=max(len(self.users) - 1, 0))
+        if len(users) and not np.array_equal(self.users[at], users):
+            raise ValueError("a user whose ranking was not computed")
+        return at
+
+    def in_top(self, emb: Embeddings, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """bool ``[s]``: whether each pair ``(users, items)`` (int64 ``[s]``) is in its user's top ``k``."""
+        return emb.pair_scores(users, items) > self.scores[self._at(users)]
+
+    def leaving(self, emb: Embeddings, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For pairs ``(users, items)``: which are in the top ``k`` and can leave it (bool ``[s]``; a user with no item out
+        of the list cannot: a reference of score -inf would make the loss infinite), and the first item out of the
+        user's list, the reference to go below (int64 ``[s]``)."""
+        at = self._at(users)
+        return self.in_top(emb, users, items) & np.isfinite(self.scores[at]), self.items[at]
+
+
+def top_share(emb: Embeddings, users: np.ndarray, items: np.ndarray, cutoffs: TopCutoffs) -> float:
+    """The share of the pairs ``(users, items)`` (int64 ``[s]``) whose item is in its user's top ``k`` (``cutoffs``), per
+    user and averaged over the users: Recall@``k`` with the pairs as targets (what
+    :func:`~mmrecun_core.unlearning.evidence.forget_recall` measures, read off the cutoffs); NaN if empty."""
     if len(users) == 0:
         return float("nan")
-    whose, at = np.unique(users, return_inverse=True)
-    _, cutoff = cutoff_items(emb, whose, mask, k)
-    hit = emb.pair_scores(users, items) > cutoff[at]
+    _, at = np.unique(users, return_inverse=True)
+    hit = cutoffs.in_top(emb, users, items)
     return float(np.mean(np.bincount(at, hit) / np.bincount(at)))
 
 
-def criterion_aucs(emb: Embeddings, probe: Probe, mask: sp.csr_matrix | None = None, k: int = 20) -> dict[str, float]:
+def criterion_aucs(emb: Embeddings, probe: Probe, cutoffs: TopCutoffs | None = None) -> dict[str, float]:
     """:func:`paired_auc` of ``s(u, forgotten)`` against ``s(u, reference)`` on ``probe`` under ``emb``, per kind:
     ``revocations`` (the revocation triples) and ``erasures`` (the others), each present when the probe has such rows;
-    with a serving ``mask`` (the retain training CSR), ``erasures@top``: the :func:`top_share` of the erasure rows at ``k``.
+    with ``cutoffs`` of the erasure rows' users (ranked on the retain training items' mask) and a level sample,
+    ``erasures@top``: the :func:`top_share` of the erasure rows.
 
     The kinds are judged apart because their references differ and one kind's pairs must not hide the other's.
     """
     member, reference = emb.pair_scores(probe.users, probe.forgotten), emb.pair_scores(probe.users, probe.reference)
     kinds = {"erasures": ~probe.revoked, "revocations": probe.revoked}
     out = {kind: paired_auc(member[m], reference[m]) for kind, m in kinds.items() if m.any()}
-    if mask is not None and "erasures" in out and len(probe.level_users):
+    if cutoffs is not None and "erasures" in out and len(probe.level_users):
         erased = ~probe.revoked
-        out["erasures@top"] = top_share(emb, probe.users[erased], probe.forgotten[erased], mask, k)
+        out["erasures@top"] = top_share(emb, probe.users[erased], probe.forgotten[erased], cutoffs)
     return out
 
 
@@ -212,5 +248,5 @@ def criterion_levels(emb: Embeddings, probe: Probe, mask: sp.csr_matrix | None =
         u = probe.level_users
         levels["erasures"] = paired_auc(emb.pair_scores(u, probe.level_items), emb.pair_scores(u, probe.level_reference))
         if mask is not None:
-            levels["erasures@top"] = top_share(emb, u, probe.level_items, mask, k)
+            levels["erasures@top"] = top_share(emb, u, probe.level_items, TopCutoffs.rank(emb, u, mask, k))
     return levels

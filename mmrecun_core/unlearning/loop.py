@@ -46,12 +46,11 @@ import numpy as np
 import torch
 
 from mmrecun_core.data import DataError, InteractionData
-from mmrecun_core.evaluation import cutoff_items
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
 from mmrecun_core.unlearning.config import UnlearnConfig
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, criterion_aucs, criterion_levels, probe_embeddings
+from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, TopCutoffs, criterion_aucs, criterion_levels, probe_embeddings
 from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.unlearning.objective import mmrecun_loss, parent_snapshot
 from mmrecun_core.unlearning.replay import replay_rows
@@ -127,8 +126,8 @@ def unlearn(
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
     parent = parent_snapshot(model)
     optimizer = None  # made at the first epoch: a run the redraw and replay already settle takes no step
-    emb = probe_embeddings(model, graphs)
-    aucs = initial = criterion_aucs(emb, probe, top_mask, k)  # the reset alone may already meet the criterion
+    emb, cutoffs, aucs = _measure(model, graphs, probe, f_users[~revoked], top_mask, k)
+    initial = aucs  # the reset alone may already meet the criterion
     n_content = int(np.isin(retain.train.indices, content).sum())
     history: list[dict] = []
     model.train()
@@ -147,7 +146,7 @@ def unlearn(
                 top = None
                 if top_mask is not None and "erasures" in pending:
                     broad = aucs["erasures"] > threshold["erasures"]  # else only the top of the ranking is left
-                    top = (*_top_references(emb, f_users[~revoked], f_items[~revoked], top_mask, k), broad)
+                    top = (*cutoffs.leaving(emb, f_users[~revoked], f_items[~revoked]), broad)
                 fu, fi, fr, held = _forget_triples(
                     f_users, f_items, revoked, pending, reference, config.uses_retrained_references, top, rng
                 )
@@ -155,8 +154,7 @@ def unlearn(
                 batches = np.array_split(order, -(-len(order) // config.batch_size))
             total = sum(step(optimizer, parent, fu[idx], fi[idx], fr[idx], held[idx], rng) for idx in batches)
             seconds = time.perf_counter() - t0
-            emb = probe_embeddings(model, graphs)
-            aucs = criterion_aucs(emb, probe, top_mask, k)
+            emb, cutoffs, aucs = _measure(model, graphs, probe, f_users[~revoked], top_mask, k)
             history.append({"epoch": epoch, "loss": total, "criterion_auc": aucs, "seconds": seconds})
             log.info(
                 "%s epoch %3d  loss %.4f  criterion %s  %.2fs",
@@ -177,15 +175,13 @@ def _above(kind: str, aucs: dict[str, float], threshold: dict[str, float]) -> bo
     return any(value > threshold.get(key, 1.0) for key, value in aucs.items() if key.split("@")[0] == kind)
 
 
-def _top_references(emb, users: np.ndarray, items: np.ndarray, mask, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """For erasure pairs ``(users, items)`` (int64 ``[e]``): whether each is in its user's top ``k`` now and can leave it
-    (bool ``[e]``), and the item ranked ``k + 1``-th for its user (int64 ``[e]``), ``mask``ed items not ranked. A user
-    with no more than ``k`` items left to rank has no such item (its score is -inf): every pair of that user stays in
-    the list whatever the model does, and is not trained against it (the loss would be infinite)."""
-    whose, at = np.unique(users, return_inverse=True)
-    cut_items, cut_scores = cutoff_items(emb, whose, mask, k)
-    cut = cut_scores[at]
-    return (emb.pair_scores(users, items) > cut) & np.isfinite(cut), cut_items[at]
+def _measure(model, graphs, probe: Probe, erasing: np.ndarray, mask, k: int):
+    """The model's embeddings now, the top-``k`` cutoffs of the ``erasing`` users (int64, the users of the erasure pairs,
+    the probe's among them; ranked once, for the criterion and for the next epoch's references; None without a
+    ``mask`` or such users) and the criterion's measures (:func:`~mmrecun_core.unlearning.criterion.criterion_aucs`)."""
+    emb = probe_embeddings(model, graphs)
+    cutoffs = TopCutoffs.rank(emb, erasing, mask, k) if mask is not None and len(erasing) else None
+    return emb, cutoffs, criterion_aucs(emb, probe, cutoffs)
 
 
 def _forget_triples(

@@ -7,7 +7,16 @@ import torch
 
 from mmrecun_core.models.base import Embeddings
 from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, cold_pool, criterion_aucs, criterion_levels, paired_auc, top_share
+from mmrecun_core.unlearning.criterion import (
+    Probe,
+    ReferenceSampler,
+    TopCutoffs,
+    cold_pool,
+    criterion_aucs,
+    criterion_levels,
+    paired_auc,
+    top_share,
+)
 
 
 def csr(pairs, shape):
@@ -128,9 +137,13 @@ def test_top_share_counts_pairs_in_their_users_top_k_per_user_then_over_users():
     served = csr([(0, 0), (1, 5)], (2, 6))  # each user's best item is a training item: not ranked
     emb = _scored(scores)
     # user 0's top 2 once item 0 is masked: items 1 and 2; user 1's: items 4 and 3
-    assert top_share(emb, np.array([0, 0, 1]), np.array([1, 3, 4]), served, 2) == pytest.approx((1 / 2 + 1) / 2)
-    assert top_share(emb, np.array([0]), np.array([2]), csr([(0, 5)], (2, 6)), 2) == 0.0  # item 0 back in the list
-    assert np.isnan(top_share(emb, np.empty(0, np.int64), np.empty(0, np.int64), served, 2))
+    users = np.array([0, 0, 1])
+    assert top_share(emb, users, np.array([1, 3, 4]), TopCutoffs.rank(emb, users, served, 2)) == pytest.approx((1 / 2 + 1) / 2)
+    back = TopCutoffs.rank(emb, np.array([0]), csr([(0, 5)], (2, 6)), 2)
+    assert top_share(emb, np.array([0]), np.array([2]), back) == 0.0  # item 0 back in the list
+    assert np.isnan(top_share(emb, np.empty(0, np.int64), np.empty(0, np.int64), back))
+    with pytest.raises(ValueError, match="not computed"):  # cutoffs are read only for the users they ranked
+        back.in_top(emb, np.array([1]), np.array([0]))
 
 
 def test_the_top_of_the_ranking_is_judged_with_a_mask_and_a_level_sample():
@@ -141,7 +154,11 @@ def test_the_top_of_the_ranking_is_judged_with_a_mask_and_a_level_sample():
     mask = csr([(0, 1), (1, 1)], (2, 5))
     emb = _scored(scores)
     assert criterion_aucs(emb, probe) == {"erasures": 1.0}
-    assert criterion_aucs(emb, probe, mask, 1) == {"erasures": 1.0, "erasures@top": 1.0}  # item 0 is each user's best
+    assert criterion_aucs(emb, probe, TopCutoffs.rank(emb, probe.users, mask, 1)) == {
+        "erasures": 1.0,
+        "erasures@top": 1.0,
+    }  # item 0 is each user's best
     # the level: user 0's held-out item 3 is its best unmasked item but for item 0; user 1's item 2 ties at the bottom
     assert criterion_levels(emb, probe, mask, 2) == {"erasures": 0.5, "erasures@top": 0.5}
-    assert "erasures@top" not in criterion_aucs(emb, Probe(*erasures, empty, empty, empty), mask, 1)  # no held-out split
+    no_split = Probe(*erasures, empty, empty, empty)
+    assert "erasures@top" not in criterion_aucs(emb, no_split, TopCutoffs.rank(emb, probe.users, mask, 1))  # no held-out split

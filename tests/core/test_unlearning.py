@@ -10,8 +10,8 @@ from mmrecun_core.losses import bpr_loss, reverse_bpr_loss
 from mmrecun_core.models import MGCN, LightGCN, MGCNConfig
 from mmrecun_core.models.base import Embeddings
 from mmrecun_core.sampling import NegativeSampler
+from mmrecun_core.unlearning.criterion import TopCutoffs
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
-from mmrecun_core.unlearning.loop import _top_references
 from mmrecun_core.unlearning.objective import MMRecUNConfig, anchor_l2, mmrecun_loss, parent_snapshot
 
 
@@ -120,6 +120,8 @@ def test_an_erased_pair_goes_below_the_first_item_out_of_its_users_top_k_unless_
     emb = Embeddings(torch.tensor(scores, dtype=torch.float32), torch.eye(6), None, None)
     # user 1 has trained on items 2 to 5: two items are left to rank, no third to go below
     mask = sp.csr_matrix((np.ones(5, np.float32), ([0, 1, 1, 1, 1], [5, 2, 3, 4, 5])), shape=(2, 6))
-    in_top, reference = _top_references(emb, np.array([0, 0, 1]), np.array([1, 3, 0]), mask, 2)
+    users = np.array([0, 0, 1])
+    in_top, reference = TopCutoffs.rank(emb, users, mask, 2).leaving(emb, users, np.array([1, 3, 0]))
     assert in_top.tolist() == [True, False, False] and reference[:2].tolist() == [2, 2]
-    assert not _top_references(emb, np.array([0, 1]), np.array([1, 0]), sp.csr_matrix((2, 6)), 6)[0].any()  # k >= the catalogue
+    users = np.array([0, 1])
+    assert not TopCutoffs.rank(emb, users, sp.csr_matrix((2, 6)), 6).leaving(emb, users, np.array([1, 0]))[0].any()  # k >= the catalogue
