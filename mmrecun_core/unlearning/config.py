@@ -20,6 +20,8 @@ class UnlearnConfig:
     ``lr``: Adam's learning rate (``LR``; ``PAPER_LR`` for the paper's form); ``max_epochs``: the epoch cap (50;
     ``PAPER_EPOCHS``); ``stop_on_criterion``: stop once every kind meets the criterion (off for the paper's form);
     ``reset_own_rows``, ``retrained_references``: the row redraw and the references of retraining (``mmrecun`` only);
+    ``request_rows_only``: the loop's steps move only the ID rows of the users of erased interactions and of the
+    forgotten and content-deleted items, every other parameter held at the parent's (``mmrecun`` only);
     ``replay``: the parent's training schedule for the replay of redrawn item rows (None = no replay; used only
     with the redraw); ``criterion_sample``: rows of each kind in the stopping probe (5,000: a standard error of
     about 0.007 on the AUC, small against ``auc_tolerance``); ``reference_pool``: least size of the cold pool;
@@ -39,6 +41,7 @@ class UnlearnConfig:
     rank_cutoff: int = 20
     reset_own_rows: bool | None = None
     retrained_references: bool | None = None
+    request_rows_only: bool | None = None
     replay: ReplaySchedule | None = None
     seed: int = 0
 
@@ -73,6 +76,10 @@ class UnlearnConfig:
         return self.method == "mmrecun" if self.retrained_references is None else self.retrained_references
 
     @property
+    def moves_request_rows_only(self) -> bool:
+        return self.method == "mmrecun" if self.request_rows_only is None else self.request_rows_only
+
+    @property
     def replays(self) -> bool:
         """Whether redrawn item rows are replayed: an MMRecUN form with a schedule, from redrawn rows (as retraining starts)."""
         return self.method in ("mmrecun", "mmrecun-paper") and self.replay is not None and self.resets_own_rows
@@ -101,6 +108,11 @@ class UnlearnConfig:
                 "; the rows of erased users, revoked items and content-deleted items are redrawn from the initialiser, "
                 "erased users' rows frozen and their interactions not judged by the AUC (under a random row it "
                 "measures only the draw)"
+            )
+        if self.moves_request_rows_only:
+            rule += (
+                "; a step moves only the ID rows of the users whose interactions are erased and of the forgotten items, "
+                "every other parameter held at the parent's"
             )
         if self.replays:
             rule += (

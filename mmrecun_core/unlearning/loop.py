@@ -20,6 +20,9 @@ Methods (``UnlearnConfig.method``):
   list, moving only the user (the item stays where the other users have it); once the erasures' AUC is down, only such
   pairs are walked, until their share of the top is at its level too (``erasures@top``;
   why: docs/decisions/005-forgetting-criterion-references.md);
+  and *only the request's rows move* (``request_rows_only``: a step moves the ID rows of the users whose
+  interactions are erased and of the forgotten and content-deleted items, with :class:`~mmrecun_core.unlearning.row_adam.RowAdam`;
+  every other parameter, the shared weights and the content copy included, stays the parent's; why: the same record);
 * ``mmrecun-paper``: the objective as the paper writes it, none of the additions, for a fixed number of
   epochs (:data:`~mmrecun_core.unlearning.config.PAPER_EPOCHS` at :data:`~mmrecun_core.unlearning.config.PAPER_LR`;
   the paper states neither, see the decision record ``docs/decisions/002-unlearning-methods.md``);
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,7 +57,8 @@ from mmrecun_core.unlearning.criterion import Probe, ReferenceSampler, TopCutoff
 from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.unlearning.objective import mmrecun_loss, parent_snapshot
 from mmrecun_core.unlearning.replay import replay_rows
-from mmrecun_core.unlearning.rows import delete_model_content, frozen_rows, reset_own_rows
+from mmrecun_core.unlearning.row_adam import RowAdam
+from mmrecun_core.unlearning.rows import delete_model_content, frozen_parameters, frozen_rows, reset_own_rows
 
 log = logging.getLogger("mmrecun.unlearn")
 
@@ -117,10 +121,8 @@ def unlearn(
     delete_model_content(model, forget, retain)
     step = _Stepper(model, graphs, retain, config)
     started = time.perf_counter()
-    freeze = nullcontext()
-    if config.resets_own_rows:  # erased users' fresh rows stay as a retrained model holds such rows: untouched
+    if config.resets_own_rows:
         reset_own_rows(model, forget.users, np.union1d(forget.items, content), config.seed)
-        freeze = frozen_rows(model.user_embedding.weight, forget.users)
     replay = None
     if config.replays and (len(forget.items) or len(content)):
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
@@ -131,13 +133,18 @@ def unlearn(
     n_content = int(np.isin(retain.train.indices, content).sum())
     history: list[dict] = []
     model.train()
-    with freeze:
+    with ExitStack() as scope:
+        if config.resets_own_rows:  # erased users' fresh rows stay as a retrained model holds such rows: untouched
+            scope.enter_context(frozen_rows(model.user_embedding.weight, forget.users))
+        if config.moves_request_rows_only:  # why: docs/decisions/005-forgetting-criterion-references.md
+            tables = (model.user_embedding.weight, model.item_embedding.weight)
+            scope.enter_context(frozen_parameters(model, keep=tables))
         for epoch in range(config.epochs):
             pending = [kind for kind in kinds if not config.stops or _above(kind, aucs, threshold)]
             if not pending:
                 break
             t0 = time.perf_counter()
-            optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=True)
+            optimizer = optimizer or _optimizer(model, config, f_users[~revoked], np.union1d(f_items, content))
             if pending == ["content"]:
                 batches = [np.empty(0, np.int64)] * -(-n_content // config.batch_size)
                 fu = fi = fr = np.empty(0, np.int64)
@@ -167,6 +174,16 @@ def unlearn(
     met = all(value <= threshold[key] for key, value in aucs.items())
     stopped_by = "criterion" if config.stops and met else "epoch cap"
     return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, levels, history, replay)
+
+
+def _optimizer(model: GraphRecommender, config: UnlearnConfig, users: np.ndarray, items: np.ndarray):
+    """Adam over every parameter, or, with ``config.moves_request_rows_only``, over the ID rows of ``users`` and ``items``
+    (int64, the request's own: the users of erasure pairs, the forgotten and content-deleted items) alone."""
+    if not config.moves_request_rows_only:
+        return torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=True)
+    device = model.user_embedding.weight.device
+    rows = [(model.user_embedding.weight, np.unique(users)), (model.item_embedding.weight, items)]
+    return RowAdam([(w, torch.from_numpy(index).to(device)) for w, index in rows], config.learning_rate)
 
 
 def _above(kind: str, aucs: dict[str, float], threshold: dict[str, float]) -> bool:

@@ -51,8 +51,9 @@ def parent_snapshot(model: GraphRecommender) -> dict[str, torch.Tensor]:
 
 
 def anchor_l2(model: GraphRecommender, parent: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``Σ ||θ - θ_parent||²`` over every parameter (scalar)."""
-    return sum(((p - parent[name]) ** 2).sum() for name, p in model.named_parameters())
+    """``Σ ||θ - θ_parent||²`` over every parameter that trains (scalar); a frozen one (``requires_grad`` False) stays the
+    parent's and adds nothing."""
+    return sum(((p - parent[name]) ** 2).sum() for name, p in model.named_parameters() if p.requires_grad)
 
 
 def mmrecun_loss(

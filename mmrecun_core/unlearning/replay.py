@@ -41,6 +41,8 @@ import torch
 
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import GraphRecommender
+from mmrecun_core.unlearning.row_adam import RowAdam
+from mmrecun_core.unlearning.rows import frozen_parameters
 
 log = logging.getLogger("mmrecun.unlearn")
 
@@ -95,11 +97,11 @@ def replay_rows(
         users, fixed = emb.users.detach(), emb.items.detach()
     final = model.local_items(graphs, index)  # ID rows -> final embeddings
     rows = weight.detach()[index].clone().requires_grad_(True)  # [|I|, d], the only thing that moves
-    adam = _Adam(rows, schedule.lr)
+    adam = RowAdam([(rows, None)], schedule.lr)
     steps = schedule.steps(len(r_users))
     p_negative, p_positive = len(items) / retain_train.shape[1], len(own) / max(len(r_users), 1)
     triples = 0
-    with _one_cpu_thread(), _parameters_frozen(model):
+    with _one_cpu_thread(), frozen_parameters(model):  # autograd records only the path to the rows
         for _ in range(steps):
             # as a negative: a drawn retain interaction (u, j) and a replayed item below j (0 still steps, as in training)
             k = int(rng.binomial(schedule.batch_size, p_negative))
@@ -115,8 +117,9 @@ def replay_rows(
             other = fixed[torch.from_numpy(rng.integers(0, retain_train.shape[1], kp)).to(device)]
             margin = torch.cat([(u_neg * (fixed[r_items[pick]] - e[:k])).sum(1), (u_pos * (e[k:] - other)).sum(1)])
             loss = -torch.nn.functional.logsigmoid(margin).sum() / schedule.batch_size
-            (grad,) = torch.autograd.grad(loss, rows)  # nothing else accumulates a gradient
-            adam.step(grad)
+            adam.zero_grad()
+            loss.backward()  # nothing else accumulates a gradient
+            adam.step()
             triples += k + kp
     with torch.no_grad():
         weight[index] = rows.detach()
@@ -152,40 +155,6 @@ def _check_isolated(graphs: GraphBundle, retain_train: sp.csr_matrix, revoked: n
                 f"modality {m!r}: revoked items still have content neighbours or are neighbours of other "
                 f"items (e.g. item {int(bad)}): the kNN graph was not built with their content missing"
             )
-
-
-class _Adam:
-    """Adam (PyTorch's defaults: betas 0.9 / 0.999, eps 1e-8, bias-corrected, no weight decay) on one tensor, in place.
-
-    The same update as ``torch.optim.Adam``, without its per-step dispatch (hooks, parameter groups), which on the
-    replay's ``[k, d]`` rows costs more than the arithmetic."""
-
-    def __init__(self, param: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.param, self.lr, self.betas, self.eps, self.t = param, lr, betas, eps, 0
-        self.m, self.v = torch.zeros_like(param), torch.zeros_like(param)
-
-    @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
-        b1, b2 = self.betas
-        self.t += 1
-        self.m.lerp_(grad, 1 - b1)
-        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (self.v / (1 - b2**self.t)).sqrt_().add_(self.eps)
-        self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.t))
-
-
-@contextmanager
-def _parameters_frozen(model: torch.nn.Module) -> Iterator[None]:
-    """While inside, no parameter of ``model`` requires a gradient: autograd then records only the path to the replayed
-    rows (a separate leaf), not the fuser's weights, whose gradients the replay never uses."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 @contextmanager

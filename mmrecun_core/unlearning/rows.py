@@ -46,6 +46,20 @@ def frozen_rows(weight: torch.Tensor, rows: np.ndarray) -> Iterator[None]:
         handle.remove()
 
 
+@contextmanager
+def frozen_parameters(model: torch.nn.Module, keep: tuple[torch.Tensor, ...] = ()) -> Iterator[None]:
+    """While inside, no parameter of ``model`` but those in ``keep`` requires a gradient: autograd records only the
+    path to what moves, and nothing else is stepped. Restores each parameter's ``requires_grad`` on leaving."""
+    flags = [(p, p.requires_grad) for p in model.parameters() if all(p is not k for k in keep)]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 @torch.no_grad()
 def delete_model_content(model: GraphRecommender, forget: ForgetSet, retain: InteractionData) -> None:
     """Deleted content leaves the model's own (trainable) copy of the features: the rows of the items whose content

@@ -10,7 +10,8 @@ from mmrecun_core.unlearning.config import PAPER_EPOCHS, UnlearnConfig
 from mmrecun_core.unlearning.evidence import behaviour_representation, content_trace
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
 from mmrecun_core.unlearning.loop import unlearn
-from mmrecun_core.unlearning.replay import ReplaySchedule, _Adam, replay_rows
+from mmrecun_core.unlearning.replay import ReplaySchedule, replay_rows
+from mmrecun_core.unlearning.row_adam import RowAdam
 from mmrecun_core.unlearning.rows import reset_own_rows
 from tests.conftest import graphs_of
 
@@ -101,17 +102,26 @@ def test_the_paper_form_runs_its_fixed_epochs_on_erasures(slice_data, parent, sc
     assert not config.resets_own_rows and not config.stops and "fixed" in config.criterion
 
 
-def test_the_replays_adam_is_pytorchs():
+def test_row_adam_is_pytorchs_adam_on_the_rows_it_steps():
     torch.manual_seed(0)
-    mine, theirs = torch.randn(5, 3), None
-    theirs = mine.clone().requires_grad_(True)
-    reference, adam = torch.optim.Adam([theirs], lr=1e-2), _Adam(mine, 1e-2)
+    whole, table = torch.randn(5, 3), torch.randn(6, 3)
+    chosen = torch.tensor([1, 4])
+    before = table.clone()
+    theirs, their_rows = whole.clone().requires_grad_(True), table[chosen].clone().requires_grad_(True)
+    reference = torch.optim.Adam([theirs, their_rows], lr=1e-2)
+    adam = RowAdam([(whole, None), (table, chosen)], 1e-2)
     for _ in range(20):
-        grad = torch.randn(5, 3)
-        theirs.grad = grad.clone()
+        grad, table_grad = torch.randn(5, 3), torch.randn(6, 3)
+        theirs.grad, their_rows.grad = grad.clone(), table_grad[chosen].clone()
+        whole.grad, table.grad = grad, table_grad
         reference.step()
-        adam.step(grad)
-    torch.testing.assert_close(mine, theirs.detach())
+        adam.step()
+    torch.testing.assert_close(whole, theirs.detach())
+    torch.testing.assert_close(table[chosen], their_rows.detach())
+    others = torch.tensor([0, 2, 3, 5])
+    assert torch.equal(table[others], before[others])  # their gradients were read by nobody
+    adam.zero_grad()
+    assert whole.grad is None and table.grad is None
 
 
 def test_the_content_trace_reads_chance_and_certainty():
