@@ -116,7 +116,9 @@ def unlearn(
     probe = Probe.draw(f_users, f_items, reference, np.random.default_rng(config.seed + 1), config.criterion_sample, held_out)
     k = config.rank_cutoff
     top_mask = retain.train if held_out is not None else None  # the top of the ranking is judged with retraining's references
-    levels = criterion_levels(probe_embeddings(model, graphs), probe, data.train if held_out is not None else None, k)  # the parent's
+    watched = np.unique(np.concatenate([probe.users, probe.level_users, f_users[~revoked]]))  # the only users measured
+    parent_emb = probe_embeddings(model, graphs, watched)
+    levels = criterion_levels(parent_emb, probe, data.train if held_out is not None else None, k)  # the parent's
     threshold = {kind: level + config.auc_tolerance for kind, level in levels.items()}
     delete_model_content(model, forget, retain)
     step = _Stepper(model, graphs, retain, config)
@@ -128,7 +130,7 @@ def unlearn(
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
     parent = parent_snapshot(model)
     optimizer = None  # made at the first epoch: a run the redraw and replay already settle takes no step
-    emb, cutoffs, aucs = _measure(model, graphs, probe, f_users[~revoked], top_mask, k)
+    emb, cutoffs, aucs = _measure(model, graphs, probe, watched, f_users[~revoked], top_mask, k)
     initial = aucs  # the reset alone may already meet the criterion
     n_content = int(np.isin(retain.train.indices, content).sum())
     history: list[dict] = []
@@ -161,7 +163,7 @@ def unlearn(
                 batches = np.array_split(order, -(-len(order) // config.batch_size))
             total = sum(step(optimizer, parent, fu[idx], fi[idx], fr[idx], held[idx], rng) for idx in batches)
             seconds = time.perf_counter() - t0
-            emb, cutoffs, aucs = _measure(model, graphs, probe, f_users[~revoked], top_mask, k)
+            emb, cutoffs, aucs = _measure(model, graphs, probe, watched, f_users[~revoked], top_mask, k)
             history.append({"epoch": epoch, "loss": total, "criterion_auc": aucs, "seconds": seconds})
             log.info(
                 "%s epoch %3d  loss %.4f  criterion %s  %.2fs",
@@ -192,11 +194,12 @@ def _above(kind: str, aucs: dict[str, float], threshold: dict[str, float]) -> bo
     return any(value > threshold.get(key, 1.0) for key, value in aucs.items() if key.split("@")[0] == kind)
 
 
-def _measure(model, graphs, probe: Probe, erasing: np.ndarray, mask, k: int):
-    """The model's embeddings now, the top-``k`` cutoffs of the ``erasing`` users (int64, the users of the erasure pairs,
-    the probe's among them; ranked once, for the criterion and for the next epoch's references; None without a
-    ``mask`` or such users) and the criterion's measures (:func:`~mmrecun_core.unlearning.criterion.criterion_aucs`)."""
-    emb = probe_embeddings(model, graphs)
+def _measure(model, graphs, probe: Probe, watched: np.ndarray, erasing: np.ndarray, mask, k: int):
+    """The model's embeddings now (the ``watched`` users' rows: int64, the probe's and the erasing ones), the top-``k``
+    cutoffs of the ``erasing`` users (int64, the users of the erasure pairs, the probe's among them; ranked once, for the
+    criterion and for the next epoch's references; None without a ``mask`` or such users) and the criterion's measures
+    (:func:`~mmrecun_core.unlearning.criterion.criterion_aucs`)."""
+    emb = probe_embeddings(model, graphs, watched)
     cutoffs = TopCutoffs.rank(emb, erasing, mask, k) if mask is not None and len(erasing) else None
     return emb, cutoffs, criterion_aucs(emb, probe, cutoffs)
 
