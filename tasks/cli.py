@@ -8,22 +8,15 @@ import logging
 import sys
 from pathlib import Path
 
-from mmrecun_core.trainer import TrainConfig
 from schemas.errors import UserError
 from schemas.run_params import GATE_PREFIX, RUN_PARAMS
 from tasks.cli_registry import add_registry_commands
 from tasks.cli_types import add_run_options, at_least, cutoff, device, float_in
-from tasks.inputs.catalogue import load_catalogue
-from tasks.inputs.convert_mmrec import convert_mmrec
-from tasks.inputs.requests import make_requests
-from tasks.inputs.synthetic import MIN_ITEMS, make_synthetic
 from tasks.paths import check_output
-from tasks.pipeline.evaluate import evaluate_model
-from tasks.pipeline.forget_set import build_forget_set
-from tasks.pipeline.ingest import ingest
-from tasks.pipeline.train import train_model
-from tasks.pipeline.unlearn import unlearn_model
 from tasks.reporting.gates import Gates
+
+# Each command imports its pipeline step when it runs, as `validate` and `report` import GX and the renderers:
+# the steps bring in torch and SciPy (2 s), which `--help`, `runs`, `rollback` and `gc` never need.
 
 # The run parameters each command takes as options (schemas.run_params.RUN_PARAMS: spelling, default, checks, help).
 RUN_OPTIONS = {
@@ -43,25 +36,32 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _convert(args) -> None:
+    from tasks.inputs.convert_mmrec import convert_mmrec
+
     out = convert_mmrec(args.src_dir, args.out_dir)
     print(f"wrote {out['out']}: " + ", ".join(f"{t} {n} rows" for t, n in out["rows"].items()))
 
 
 def _synthetic(args) -> None:
+    from tasks.inputs.synthetic import make_synthetic
+
     out = make_synthetic(args.out_dir, n_users=args.users, n_items=args.items, modalities=tuple(args.modalities.split(",")), seed=args.seed)
     print(f"wrote synthetic catalogue {out['out']}: " + ", ".join(f"{t} {n} rows" for t, n in out["rows"].items()))
 
 
 def _train(args) -> None:
-    ref = train_model(
-        args.data, args.model, args.out, max_epochs=args.train_epochs, patience=args.patience, seed=args.seed, device=args.device
-    )
+    from tasks.pipeline.train import train_model
+
+    patience = {} if args.patience is None else {"patience": args.patience}  # None: the trainer's own (MMRec's 20)
+    ref = train_model(args.data, args.model, args.out, max_epochs=args.train_epochs, seed=args.seed, device=args.device, **patience)
     print(f"model written to {ref['model_dir']} (best epoch {ref['best_epoch']})")
     _print_metrics("valid", ref["valid"])
     _print_metrics("test", ref["test"])
 
 
 def _evaluate(args) -> None:
+    from tasks.pipeline.evaluate import evaluate_model
+
     result = evaluate_model(args.data, args.model, args.json, device=args.device)
     print(f"{result['model']} at {result['model_dir']}")
     _print_metrics("valid", result["valid"])
@@ -71,12 +71,17 @@ def _evaluate(args) -> None:
 
 
 def _make_requests(args) -> None:
+    from tasks.inputs.catalogue import load_catalogue
+    from tasks.inputs.requests import make_requests
+
     check_output(args.out, [args.data])
     out = make_requests(load_catalogue(args.data).data, args.scenario, args.fraction, args.seed, args.out)
     print(f"wrote {out['out']}: {out['erasures']} erasure requests, {out['revocations']} licence revocations")
 
 
 def _unlearn(args) -> None:
+    from tasks.pipeline.unlearn import unlearn_model
+
     check_output(args.out, [args.data, args.model, args.forget])
     ref = unlearn_model(
         args.data,
@@ -106,6 +111,7 @@ def _unlearn(args) -> None:
 
 
 def _validate(args) -> None:
+    from tasks.pipeline.ingest import ingest
     from tasks.pipeline.validate import validate  # Great Expectations loads for this command only
 
     workspace = args.workspace or f"var/runs/validate-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
@@ -121,6 +127,8 @@ def _validate(args) -> None:
 
 
 def _forget_set(args) -> None:
+    from tasks.pipeline.forget_set import build_forget_set
+
     s = build_forget_set(args.data, args.requests, cutoff=args.cutoff, parent_dir=args.parent, out_dir=args.out)
     c, new, cum = s["counts"], s["new"], s["cumulative"]
     print(
@@ -140,6 +148,13 @@ def _forget_set(args) -> None:
         print(f"not applicable ({reason.replace('_', ' ')}): {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
     if args.out:
         print(f"forget set written to {args.out}")
+
+
+def _synthetic_items(text: str) -> int:
+    """``--items`` of ``make-synthetic``: at least the generator's minimum (read when the option is given)."""
+    from tasks.inputs.synthetic import MIN_ITEMS
+
+    return at_least(MIN_ITEMS)(text)
 
 
 def _run_records(run: str) -> list[Path]:
@@ -170,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("make-synthetic", help="write a realistic synthetic catalogue (when no real data is at hand)")
     p.add_argument("out_dir")
     p.add_argument("--users", type=at_least(1), default=3000)
-    p.add_argument("--items", type=at_least(MIN_ITEMS), default=2000)
+    p.add_argument("--items", type=_synthetic_items, default=2000)
     p.add_argument("--modalities", default="image,audio", help="comma-separated modality names")
     p.add_argument("--seed", type=at_least(0), default=0)
     p.set_defaults(func=_synthetic)
@@ -179,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="catalogue folder (Parquet contract)")
     p.add_argument("--out", required=True, help="model directory to write (replaced on success)")
     add_run_options(p, *RUN_OPTIONS["train"], parse=PARSE)
-    p.add_argument("--patience", type=at_least(1), default=TrainConfig.patience, help="epochs without validation gain before stopping")
+    p.add_argument("--patience", type=at_least(1), help="epochs without validation gain before stopping (default: 20, as MMRec)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("make-requests", help="write realistic licence revocations / erasure requests for a catalogue")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from mmrecun_core.device import resolve_device
 from schemas.run_params import RUN_PARAMS, RunParam, problem
 
 
@@ -43,7 +42,9 @@ def float_in(interval: str):
 
 
 def device(text: str) -> str:
-    """An argparse type: ``auto``, ``cpu`` or ``cuda[:N]``, available on this machine."""
+    """An argparse type: ``auto``, ``cpu`` or ``cuda[:N]``, available on this machine (torch is imported to check)."""
+    from mmrecun_core.device import resolve_device
+
     try:
         resolve_device(text)
     except (ValueError, RuntimeError) as exc:

@@ -125,3 +125,19 @@ def test_a_runs_seed_reaches_training_and_unlearning(tmp_path, monkeypatch, seed
         assert steps.load_run(run_dir)["params"]["seed"] == seed
         getattr(steps, kind)(run_dir)
         assert calls[kind]["seed"] == seed, kind
+
+
+def test_the_train_command_states_the_trainers_patience():
+    from mmrecun_core.trainer import TrainConfig
+
+    patience = next(a for a in commands()["train"]._actions if "--patience" in a.option_strings)
+    assert patience.default is None and f"default: {TrainConfig.patience}," in patience.help  # None: the trainer's own
+
+
+def test_the_command_line_loads_no_torch_until_a_command_needs_it():
+    import subprocess
+    import sys
+
+    probe = "import sys, tasks.cli; print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"  # --help, runs, rollback and gc answer in a fraction of a second
