@@ -3,6 +3,8 @@ only the rows of the items and users a request names."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 
@@ -27,11 +29,7 @@ class RowAdam:
     ):
         self.lr, self.betas, self.eps = lr, betas, eps
         self.params = params
-        self.state = [
-            (torch.zeros(shape, dtype=p.dtype, device=p.device), torch.zeros(shape, dtype=p.dtype, device=p.device), [0])
-            for p, index in params
-            for shape in [p.shape if index is None else (len(index), *p.shape[1:])]
-        ]
+        self.state = [_Moments.zeros(p if index is None else p[index]) for p, index in params]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every stepped tensor's gradient (``set_to_none`` is accepted for a torch optimiser's signature; always
@@ -44,15 +42,28 @@ class RowAdam:
         """One Adam step of the chosen rows from the gradients now in ``param.grad`` (a tensor without one is skipped, its
         step count unchanged, as in torch.optim)."""
         b1, b2 = self.betas
-        for (p, index), (m, v, t) in zip(self.params, self.state, strict=True):
+        for (p, index), s in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
             grad = p.grad if index is None else p.grad[index]
-            t[0] += 1
-            m.lerp_(grad, 1 - b1)
-            v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-            denom = (v / (1 - b2 ** t[0])).sqrt_().add_(self.eps)
+            s.steps += 1
+            s.m.lerp_(grad, 1 - b1)
+            s.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            denom = (s.v / (1 - b2**s.steps)).sqrt_().add_(self.eps)
             if index is None:
-                p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** t[0]))
+                p.addcdiv_(s.m, denom, value=-self.lr / (1 - b1**s.steps))
             else:
-                p.index_add_(0, index, m / denom, alpha=-self.lr / (1 - b1 ** t[0]))
+                p.index_add_(0, index, s.m / denom, alpha=-self.lr / (1 - b1**s.steps))
+
+
+@dataclass
+class _Moments:
+    """Adam's first and second moments of the rows one tensor steps, and how many steps it has taken."""
+
+    m: torch.Tensor
+    v: torch.Tensor
+    steps: int = 0
+
+    @classmethod
+    def zeros(cls, rows: torch.Tensor) -> "_Moments":
+        return cls(torch.zeros_like(rows), torch.zeros_like(rows))
