@@ -128,25 +128,26 @@ def unlearn(
     replay = None
     if config.replays and (len(forget.items) or len(content)):
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
-    parent = parent_snapshot(model)
-    optimizer = None  # made at the first epoch: a run the redraw and replay already settle takes no step
+    parent = optimizer = None  # made at the first epoch: a run the redraw and replay already settle takes no step
     emb, cutoffs, aucs = _measure(model, graphs, probe, watched, f_users[~revoked], top_mask, k)
     initial = aucs  # the reset alone may already meet the criterion
     n_content = int(np.isin(retain.train.indices, content).sum())
     history: list[dict] = []
     model.train()
     with ExitStack() as scope:
-        if config.resets_own_rows:  # erased users' fresh rows stay as a retrained model holds such rows: untouched
-            scope.enter_context(frozen_rows(model.user_embedding.weight, forget.users))
         if config.moves_request_rows_only:  # why: docs/decisions/005-forgetting-criterion-references.md
             tables = (model.user_embedding.weight, model.item_embedding.weight)
-            scope.enter_context(frozen_parameters(model, keep=tables))
+            scope.enter_context(frozen_parameters(model, keep=tables))  # erased users' rows are not the request's: held
+        elif config.resets_own_rows:  # erased users' fresh rows stay as a retrained model holds such rows: untouched
+            scope.enter_context(frozen_rows(model.user_embedding.weight, forget.users))
         for epoch in range(config.epochs):
             pending = [kind for kind in kinds if not config.stops or _above(kind, aucs, threshold)]
             if not pending:
                 break
             t0 = time.perf_counter()
-            optimizer = optimizer or _optimizer(model, config, f_users[~revoked], np.union1d(f_items, content))
+            if optimizer is None:
+                parent = parent_snapshot(model)  # the L2 term's anchor: what trains from here, as it stands
+                optimizer = _optimizer(model, config, f_users[~revoked], np.union1d(f_items, content))
             if pending == ["content"]:
                 batches = [np.empty(0, np.int64)] * -(-n_content // config.batch_size)
                 fu = fi = fr = np.empty(0, np.int64)

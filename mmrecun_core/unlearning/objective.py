@@ -46,8 +46,9 @@ class MMRecUNConfig:
 
 
 def parent_snapshot(model: GraphRecommender) -> dict[str, torch.Tensor]:
-    """Detached copies of the model's parameters, the anchor of the L2 term."""
-    return {name: p.detach().clone() for name, p in model.named_parameters()}
+    """Detached copies of the model's parameters that train (``requires_grad``), the anchor of the L2 term
+    (:func:`anchor_l2` reads the same ones); a frozen one, the content copy of every item say, is not copied."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
 def anchor_l2(model: GraphRecommender, parent: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -29,7 +29,8 @@ class RowAdam:
     ):
         self.lr, self.betas, self.eps = lr, betas, eps
         self.params = params
-        self.state = [_Moments.zeros(p if index is None else p[index]) for p, index in params]
+        with torch.no_grad():
+            self.state = [_Moments.zeros(p if index is None else p[index]) for p, index in params]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every stepped tensor's gradient (``set_to_none`` is accepted for a torch optimiser's signature; always
