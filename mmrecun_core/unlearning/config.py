@@ -91,7 +91,9 @@ class UnlearnConfig:
             rule = f"none: a fixed {self.epochs} epochs at lr {self.learning_rate:g}"
         else:
             level = (
-                "the parent's AUC of the same users' held-out interactions vs never-seen items" if self.uses_retrained_references else "0.5"
+                "the parent's AUC of held-out interactions (drawn to match the erased items' popularity) vs never-seen items"
+                if self.uses_retrained_references
+                else "0.5"
             )
             rule = (
                 f"paired membership AUC, per kind: erased interactions vs never-seen items of the same users <= {level} "
@@ -101,7 +103,7 @@ class UnlearnConfig:
             if self.uses_retrained_references:
                 rule += (
                     f"; and the share of each user's erased interactions in the user's top {self.rank_cutoff}, averaged over "
-                    f"users, <= the parent's share for the same users' held-out interactions + {self.auc_tolerance:g}"
+                    f"users, <= the parent's share for those held-out interactions + {self.auc_tolerance:g}"
                 )
         if self.resets_own_rows:
             rule += (

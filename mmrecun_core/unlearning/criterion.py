@@ -5,11 +5,11 @@ score with a reference item's and says how far above it Gold would leave it, fro
 data provide:
 
 * user or interaction erasures (the item stays in the catalogue): for each forgotten pair ``(u, f)``, a never-seen
-  item ``r`` of ``u``. Gold scores ``f`` as it scores the user's other choices it never trained on, so the
-  *level* is the parent's own paired AUC of the held-out (validation) interactions of the users of the erasures
-  against never-seen items, each held-out interaction once, measured before the first change
-  (:func:`criterion_levels`). Without a held-out split (the paper's form and the baselines), or when none of those
-  users has a held-out interaction, the level is 0.5.
+  item ``r`` of ``u``. Gold scores ``f`` as it scores choices it never trained on, so the *level* is the parent's
+  own paired AUC, against never-seen items of the same user, of held-out (validation) interactions drawn from every
+  user's to match the erased items' popularity (:func:`~mmrecun_core.unlearning.held_out.popularity_matched`),
+  measured before the first change (:func:`criterion_levels`). Without a held-out split (the paper's form and the
+  baselines) the level is 0.5.
 * revocations are judged *item-centrically*, by triples ``(u, f, r)``: ``u`` the user of a uniformly drawn retain
   training interaction, ``f`` a uniformly drawn revoked item, ``r`` an item of the *cold pool*: the items not
   revoked (by this run or earlier ones) with the fewest retain training interactions (every item of the lowest
@@ -46,6 +46,7 @@ from mmrecun_core.evaluation import cutoff_items
 from mmrecun_core.graphs import GraphBundle
 from mmrecun_core.models.base import Embeddings, GraphRecommender
 from mmrecun_core.sampling import NegativeSampler
+from mmrecun_core.unlearning.held_out import item_degree, popularity_matched
 
 
 def cold_pool(retain_train: sp.csr_matrix, revoked: np.ndarray, size: int) -> np.ndarray:
@@ -53,7 +54,7 @@ def cold_pool(retain_train: sp.csr_matrix, revoked: np.ndarray, size: int) -> np
     ``size``-th lowest, ties included (int64, sorted). ``retain_train``: CSR ``[n_u, n_i]``; ``revoked``: int64,
     every item revoked so far (an item revoked by an earlier model version has no retain interaction left and
     would otherwise pass for the coldest of all)."""
-    degree = np.asarray(retain_train.sum(axis=0)).ravel()
+    degree = item_degree(retain_train)
     kept = np.setdiff1d(np.arange(retain_train.shape[1]), revoked)
     if len(kept) == 0:
         raise DataError("every item is revoked: no reference item is left")
@@ -83,6 +84,7 @@ class ReferenceSampler:
         self.never_seen = NegativeSampler(train)
         every_revoked = np.union1d(self.revoked, np.asarray([] if excluded is None else excluded, dtype=np.int64))
         self.cold = NegativeSampler(train, cold_pool(retain_train, every_revoked, pool_size)) if len(self.revoked) else None
+        self.item_degree = item_degree(retain_train)  # what the erasures' level sample is matched on
         self._retain_users = retain_train.tocoo().row.astype(np.int64)
 
     def revocation_triples(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,9 +113,9 @@ class ReferenceSampler:
 class Probe:
     """A fixed sample of forgotten and reference items: int64 ``[s]`` each; ``revoked``: bool ``[s]``, whether the
     row is a revocation triple (the two kinds of request are judged separately, see :func:`criterion_aucs`); and the
-    erasures' level sample (see :func:`criterion_levels`): the held-out interactions ``(level_users, level_items)`` of
-    the erasure rows' users, each with never-seen items ``level_reference`` of the same user (int64 ``[q]`` each, empty
-    without a held-out split)."""
+    erasures' level sample (see :func:`criterion_levels`): held-out interactions ``(level_users, level_items)`` matched
+    to the erased items' popularity, each with a never-seen item ``level_reference`` of the same user (int64 ``[q]``
+    each, empty without a held-out split)."""
 
     users: np.ndarray
     forgotten: np.ndarray
@@ -135,8 +137,9 @@ class Probe:
     ) -> "Probe":
         """Up to ``size`` of the forgotten pairs ``(users, items)`` (int64 ``[f]``) of items still in the catalogue,
         without replacement, with their references; ``size`` revocation triples when some of the pairs is of a
-        revoked item; and every held-out interaction in ``held_out`` (CSR ``[n_u, n_i]``; None: none) of the users of
-        the erasure pairs, repeated with fresh never-seen references up to about ``size`` rows."""
+        revoked item; and ``size`` held-out interactions of ``held_out`` (CSR ``[n_u, n_i]``, every user's; None: none)
+        drawn to match the erasure pairs' items' retain training degree
+        (:func:`~mmrecun_core.unlearning.held_out.popularity_matched`), each with a never-seen reference."""
         revoked = sampler.is_revoked(items)
         erased = np.flatnonzero(~revoked)
         pick = rng.choice(erased, min(size, len(erased)), replace=False)
@@ -147,11 +150,7 @@ class Probe:
         u, f, r = (np.concatenate(a) for a in zip(*parts, strict=True))
         level_users = level_items = np.empty(0, np.int64)
         if held_out is not None and len(erased):
-            whose = np.unique(users[erased])
-            mine = held_out.tocsr()[whose].tocoo()
-            repeat = max(1, size // max(mine.nnz, 1))
-            level_users = np.repeat(whose[mine.row], repeat).astype(np.int64)
-            level_items = np.repeat(mine.col, repeat).astype(np.int64)
+            level_users, level_items = popularity_matched(held_out, items[erased], sampler.item_degree, size, rng)
         return cls(u, f, r, sampler.is_revoked(f), level_users, level_items, sampler.never_seen.sample(level_users, rng))
 
 

@@ -19,6 +19,8 @@ from mmrecun_core.evaluation import top_k_hits
 from mmrecun_core.metrics import recall_at_k
 from mmrecun_core.models.base import Embeddings
 from mmrecun_core.sampling import NegativeSampler
+from mmrecun_core.unlearning.criterion import TopCutoffs, top_share
+from mmrecun_core.unlearning.held_out import item_degree, popularity_matched
 
 _BLOCK = 1 << 24  # score entries per block
 
@@ -180,8 +182,7 @@ def collect_evidence(
 
     ``data``: the parent's data; ``retain``: what remains after ``forget``; ``parent`` / ``gold``: the
     embeddings to measure score divergence against; ``content_reference``: the ``content_trace_reference`` of an
-    earlier call on the same data (it depends on the data alone), computed here when None. Keys follow the
-    unlearning benchmark's JSON.
+    earlier call on the same data (it depends on the data alone), computed here when None. Keys: the benchmark's JSON.
     """
     from mmrecun_core.evaluation import evaluate, serving_mask
 
@@ -213,9 +214,10 @@ def collect_evidence(
     erased.eliminate_zeros()
     out["erasure_mia_auc"] = membership_auc(*membership_scores(emb, erased, data.train, sample, seed)) if erased.nnz else None
     out["erasure_heldout_auc"] = held_out_auc(emb, erased, data.valid, sample, seed) if erased.nnz else None  # erased users too
-    out["erasure_heldout_level"] = held_out_level(parent, erased, data, sample, seed) if erased.nnz and parent is not None else None
+    levels = bool(erased.nnz) and parent is not None
+    out["erasure_heldout_level"] = held_out_level(parent, erased, data, retain, sample, seed) if levels else None
     out["erasure_recall@20"] = forget_recall(emb, erased, retain.train) if erased.nnz else None
-    out["erasure_heldout_recall@20"] = held_out_recall(parent, erased, data) if erased.nnz and parent is not None else None
+    out["erasure_heldout_recall@20"] = held_out_recall(parent, erased, data, retain, sample, seed) if levels else None
     items = emb.items.detach().cpu().numpy()
     out["content_trace"], out["content_trace_reference"] = {}, {}
     for m in data.features:
@@ -237,13 +239,10 @@ def collect_evidence(
 
 
 def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix, sample: int = 5000, seed: int = 0) -> float | None:
-    """Paired AUC of erased interactions against held-out ones of the same users: ``P(s(u, f) > s(u, h))``, ties one half.
-
-    ``erased``: CSR ``[n_u, n_i]`` of erased interactions (up to ``sample`` drawn, seeded); ``held_out``: CSR of the
-    users' held-out (validation) interactions, one drawn uniformly per pair. 0.5: the model scores what was erased as
-    it scores what the user chose but it never trained on, which is how a retrained model scores it. Pairs of users
-    without a held-out interaction are left out; None if none is left.
-    """
+    """Paired AUC of erased interactions (``erased`` CSR ``[n_u, n_i]``, up to ``sample`` drawn, seeded) against held-out
+    ones of the same users (``held_out`` CSR, one drawn per pair): ``P(s(u, f) > s(u, h))``, ties one half. 0.5: what was
+    erased scores as what the user chose but the model never trained on. Users without a held-out interaction are left
+    out; None if none is left."""
     coo = erased.tocoo()
     rng = np.random.default_rng(seed)
     pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
@@ -258,30 +257,32 @@ def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix
     return float(np.mean((member > reference) + 0.5 * (member == reference)))
 
 
-def _held_out_of(erased: sp.csr_matrix, data) -> sp.csr_matrix:
-    """The held-out (validation) interactions of the users of ``erased`` (CSR ``[n_u, n_i]``), CSR of ``data``'s shape."""
-    users = np.unique(erased.tocoo().row)
-    held = (sp.diags(np.isin(np.arange(data.n_users), users).astype(np.float32)) @ data.valid).tocsr()
-    held.eliminate_zeros()
-    return held
+def held_out_sample(erased: sp.csr_matrix, retain, sample: int = 5000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The erasures' level sample, as the criterion draws it: ``sample`` of every user's held-out interactions of
+    ``retain`` (int64 ``(users, items)``) matched to the popularity of the items of ``erased`` (CSR ``[n_u, n_i]``),
+    seeded (:func:`~mmrecun_core.unlearning.held_out.popularity_matched`). Retraining scores an erased interaction
+    about as the parent scores these (docs/decisions/005-forgetting-criterion-references.md)."""
+    rng = np.random.default_rng(seed)
+    return popularity_matched(retain.valid, erased.tocoo().col, item_degree(retain.train), sample, rng)
 
 
-def held_out_level(parent: Embeddings, erased: sp.csr_matrix, data, sample: int = 5000, seed: int = 0) -> float | None:
-    """The level an erasure's membership AUC is judged against: the membership AUC (:func:`membership_auc`, against
-    never-seen items) of the held-out (validation) interactions of the users of ``erased`` (CSR ``[n_u, n_i]``) under
-    the ``parent`` model's embeddings, which never trained on them; None if those users have none. ``data``: the
-    parent's :class:`~mmrecun_core.data.InteractionData`. Retraining leaves erased interactions about as recognisable
-    as these (docs/decisions/005-forgetting-criterion-references.md)."""
-    held = _held_out_of(erased, data)
-    return membership_auc(*membership_scores(parent, held, data.train, sample, seed)) if held.nnz else None
+def held_out_level(parent: Embeddings, erased: sp.csr_matrix, data, retain, sample: int = 5000, seed: int = 0) -> float | None:
+    """The level of an erasure's membership AUC: :func:`membership_auc` of :func:`held_out_sample` against never-seen
+    items of the same users (never in ``data.train``) under the ``parent``; None without held-out interactions."""
+    users, items = held_out_sample(erased, retain, sample, seed)
+    if len(users) == 0:
+        return None
+    never_seen = NegativeSampler(data.train).sample(users, np.random.default_rng(seed + 1))
+    return membership_auc(parent.pair_scores(users, items), parent.pair_scores(users, never_seen))
 
 
-def held_out_recall(parent: Embeddings, erased: sp.csr_matrix, data, k: int = 20) -> float | None:
-    """The level of an erasure's Recall@``k`` (:func:`forget_recall`): the ``parent``'s Recall@``k`` of the held-out
-    interactions of the users of ``erased``, its training items not ranked; None if those users have none. How often
-    retraining leaves an erased interaction in its user's top ``k`` (docs/decisions/005-forgetting-criterion-references.md)."""
-    held = _held_out_of(erased, data)
-    return forget_recall(parent, held, data.train, k) if held.nnz else None
+def held_out_recall(parent: Embeddings, erased: sp.csr_matrix, data, retain, sample: int = 5000, seed: int = 0) -> float | None:
+    """The level of an erasure's Recall@20 (:func:`forget_recall`): :func:`~mmrecun_core.unlearning.criterion.top_share`
+    of :func:`held_out_sample` under the ``parent``, ``data.train`` not ranked; None without held-out interactions."""
+    users, items = held_out_sample(erased, retain, sample, seed)
+    if len(users) == 0:
+        return None
+    return top_share(parent, users, items, TopCutoffs.rank(parent, users, data.train, 20))
 
 
 def membership_scores(

@@ -11,8 +11,8 @@ Methods (``UnlearnConfig.method``):
   the *replay* (``replay``: the redrawn item rows go through retraining's own steps,
   :mod:`~mmrecun_core.unlearning.replay`);
   *references and levels as retraining scores the forgotten items* (``retrained_references``: an erased
-  interaction stays as far above never-seen items as the parent scores the user's held-out interactions, not at
-  chance; a revoked item goes below cold items for users drawn by their retain interactions, as retraining meets
+  interaction stays as far above never-seen items as the parent scores held-out interactions with items as popular,
+  not at chance; a revoked item goes below cold items for users drawn by their retain interactions, as retraining meets
   it; :mod:`~mmrecun_core.unlearning.criterion`);
   and the *Gold-free stopping criterion* (``stop_on_criterion``: an epoch walks only the kinds of request
   whose paired membership AUC is above their level + ``auc_tolerance``; none left, the loop stops). With retraining's
@@ -116,8 +116,8 @@ def unlearn(
     probe = Probe.draw(f_users, f_items, reference, np.random.default_rng(config.seed + 1), config.criterion_sample, held_out)
     k = config.rank_cutoff
     top_mask = retain.train if held_out is not None else None  # the top of the ranking is judged with retraining's references
-    watched = np.unique(np.concatenate([probe.users, probe.level_users, f_users[~revoked]]))  # the only users measured
-    parent_emb = probe_embeddings(model, graphs, watched)
+    watched = np.unique(np.concatenate([probe.users, f_users[~revoked]]))  # the only users measured at each epoch
+    parent_emb = probe_embeddings(model, graphs, np.union1d(watched, probe.level_users))  # the levels read the parent once
     levels = criterion_levels(parent_emb, probe, data.train if held_out is not None else None, k)  # the parent's
     threshold = {kind: level + config.auc_tolerance for kind, level in levels.items()}
     delete_model_content(model, forget, retain)

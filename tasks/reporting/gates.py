@@ -19,8 +19,8 @@ DEFAULT = gate_defaults()  # the thresholds' defaults are those of the gate_<fie
 class Gates:
     """Thresholds. ``retain_ratio``: retain validation Recall@20 must reach this share of the original model's;
     ``erasure_margin``: how far the membership AUC of erased interactions (of items still served; against never-seen
-    items of the same users), and their Recall@20, may lie above the original model's for the same users' held-out
-    interactions;
+    items of the same users), and their Recall@20, may lie above the original model's for held-out interactions with
+    items as popular (the erasures' level sample);
     ``revoked_exposure_max``: revoked items per test user in the raw model's top-20 (before the serving filter);
     ``content_tolerance``: how far above the reference attacker (the retained data alone) the
     content trace of a revoked modality may lie; ``forget_recall_max``: an optional ceiling on forget Recall@20.
@@ -38,7 +38,7 @@ class Gates:
         return cls(**{f: params[GATE_PREFIX + f] for f in cls.__dataclass_fields__ if GATE_PREFIX + f in params})
 
 
-# The erasures' gates: (name, measure, its level: the same measure of the users' held-out interactions under the original
+# The erasures' gates: (name, measure, its level: the same measure of the level sample's held-out interactions under the original
 # model, the sentence). Each passes at most ``erasure_margin`` above its level (docs/decisions/004-gates.md).
 ERASURE_GATES = (
     (
@@ -46,16 +46,17 @@ ERASURE_GATES = (
         "erasure_mia_auc",
         "erasure_heldout_level",
         "An attacker comparing each erased interaction with an item the same user never had picks the erased one at most "
-        "as often as the original model picks the user's own later choices, which it never trained on ({level:.0%}), plus "
-        "{margin:.0%} (50% = chance; a retrained model treats what was erased much as it treats those later choices).",
+        "as often as the original model picks users' later choices of items as popular, which it never trained on "
+        "({level:.0%}), plus {margin:.0%} (50% = chance; a retrained model treats what was erased much as it treats such "
+        "later choices).",
     ),
     (
         "erasures out of the top 20",
         "erasure_recall@20",
         "erasure_heldout_recall@20",
-        "Erased interactions come back in their users' top-20 lists at most as often as the original model puts those "
-        "users' own later choices there, which it never trained on ({level:.0%}), plus {margin:.0%} (Recall@20 of the "
-        "erased interactions).",
+        "Erased interactions come back in their users' top-20 lists at most as often as the original model puts users' "
+        "later choices of items as popular there, which it never trained on ({level:.0%}), plus {margin:.0%} (Recall@20 "
+        "of the erased interactions).",
     ),
 )
 
