@@ -109,7 +109,7 @@ RUN_PARAMS: dict[str, RunParam] = {
         _gate(
             "gate_erasure_margin",
             0.10,
-            "gate: membership AUC of erased interactions above the original model's for held-out ones with items as popular, at most",
+            "gate: membership AUC of erased interactions above the original model's for held-out ones with equally popular items, at most",
             "--erasure-margin",
         ),
         _gate(

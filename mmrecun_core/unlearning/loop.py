@@ -11,7 +11,7 @@ Methods (``UnlearnConfig.method``):
   the *replay* (``replay``: the redrawn item rows go through retraining's own steps,
   :mod:`~mmrecun_core.unlearning.replay`);
   *references and levels as retraining scores the forgotten items* (``retrained_references``: an erased
-  interaction stays as far above never-seen items as the parent scores held-out interactions with items as popular,
+  interaction stays as far above never-seen items as the parent scores held-out interactions with equally popular items,
   not at chance; a revoked item goes below cold items for users drawn by their retain interactions, as retraining meets
   it; :mod:`~mmrecun_core.unlearning.criterion`);
   and the *Gold-free stopping criterion* (``stop_on_criterion``: an epoch walks only the kinds of request

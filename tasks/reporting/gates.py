@@ -46,7 +46,7 @@ ERASURE_GATES = (
         "erasure_mia_auc",
         "erasure_heldout_level",
         "An attacker comparing each erased interaction with an item the same user never had picks the erased one at most "
-        "as often as the original model picks users' later choices of items as popular, which it never trained on "
+        "as often as the original model picks users' later choices of equally popular items, which it never trained on "
         "({level:.0%}), plus {margin:.0%} (50% = chance; a retrained model treats what was erased much as it treats such "
         "later choices).",
     ),
@@ -55,7 +55,7 @@ ERASURE_GATES = (
         "erasure_recall@20",
         "erasure_heldout_recall@20",
         "Erased interactions come back in their users' top-20 lists at most as often as the original model puts users' "
-        "later choices of items as popular there, which it never trained on ({level:.0%}), plus {margin:.0%} (Recall@20 "
+        "later choices of equally popular items there, which it never trained on ({level:.0%}), plus {margin:.0%} (Recall@20 "
         "of the erased interactions).",
     ),
 )
