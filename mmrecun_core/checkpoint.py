@@ -8,7 +8,6 @@ directory alone reproduces the scores it was evaluated with.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import pickle
 from dataclasses import dataclass
@@ -20,14 +19,10 @@ import scipy.sparse as sp
 import torch
 
 from mmrecun_core.graphs import GraphBundle, KnnGraph, build_graphs
+from mmrecun_core.model_files import FILES, CheckpointError, sha256_file, verify_files
 from mmrecun_core.models import MODEL_TYPES, GraphRecommender
 
 FORMAT_VERSION = 1
-FILES = ("model.pt", "config.json", "id_maps.json", "manifest.json")
-
-
-class CheckpointError(ValueError):
-    """A model directory that is missing, incomplete or inconsistent."""
 
 
 @dataclass
@@ -86,35 +81,6 @@ def save_model(bundle: ModelBundle, out_dir: str | Path) -> dict[str, str]:
     manifest = {**bundle.manifest, "files": files}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return {**files, "manifest.json": sha256_file(out / "manifest.json")}
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_files(model_dir: str | Path, manifest: dict) -> None:
-    """Check that ``manifest["files"]`` lists every required file and that each listed file has its sha256.
-
-    Raises :class:`CheckpointError`: a manifest without its file list cannot switch the check off.
-    """
-    path = Path(model_dir)
-    files = manifest.get("files")
-    if not isinstance(files, dict):
-        raise CheckpointError(f"{path}/manifest.json has no 'files' list: the model cannot be verified")
-    unlisted = [f for f in FILES[:-1] if f not in files]
-    if unlisted:
-        raise CheckpointError(f"{path}/manifest.json does not list {', '.join(unlisted)}: the model cannot be verified")
-    for name, expected in files.items():
-        if Path(name).name != name or not (path / name).is_file():
-            raise CheckpointError(f"{path}/manifest.json lists {name!r}, which is not a file of the model directory")
-        actual = sha256_file(path / name)
-        if actual != expected:
-            raise CheckpointError(f"{path / name}: sha256 {actual[:12]}... does not match the manifest ({str(expected)[:12]}...)")
 
 
 def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> ModelBundle:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from mmrecun_core.checkpoint import CheckpointError
 from mmrecun_core.data import DataError
+from mmrecun_core.model_files import CheckpointError
 from schemas.errors import ContractError, UserError
 
 

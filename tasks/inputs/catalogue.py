@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmrecun_core.checkpoint import sha256_file
 from mmrecun_core.data import InteractionData, build_interaction_data, chronological_split
+from mmrecun_core.model_files import sha256_file
 from schemas.contracts import (
     FEATURES_DIR,
     INTERACTIONS_FILE,

@@ -29,7 +29,7 @@ import json
 import logging
 from pathlib import Path
 
-from mmrecun_core.checkpoint import sha256_file, verify_files
+from mmrecun_core.model_files import sha256_file, verify_files
 from schemas.errors import MissingParent, UserError
 from tasks.core_input import core_input
 from tasks.pipeline.run import load_run

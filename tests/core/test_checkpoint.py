@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mmrecun_core.checkpoint import CheckpointError, ModelBundle, load_model, save_model
+from mmrecun_core.checkpoint import ModelBundle, load_model, save_model
 from mmrecun_core.graphs import build_graphs, knn_graph
+from mmrecun_core.model_files import CheckpointError
 from mmrecun_core.models import MGCN, LightGCN, MGCNConfig
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mmrecun_core.checkpoint import CheckpointError
 from mmrecun_core.data import DataError
+from mmrecun_core.model_files import CheckpointError
 from schemas.errors import BadParameter, ContractError, MissingParent, PathError, StoreConflict, UserError
 from tasks.cli import main
 from tasks.core_input import BadData, BadModel, core_input

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from mmrecun_core.checkpoint import CheckpointError, load_model
+from mmrecun_core.checkpoint import load_model
+from mmrecun_core.model_files import CheckpointError
 from tasks.storage.registry import current_version, fetch_version
 from tasks.storage.store import BadKey, ChecksumMismatch, LocalStore, StoreMissing, open_store
 
@@ -95,7 +96,7 @@ def test_a_manifest_cannot_switch_the_file_check_off(run_copy, change):
 def test_a_pickle_in_model_pt_is_one_line_error(run_copy, tmp_path):
     import pickle
 
-    from mmrecun_core.checkpoint import sha256_file
+    from mmrecun_core.model_files import sha256_file
 
     class Payload:
         def __reduce__(self):

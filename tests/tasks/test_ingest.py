@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from mmrecun_core.checkpoint import sha256_file
+from mmrecun_core.model_files import sha256_file
 from schemas.contracts import ContractError
 from schemas.errors import UserError
 from tasks.inputs.catalogue import load_catalogue

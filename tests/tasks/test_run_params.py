@@ -141,3 +141,12 @@ def test_the_command_line_loads_no_torch_until_a_command_needs_it():
     probe = "import sys, tasks.cli; print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"  # --help, runs, rollback and gc answer in a fraction of a second
+
+
+def test_validation_loads_no_torch():
+    import subprocess
+    import sys
+
+    probe = "import sys, tasks.pipeline.validate; print('torch' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"  # it hashes its inputs (mmrecun_core.model_files) and loads no model
