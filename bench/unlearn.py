@@ -52,7 +52,8 @@ from _common import catalogue_dir, machine, paired_row_draws, parent_dir, write_
 from _unlearn_tables import KEYS, paper_table, print_seed_tables, target_checks
 from mmrecun_core.unlearning.criterion import cold_pool, paired_auc
 from tasks.inputs.catalogue import load_catalogue
-from tasks.inputs.requests import SCENARIOS, make_requests
+from tasks.inputs.requests import make_requests
+from tasks.inputs.scenarios import SCENARIOS
 from tasks.pipeline.unlearn import measure_and_erase, prepare, run_method
 
 

@@ -12,6 +12,7 @@ from schemas.errors import UserError
 from schemas.run_params import GATE_PREFIX, RUN_PARAMS
 from tasks.cli_registry import add_registry_commands
 from tasks.cli_types import add_run_options, at_least, cutoff, device, float_in
+from tasks.inputs.scenarios import SCENARIOS
 from tasks.paths import check_output
 from tasks.reporting.gates import Gates
 
@@ -199,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-requests", help="write realistic licence revocations / erasure requests for a catalogue")
     p.add_argument("--data", required=True)
-    p.add_argument("--scenario", required=True, choices=["users", "items", "both", "interactions", "modality"])
+    p.add_argument("--scenario", required=True, choices=SCENARIOS)
     p.add_argument("--fraction", type=float_in("(0, 1]"), default=0.05)
     p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--out", required=True, help="FORGET_DIR to write")

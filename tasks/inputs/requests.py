@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 from mmrecun_core.data import InteractionData
 from schemas.contracts import ERASURES_FILE, REVOCATIONS_FILE, TS_TYPE
 from schemas.errors import BadParameter, ContractError
+from tasks.inputs.scenarios import SCENARIOS
 from tasks.paths import replacing_folder
 
-SCENARIOS = ("users", "items", "both", "interactions", "modality")
 INTERACTION_SHARE = 0.2
 BASE_TIME = np.datetime64("2026-01-01T00:00:00", "s")
 
