@@ -4,7 +4,7 @@ what was erased.
 A retrained model scores an erased interaction ``(u, f)`` as it scores choices it never trained on; the parent shows
 how it scores those on the held-out (validation) interactions. How high a model scores an item depends first on how
 popular it is, and the erased items are not a uniform draw of the held-out ones (on TikTok an erasure of the users'
-oldest interactions names items with a median of 21 to 29 retain interactions, the held-out split's 16 to 17). So
+oldest interactions names items with a median of 21.5 to 29 retain interactions, the held-out split's 16 to 17). So
 the level sample is drawn from every user's held-out interactions, each with a probability that gives its item's
 retain training degree the distribution of the erased items' (:func:`popularity_matched`). Read from all users it
 rests on thousands of interactions instead of the erasing users' few (81 to 109 on TikTok's forget sets).
