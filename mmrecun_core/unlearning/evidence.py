@@ -214,10 +214,9 @@ def collect_evidence(
     erased.eliminate_zeros()
     out["erasure_mia_auc"] = membership_auc(*membership_scores(emb, erased, data.train, sample, seed)) if erased.nnz else None
     out["erasure_heldout_auc"] = held_out_auc(emb, erased, data.valid, sample, seed) if erased.nnz else None  # erased users too
-    levels = bool(erased.nnz) and parent is not None
-    out["erasure_heldout_level"] = held_out_level(parent, erased, data, retain, sample, seed) if levels else None
     out["erasure_recall@20"] = forget_recall(emb, erased, retain.train) if erased.nnz else None
-    out["erasure_heldout_recall@20"] = held_out_recall(parent, erased, data, retain, sample, seed) if levels else None
+    levels = held_out_levels(parent, erased, data, retain, sample, seed) if erased.nnz and parent is not None else (None, None)
+    out["erasure_heldout_level"], out["erasure_heldout_recall@20"] = levels
     items = emb.items.detach().cpu().numpy()
     out["content_trace"], out["content_trace_reference"] = {}, {}
     for m in data.features:
@@ -257,32 +256,21 @@ def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix
     return float(np.mean((member > reference) + 0.5 * (member == reference)))
 
 
-def held_out_sample(erased: sp.csr_matrix, retain, sample: int = 5000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The erasures' level sample, as the criterion draws it: ``sample`` of every user's held-out interactions of
-    ``retain`` (int64 ``(users, items)``) matched to the popularity of the items of ``erased`` (CSR ``[n_u, n_i]``),
-    seeded (:func:`~mmrecun_core.unlearning.held_out.popularity_matched`). Retraining scores an erased interaction
-    about as the parent scores these (docs/decisions/005-forgetting-criterion-references.md)."""
+def held_out_levels(parent: Embeddings, erased: sp.csr_matrix, data, retain, sample=5000, seed=0) -> tuple[float | None, float | None]:
+    """The levels of an erasure's membership AUC and Recall@20, as the criterion reads them: ``sample`` of every user's
+    held-out interactions of ``retain``, matched to the popularity of the items of ``erased`` (CSR ``[n_u, n_i]``),
+    seeded (:func:`~mmrecun_core.unlearning.held_out.popularity_matched`); under the ``parent``, their
+    :func:`membership_auc` against never-seen items of the same users (never in ``data.train``) and their
+    :func:`~mmrecun_core.unlearning.criterion.top_share` at 20, ``data.train`` not ranked. ``(None, None)`` without
+    held-out interactions. Retraining scores an erased interaction about as the parent scores these
+    (docs/decisions/005-forgetting-criterion-references.md)."""
     rng = np.random.default_rng(seed)
-    return popularity_matched(retain.valid, erased.tocoo().col, item_degree(retain.train), sample, rng)
-
-
-def held_out_level(parent: Embeddings, erased: sp.csr_matrix, data, retain, sample: int = 5000, seed: int = 0) -> float | None:
-    """The level of an erasure's membership AUC: :func:`membership_auc` of :func:`held_out_sample` against never-seen
-    items of the same users (never in ``data.train``) under the ``parent``; None without held-out interactions."""
-    users, items = held_out_sample(erased, retain, sample, seed)
+    users, items = popularity_matched(retain.valid, erased.tocoo().col, item_degree(retain.train), sample, rng)
     if len(users) == 0:
-        return None
+        return None, None
     never_seen = NegativeSampler(data.train).sample(users, np.random.default_rng(seed + 1))
-    return membership_auc(parent.pair_scores(users, items), parent.pair_scores(users, never_seen))
-
-
-def held_out_recall(parent: Embeddings, erased: sp.csr_matrix, data, retain, sample: int = 5000, seed: int = 0) -> float | None:
-    """The level of an erasure's Recall@20 (:func:`forget_recall`): :func:`~mmrecun_core.unlearning.criterion.top_share`
-    of :func:`held_out_sample` under the ``parent``, ``data.train`` not ranked; None without held-out interactions."""
-    users, items = held_out_sample(erased, retain, sample, seed)
-    if len(users) == 0:
-        return None
-    return top_share(parent, users, items, TopCutoffs.rank(parent, users, data.train, 20))
+    auc = membership_auc(parent.pair_scores(users, items), parent.pair_scores(users, never_seen))
+    return auc, top_share(parent, users, items, TopCutoffs.rank(parent, users, data.train, 20))
 
 
 def membership_scores(

@@ -50,9 +50,10 @@ def popularity_matched(
     held_bin = np.searchsorted(edges, degree[items], side="right")
     n_bins = len(edges) + 1
     want = np.bincount(erased_bin, minlength=n_bins) / len(erased_bin)
-    inside = (degree[items] >= degree[erased_items].min()) & (degree[items] <= degree[erased_items].max())
-    have = np.bincount(held_bin[inside], minlength=n_bins) / max(inside.sum(), 1)
-    weight = np.where(inside, want[held_bin] / np.maximum(have[held_bin], 1e-300), 0.0)
+    inside = np.flatnonzero((degree[items] >= degree[erased_items].min()) & (degree[items] <= degree[erased_items].max()))
+    have = np.bincount(held_bin[inside], minlength=n_bins) / max(len(inside), 1)
+    weight = np.zeros(len(items))
+    weight[inside] = want[held_bin[inside]] / have[held_bin[inside]]  # an occupied bin: have > 0
     if weight.sum() == 0:  # no held-out item is as popular as any erased one
         return np.empty(0, np.int64), np.empty(0, np.int64)
     pick = rng.choice(len(users), size, p=weight / weight.sum())

@@ -20,7 +20,7 @@ class Gates:
     """Thresholds. ``retain_ratio``: retain validation Recall@20 must reach this share of the original model's;
     ``erasure_margin``: how far the membership AUC of erased interactions (of items still served; against never-seen
     items of the same users), and their Recall@20, may lie above the original model's for held-out interactions with
-    items as popular (the erasures' level sample);
+    equally popular items (the erasures' level sample);
     ``revoked_exposure_max``: revoked items per test user in the raw model's top-20 (before the serving filter);
     ``content_tolerance``: how far above the reference attacker (the retained data alone) the
     content trace of a revoked modality may lie; ``forget_recall_max``: an optional ceiling on forget Recall@20.
