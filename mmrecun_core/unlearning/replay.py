@@ -91,6 +91,7 @@ def replay_rows(
     own = np.flatnonzero(np.isin(coo.col, items))  # the replayed items' own retain interactions
     slot = np.full(retain_train.shape[1], -1, np.int64)
     slot[items] = np.arange(len(items))
+    own_users, own_slots = (torch.from_numpy(a.astype(np.int64)).to(device) for a in (coo.row[own], slot[coo.col[own]]))
     index = torch.from_numpy(items).to(device)
     with torch.no_grad():  # what the rows are pushed against, held at the present model's
         emb = model.propagate(graphs)
@@ -107,15 +108,19 @@ def replay_rows(
             k = int(rng.binomial(schedule.batch_size, p_negative))
             pick = torch.from_numpy(rng.integers(0, len(r_users), k)).to(device)
             negative = torch.from_numpy(rng.integers(0, len(items), k)).to(device)
+            u_neg, j = users[r_users[pick]], fixed[r_items[pick]]
             # as a positive: one of the items' own retain interactions (u, i) above a uniformly drawn item
             kp = int(rng.binomial(schedule.batch_size, p_positive)) if len(own) else 0
-            mine = own[rng.integers(0, len(own), kp)] if kp else np.empty(0, np.int64)
-            positive = torch.from_numpy(slot[coo.col[mine]]).to(device)
-            drawn, local = torch.cat([negative, positive]).unique(return_inverse=True)
-            e = final(rows[drawn], drawn)[local]
-            u_neg, u_pos = users[r_users[pick]], users[torch.from_numpy(coo.row[mine].astype(np.int64)).to(device)]
-            other = fixed[torch.from_numpy(rng.integers(0, retain_train.shape[1], kp)).to(device)]
-            margin = torch.cat([(u_neg * (fixed[r_items[pick]] - e[:k])).sum(1), (u_pos * (e[k:] - other)).sum(1)])
+            if kp:
+                mine = torch.from_numpy(rng.integers(0, len(own), kp)).to(device)
+                other = torch.from_numpy(rng.integers(0, retain_train.shape[1], kp)).to(device)
+                drawn, local = torch.cat([negative, own_slots[mine]]).unique(return_inverse=True)
+                e = final(rows[drawn], drawn)[local]
+                u_pos = users[own_users[mine]]
+                margin = torch.cat([(u_neg * (j - e[:k])).sum(1), (u_pos * (e[k:] - fixed[other])).sum(1)])
+            else:  # no own retain interaction drawn (a revoked item has none)
+                drawn, local = negative.unique(return_inverse=True)
+                margin = (u_neg * (j - final(rows[drawn], drawn)[local])).sum(1)
             loss = -torch.nn.functional.logsigmoid(margin).sum() / schedule.batch_size
             adam.zero_grad()
             loss.backward()  # nothing else accumulates a gradient
