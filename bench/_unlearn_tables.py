@@ -52,9 +52,9 @@ def _scalar(entry: dict, key: str) -> float | None:
 
 
 def print_seed_tables(scenario: str, per_seed: list[dict]) -> None:
-    """Each forget set's table (every model, every measure) and, where there are any, its paired row draws."""
+    """Each forget set's table (every model and replicate, every measure) and, where there are any, its paired row draws."""
     for run in per_seed:
-        models = {**run["methods"], **run["gold_replicates"]}
+        models = {**run["methods"], **run["gold_replicates"], **run["mmrecun_replicates"]}
         rows = [{"method": m, **{k: _scalar(r, k) for k in r}} for m, r in models.items()]
         print(f"\nscenario {scenario}, seed {run['seed']}: {run['requests']}")
         print_table(

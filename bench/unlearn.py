@@ -20,7 +20,10 @@ included, evidence excluded).
 ``--gold-seeds 1,2`` (the default for ``modality``, whose content-trace target is Gold's own spread) retrains Gold
 again with other training seeds (same data, same forget set) and prints how far those Golds sit from the
 parent-seeded Gold on each target measure: the spread that retraining itself shows, beside MMRecUN's distance
-(JSON ``gold_replicates``).
+(JSON ``gold_replicates``). ``--unlearn-seeds 1,2`` does the same on MMRecUN's side: it unlearns the same forget set
+again with other unlearning seeds (the row redraw, the replay's draws, the triples and the criterion's probe; the main
+run's unlearning seed is the forget-set seed), to show how much of a distance from Gold is MMRecUN's own draw (JSON
+``mmrecun_replicates``). Neither kind of replicate enters the targets, which compare the main runs.
 
 For scenarios with erased users, ``--row-draws N`` (default 20) measures the user-centric evidence
 (membership AUC, forget Recall@20) again with the erased users' ID rows redrawn from the initialiser,
@@ -99,24 +102,27 @@ LADDER = {  # row -> (method, run_method keyword arguments): the paper's form, t
 
 
 def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp: str) -> dict:
-    """Every method on the forget set of ``seed``: ``{"methods", "gold_replicates", "paired_row_draws", "requests"}``."""
+    """Every method on the forget set of ``seed``: ``{"methods", "gold_replicates", "mmrecun_replicates", "paired_row_draws",
+    "requests"}``."""
     forget_dir = Path(tmp) / f"forget-{seed}"
     make_requests(catalogue.data, args.scenario, args.fraction, seed, forget_dir)
     parent, data, requests, retain, knn, dev = prepare(data_dir, parent_path, forget_dir, args.device)
     with torch.no_grad():
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
-    results, replicates, gold_emb, redrawable, reference = {}, {}, None, {}, None
+    results, replicates, gold_emb, redrawable, reference = {}, {"gold": {}, "mmrecun": {}}, None, {}, None
     gold_seeds = [
         int(x) for x in (args.gold_seeds if args.gold_seeds is not None else "1,2" if args.scenario == "modality" else "").split(",") if x
     ]
     methods = args.methods.split(",")
     runs = [(m, (m, {})) for m in methods if m not in LADDER] + [(m, LADDER[m]) for m in LADDER if args.ladder]
     runs += [(f"gold (seed {g})", ("gold", {"gold_seed": g})) for g in gold_seeds]
+    unlearn_seeds = [int(x) for x in args.unlearn_seeds.split(",") if x and int(x) != seed]  # the main run's is the forget set's
+    runs += [(f"mmrecun (seed {u})", ("mmrecun", {"seed": u})) for u in unlearn_seeds]
     for name, (method, kwargs) in runs:
-        kwargs = {"replay": not args.no_replay, **kwargs}
+        kwargs = {"replay": not args.no_replay, "seed": seed, **kwargs}
         model, graphs, facts = run_method(
-            method, copy.deepcopy(parent), data, requests, retain, knn, dev, max_epochs=args.max_epochs, seed=seed, **kwargs
+            method, copy.deepcopy(parent), data, requests, retain, knn, dev, max_epochs=args.max_epochs, **kwargs
         )
         with torch.no_grad():
             model.eval()
@@ -145,9 +151,16 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
             "replay": facts.get("replay"),
             "score_profile": profile,
         }
-        (replicates if name.startswith("gold (") else results)[name] = entry
+        (replicates[name.split(" (")[0]] if name.endswith(")") else results)[name] = entry
     paired = paired_row_draws(redrawable, data, retain, requests.forget, args.row_draws) if "gold" in redrawable else None
-    return {"seed": seed, "methods": results, "gold_replicates": replicates, "paired_row_draws": paired, "requests": requests.counts}
+    return {
+        "seed": seed,
+        "methods": results,
+        "gold_replicates": replicates["gold"],
+        "mmrecun_replicates": replicates["mmrecun"],
+        "paired_row_draws": paired,
+        "requests": requests.counts,
+    }
 
 
 def main() -> None:
@@ -169,6 +182,7 @@ def main() -> None:
         default=None,
         help="comma-separated training seeds of extra Gold retrainings (default: 1,2 for modality, none otherwise)",
     )
+    parser.add_argument("--unlearn-seeds", default="", help="comma-separated unlearning seeds of extra MMRecUN runs (default: none)")
     parser.add_argument("--row-draws", type=int, default=20, help="paired redraws of erased users' rows (0 = none)")
     parser.add_argument("--json")
     args = parser.parse_args()
