@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmarks: peak memory, table printing, JSON output, paired redraws of erased users' rows."""
+"""Helpers shared by the benchmarks: seed lists, peak memory, table printing, JSON output, paired redraws of erased users'
+rows."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import os
@@ -14,6 +16,18 @@ import torch
 
 from mmrecun_core.unlearning.evidence import forget_recall, membership_auc, membership_scores
 from mmrecun_core.unlearning.rows import reset_own_rows
+
+
+def seed_list(text: str) -> list[int]:
+    """An argparse type: comma-separated seeds, each a whole number >= 0 (``""`` = none); a bad one is a usage error
+    before anything runs."""
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if any(x < 0 for x in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be >= 0, got {text!r}")
+    return seeds
 
 
 def peak_rss_mib() -> float:

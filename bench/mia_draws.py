@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, paired_row_draws, parent_dir, print_table, write_json
+from _common import catalogue_dir, machine, paired_row_draws, parent_dir, print_table, seed_list, write_json
 from mmrecun_core.graphs import build_graphs
 from tasks.inputs.catalogue import load_catalogue
 from tasks.inputs.requests import make_requests
@@ -35,7 +35,7 @@ def main() -> None:
         help="parent model directory (default: the one bench/unlearn.py trains for --data, bench/results/parent_mgcn-<data sha256>)",
     )
     parser.add_argument("--fraction", type=float, default=0.05)
-    parser.add_argument("--seeds", default="0,1,2", help="forget-set seeds")
+    parser.add_argument("--seeds", type=seed_list, default="0,1,2", help="forget-set seeds")
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -48,7 +48,7 @@ def main() -> None:
         if not (parent_path / "manifest.json").is_file():
             parser.error(f"{parent_path}: no parent model for --data {args.data}; run bench/unlearn.py on it first (it trains one)")
         catalogue = loaded.data
-        for seed in (int(s) for s in args.seeds.split(",")):
+        for seed in args.seeds:
             forget_dir = Path(tmp) / f"forget{seed}"
             make_requests(catalogue, "users", args.fraction, seed, forget_dir)
             parent, data, requests, retain, knn, dev = prepare(data_dir, parent_path, forget_dir, "cpu")

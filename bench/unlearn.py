@@ -18,12 +18,13 @@ digits of the data's sha256>``; a ``--parent`` trained on other data is refused 
 included, evidence excluded).
 
 ``--gold-seeds 1,2`` (the default for ``modality``, whose content-trace target is Gold's own spread) retrains Gold
-again with other training seeds (same data, same forget set) and prints how far those Golds sit from the
-parent-seeded Gold on each target measure: the spread that retraining itself shows, beside MMRecUN's distance
-(JSON ``gold_replicates``). ``--unlearn-seeds 1,2`` does the same on MMRecUN's side: it unlearns the same forget set
-again with other unlearning seeds (the row redraw, the replay's draws, the triples and the criterion's probe; the main
-run's unlearning seed is the forget-set seed), to show how much of a distance from Gold is MMRecUN's own draw (JSON
-``mmrecun_replicates``). Neither kind of replicate enters the targets, which compare the main runs.
+again with other training seeds (same data, same forget set) and prints their figures in each forget set's table:
+the spread that retraining itself shows, beside MMRecUN's distance (JSON ``gold_replicates``; the content-trace target
+is the range of all the Golds). ``--unlearn-seeds 10,11`` does the same on MMRecUN's side: it unlearns the same forget
+set again with other unlearning seeds (the row redraw, the replay's draws, the triples and the criterion's probe; the
+main run's unlearning seed is the forget-set seed, and a seed equal to it is skipped), to show how much of a distance
+from Gold is MMRecUN's own draw (JSON ``mmrecun_replicates``). Its replicates do not enter the targets, which compare
+the main runs. Seeds are whole numbers >= 0; anything else is a usage error before any work.
 
 For scenarios with erased users, ``--row-draws N`` (default 20) measures the user-centric evidence
 (membership AUC, forget Recall@20) again with the erased users' ID rows redrawn from the initialiser,
@@ -51,7 +52,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import catalogue_dir, machine, paired_row_draws, parent_dir, write_json
+from _common import catalogue_dir, machine, paired_row_draws, parent_dir, seed_list, write_json
 from _unlearn_tables import KEYS, paper_table, print_seed_tables, target_checks
 from mmrecun_core.unlearning.criterion import cold_pool, paired_auc
 from tasks.inputs.catalogue import load_catalogue
@@ -110,16 +111,15 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
     with torch.no_grad():
         parent.model.eval()
         parent_emb = parent.model.propagate(parent.graphs(dev))
-    results, replicates, gold_emb, redrawable, reference = {}, {"gold": {}, "mmrecun": {}}, None, {}, None
-    gold_seeds = [
-        int(x) for x in (args.gold_seeds if args.gold_seeds is not None else "1,2" if args.scenario == "modality" else "").split(",") if x
-    ]
+    gold_emb, redrawable, reference = None, {}, None
+    gold_seeds = args.gold_seeds if args.gold_seeds is not None else [1, 2] if args.scenario == "modality" else []
     methods = args.methods.split(",")
-    runs = [(m, (m, {})) for m in methods if m not in LADDER] + [(m, LADDER[m]) for m in LADDER if args.ladder]
-    runs += [(f"gold (seed {g})", ("gold", {"gold_seed": g})) for g in gold_seeds]
-    unlearn_seeds = [int(x) for x in args.unlearn_seeds.split(",") if x and int(x) != seed]  # the main run's is the forget set's
-    runs += [(f"mmrecun (seed {u})", ("mmrecun", {"seed": u})) for u in unlearn_seeds]
-    for name, (method, kwargs) in runs:
+    runs = [("methods", m, (m, {})) for m in methods if m not in LADDER] + [("methods", m, LADDER[m]) for m in LADDER if args.ladder]
+    runs += [("gold_replicates", f"gold (seed {g})", ("gold", {"gold_seed": g})) for g in gold_seeds]
+    unlearn_seeds = [u for u in args.unlearn_seeds if u != seed]  # the main run's unlearning seed is the forget set's
+    runs += [("mmrecun_replicates", f"mmrecun (seed {u})", ("mmrecun", {"seed": u})) for u in unlearn_seeds]
+    out: dict = {"seed": seed, "methods": {}, "gold_replicates": {}, "mmrecun_replicates": {}}
+    for group, name, (method, kwargs) in runs:
         kwargs = {"replay": not args.no_replay, "seed": seed, **kwargs}
         model, graphs, facts = run_method(
             method, copy.deepcopy(parent), data, requests, retain, knn, dev, max_epochs=args.max_epochs, **kwargs
@@ -151,16 +151,9 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
             "replay": facts.get("replay"),
             "score_profile": profile,
         }
-        (replicates[name.split(" (")[0]] if name.endswith(")") else results)[name] = entry
-    paired = paired_row_draws(redrawable, data, retain, requests.forget, args.row_draws) if "gold" in redrawable else None
-    return {
-        "seed": seed,
-        "methods": results,
-        "gold_replicates": replicates["gold"],
-        "mmrecun_replicates": replicates["mmrecun"],
-        "paired_row_draws": paired,
-        "requests": requests.counts,
-    }
+        out[group][name] = entry
+    out["paired_row_draws"] = paired_row_draws(redrawable, data, retain, requests.forget, args.row_draws) if "gold" in redrawable else None
+    return {**out, "requests": requests.counts}
 
 
 def main() -> None:
@@ -168,7 +161,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="MMRec-layout folder or catalogue folder")
     parser.add_argument("--scenario", required=True, choices=list(SCENARIOS))
     parser.add_argument("--fraction", type=float, default=0.05)
-    parser.add_argument("--seeds", default="0", help="comma-separated forget-set seeds (each its own forget set)")
+    parser.add_argument("--seeds", type=seed_list, default="0", help="comma-separated forget-set seeds (each its own forget set)")
     parser.add_argument(
         "--parent", help="parent model directory, trained if absent (default: one per data set, bench/results/parent_mgcn-<data sha256>)"
     )
@@ -179,10 +172,13 @@ def main() -> None:
     parser.add_argument("--no-replay", action="store_true", help="MMRecUN without the replay")
     parser.add_argument(
         "--gold-seeds",
+        type=seed_list,
         default=None,
         help="comma-separated training seeds of extra Gold retrainings (default: 1,2 for modality, none otherwise)",
     )
-    parser.add_argument("--unlearn-seeds", default="", help="comma-separated unlearning seeds of extra MMRecUN runs (default: none)")
+    parser.add_argument(
+        "--unlearn-seeds", type=seed_list, default="", help="comma-separated unlearning seeds of extra MMRecUN runs (default: none)"
+    )
     parser.add_argument("--row-draws", type=int, default=20, help="paired redraws of erased users' rows (0 = none)")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -204,7 +200,7 @@ def main() -> None:
             train_model(data_dir, "mgcn", parent_path, seed=999, device=args.device)
         else:
             print(f"parent of data {catalogue.sha256[:12]}: {parent_path}", flush=True)
-        per_seed = [run_seed(args, data_dir, catalogue, parent_path, int(seed), tmp) for seed in args.seeds.split(",")]
+        per_seed = [run_seed(args, data_dir, catalogue, parent_path, seed, tmp) for seed in args.seeds]
     payload = {
         "scenario": args.scenario,
         "fraction": args.fraction,
