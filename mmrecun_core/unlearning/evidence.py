@@ -104,7 +104,8 @@ def content_trace(item_embeddings: np.ndarray, content: np.ndarray, known: np.nd
     known items (penalty ``ridge`` x their number); for each affected item the predicted content is compared by
     cosine with its own withdrawn content and with every other affected item's. Returns the share of those
     comparisons its own content wins (ties one half): 0.5 = the model points to no item's content; 1.0 = to
-    its own every time. NaN with fewer than two affected items.
+    its own every time. NaN with fewer than two affected items. The ``[k, k]`` comparison is made in blocks of rows,
+    so a batch of many affected items needs no ``k^2`` matrix at once.
     """
     affected = np.asarray(affected, dtype=np.int64)
     train = np.setdiff1d(np.flatnonzero(known), affected)
@@ -115,9 +116,13 @@ def content_trace(item_embeddings: np.ndarray, content: np.ndarray, known: np.nd
     a, b = (z[train] - mean) / sd, (z[affected] - mean) / sd
     centre = content[train].mean(0)
     weights = np.linalg.solve(a.T @ a + ridge * len(a) * np.eye(a.shape[1]), a.T @ (content[train] - centre))
-    sim = _unit_rows(b @ weights) @ _unit_rows(content[affected] - centre).T  # [k, k]: prediction of row i vs content of column j
-    own = np.diag(sim)[:, None]
-    wins = (sim < own).sum(1) + 0.5 * ((sim == own).sum(1) - 1)
+    predicted, withdrawn = _unit_rows(b @ weights), _unit_rows(content[affected] - centre)
+    wins = np.empty(len(affected))
+    step = max(1, _BLOCK // len(affected))  # rows of the [k, k] comparison held at once
+    for start in range(0, len(affected), step):
+        sim = predicted[start : start + step] @ withdrawn.T  # [c, k]: prediction of row i vs content of column j
+        own = sim[np.arange(len(sim)), np.arange(start, start + len(sim))][:, None]
+        wins[start : start + len(sim)] = (sim < own).sum(1) + 0.5 * ((sim == own).sum(1) - 1)
     return float((wins / (len(affected) - 1)).mean())
 
 

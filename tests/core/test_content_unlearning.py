@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from mmrecun_core.models import LightGCN
+from mmrecun_core.unlearning import evidence
 from mmrecun_core.unlearning.config import PAPER_EPOCHS, UnlearnConfig
 from mmrecun_core.unlearning.evidence import behaviour_representation, content_trace
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
@@ -133,6 +134,16 @@ def test_the_content_trace_reads_chance_and_certainty():
     assert content_trace(certain, content, known, affected) > 0.99
     assert abs(content_trace(rng.normal(size=(400, 8)), content, known, affected) - 0.5) < 0.06
     assert np.isnan(content_trace(certain, content, known, affected[:1]))
+
+
+def test_the_content_trace_is_the_same_in_blocks(monkeypatch):
+    rng = np.random.default_rng(1)
+    content, known, affected = rng.normal(size=(300, 6)), np.ones(300, bool), np.arange(0, 300, 3)
+    embeddings = content @ rng.normal(size=(6, 8)) + rng.normal(size=(300, 8))  # partly identifying, some ties of rank
+    whole = content_trace(embeddings, content, known, affected)
+    monkeypatch.setattr(evidence, "_BLOCK", 7 * len(affected))  # 7 rows of the [100, 100] comparison at a time
+    assert content_trace(embeddings, content, known, affected) == whole
+    assert 0.6 < whole < 0.99
 
 
 def test_the_reference_attacker_sees_the_retained_data_only(slice_data):
