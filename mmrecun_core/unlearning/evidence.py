@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import torch
 from scipy.stats import rankdata
 
-from mmrecun_core.evaluation import top_k_hits
+from mmrecun_core.evaluation import ranked_blocks, top_k_hits
 from mmrecun_core.metrics import recall_at_k
 from mmrecun_core.models.base import Embeddings
 from mmrecun_core.sampling import NegativeSampler
@@ -62,19 +62,19 @@ def item_recall(emb: Embeddings, items: np.ndarray, interactions: sp.csr_matrix,
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
-def exposure(emb: Embeddings, users: np.ndarray, items: np.ndarray, excluded: sp.csr_matrix, k: int = 20) -> int:
-    """How many times ``items`` appear in the top-``k`` of ``users`` with ``excluded`` (CSR ``[n_u, n_i]``) masked.
+def exposure(emb: Embeddings, users: np.ndarray, items: np.ndarray, mask: sp.csr_matrix, k: int = 20, served: bool = False) -> int:
+    """How many times ``items`` (int64) appear in the top-``k`` of ``users`` (int64), each user's ``mask`` items (CSR
+    ``[n_u, n_i]``, their training items) not ranked; ``served``: ``items`` are not ranked for anyone either, as the
+    serving filter does. An item only in the list for want of ranked ones (score -inf) is not counted.
 
-    With the serving filter's exclusions this must be 0; with only training items masked it shows
-    how much the model alone would still expose them.
+    Served, this must be 0; with only training items masked it shows how much the model alone would still expose
+    them. Ranked in blocks of users: no ``[users, items]`` matrix is held at once.
     """
-    target = sp.csr_matrix(
-        (np.ones(len(users) * len(items), np.float32), (np.repeat(np.arange(len(users)), len(items)), np.tile(items, len(users)))),
-        shape=(len(users), emb.items.shape[0]),
-    )
-    sub = Embeddings(emb.users[torch.from_numpy(users).to(emb.users.device)], emb.items, emb.ego_users, emb.ego_items)
-    hits = top_k_hits(sub, np.arange(len(users), dtype=np.int64), target, excluded[users], k)
-    return int(hits.sum())
+    wanted = torch.from_numpy(np.asarray(items, dtype=np.int64)).to(emb.items.device)
+    total = 0
+    for _, _, top in ranked_blocks(emb, users, mask, k, excluded_items=items if served else None):
+        total += int((torch.isin(top.indices, wanted) & torch.isfinite(top.values)).sum())
+    return total
 
 
 def score_divergence(a: Embeddings, b: Embeddings, users: np.ndarray | None = None) -> float:
@@ -189,7 +189,7 @@ def collect_evidence(
     embeddings to measure score divergence against; ``content_reference``: the ``content_trace_reference`` of an
     earlier call on the same data (it depends on the data alone), computed here when None. Keys: the benchmark's JSON.
     """
-    from mmrecun_core.evaluation import evaluate, serving_mask
+    from mmrecun_core.evaluation import evaluate
 
     model.eval()
     emb = model.propagate(graphs)
@@ -204,7 +204,7 @@ def collect_evidence(
         **{f"retain_test_{k}": v for k, v in test.items() if k != "n_users"},
         "forget_recall@20": forget_recall(emb, forgotten, retain.train),
         **{f"item_recall@{k}": (v if len(revoked) else None) for k, v in item_recall(emb, revoked, data.train).items()},
-        "exposure@20": exposure(emb, users, revoked, serving_mask(retain.train, revoked)) if len(revoked) else 0,
+        "exposure@20": exposure(emb, users, revoked, retain.train, served=True) if len(revoked) else 0,
         "model_exposure@20": exposure(emb, users, revoked, retain.train) if len(revoked) else 0,
         "exposure_rankings": len(users),  # top-20 lists examined, one per test user
         "bpr_div_parent": score_divergence(emb, parent) if parent is not None else None,

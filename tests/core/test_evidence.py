@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from mmrecun_core.evaluation import top_k_hits
 from mmrecun_core.models.base import Embeddings
 from mmrecun_core.unlearning.evidence import exposure, forget_recall, item_recall, membership_auc, membership_scores, score_divergence
 
@@ -49,6 +50,9 @@ def test_exposure_counts_items_in_served_lists():
     # the serving filter excludes the revoked item for everybody: nothing is exposed
     assert exposure(E, users, np.array([3]), csr([(u, 3) for u in range(3)]), k=1) == 0
     assert exposure(E, users, np.array([0, 3]), csr([]), k=1) == 3
+    assert exposure(E, users, np.array([3]), csr([]), k=1, served=True) == 0
+    # a list that must take a masked item for want of others does not expose it
+    assert exposure(E, users, np.array([0, 1, 2]), csr([(2, i) for i in (0, 1, 2)]), k=2) == 2  # item 2 for users 0 and 1
 
 
 def test_score_divergence_is_the_mean_squared_score_difference():
@@ -83,3 +87,11 @@ def test_score_histograms_share_edges_and_sum_to_one():
     h = score_histograms(np.array([0.0, 1.0, 1.0, 2.0]), np.array([0.0, 0.5]), bins=4)
     assert h["edges"] == [0.0, 0.5, 1.0, 1.5, 2.0]
     assert h["forgotten"] == [0.25, 0.0, 0.5, 0.25] and h["never_seen"] == [0.5, 0.5, 0.0, 0.0]
+
+
+def test_items_excluded_for_everyone_rank_as_if_masked_for_each_user():
+    users, targets = np.arange(3), csr([(0, 2), (1, 1), (2, 0)])
+    excluded = top_k_hits(E, users, targets, csr([(0, 1)]), k=2, excluded_items=np.array([3]))
+    masked = top_k_hits(E, users, targets, csr([(0, 1), (0, 3), (1, 3), (2, 3)]), k=2)
+    assert np.array_equal(excluded, masked)
+    assert excluded.tolist() == [[True, False], [False, True], [True, False]]  # item 3 never takes a place
