@@ -58,8 +58,8 @@ def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.da
         raise ContractError(f"{plan_dir or forget_dir}: no request new since the parent model applies at the cutoff: nothing to forget")
     retain = retain_data(data, requests.cumulative)  # what the parent already forgot stays out
     knn = {}
-    for m, graph in parent.knn.items():
-        changed = len(requests.cumulative.deleted_content(m)) > 0
+    for m, graph in parent.knn.items():  # the parent's graphs were built without the content its own requests deleted
+        changed = len(requests.forget.deleted_content(m)) > 0
         knn[m] = modality_knn(retain.features[m], graph.index.shape[1], dev) if changed else graph
     return parent, data, requests, retain, knn, dev
 

@@ -106,7 +106,9 @@ def test_request_table_without_a_required_column_is_named(catalogue_dir, parent,
 def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(catalogue_dir, parent, tmp_path, capsys):
     import shutil
 
+    from mmrecun_core.graphs import modality_knn
     from tasks.inputs.request_tables import request_id_of
+    from tasks.pipeline.unlearn import prepare
 
     items, users, both = tmp_path / "items", tmp_path / "users", tmp_path / "both"
     assert (
@@ -130,3 +132,11 @@ def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(cata
     assert v2["excluded_items"] == v1["excluded_items"] and v2["erased_users"] == len(erasure_ids)
     assert v2["training_schedule"] == v1["training_schedule"] is not None  # carried on for a later version's replay
     assert v1["unlearn"]["replay"]["steps"] > 0 and v2["unlearn"]["replay"] is None  # v2 revokes nothing new
+    # v2 deletes no content: it keeps v1's kNN graphs, which are those of the content left after v1's revocations
+    v1_model, _, _, v2_retain, v2_knn, _ = prepare(catalogue_dir, tmp_path / "v1", both, "cpu")
+    for m, graph in v2_knn.items():
+        assert graph is v1_model.knn[m]
+        rebuilt = modality_knn(v2_retain.features[m], graph.index.shape[1])
+        assert torch.equal(graph.index, rebuilt.index) and torch.equal(graph.sim, rebuilt.sim)
+    parent_model, _, _, _, v1_knn, _ = prepare(catalogue_dir, parent, items, "cpu")
+    assert all(not torch.equal(v1_knn[m].index, parent_model.knn[m].index) for m in v1_knn)  # v1 rebuilt them
