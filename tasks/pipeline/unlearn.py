@@ -193,11 +193,12 @@ def unlearn_model(
     used instead of planning again from the requests folder ``forget_dir`` (see :func:`prepare`).
     """
     parent, data, requests, retain, knn, dev = prepare(data_dir, model_dir, forget_dir, device, cutoff, plan_dir)
+    parent_graphs = parent.graphs(dev)  # the parent's own graphs, built once
     with torch.no_grad():
         parent.model.eval()
-        parent_emb = parent.model.propagate(parent.graphs(dev))
+        parent_emb = parent.model.propagate(parent_graphs)
     # the "original" column of the report: the parent on the same data (measured before it changes)
-    original = collect_evidence(parent.model, parent.graphs(dev), data, retain, requests.cumulative)
+    original = collect_evidence(parent.model, parent_graphs, data, retain, requests.cumulative)
     gold, gold_emb = None, None
     if run_gold:
         gold_model, gold_graphs, gold_facts = run_method("gold", parent, data, requests, retain, knn, dev, seed=seed)
