@@ -66,8 +66,8 @@ def delete_model_content(model: GraphRecommender, forget: ForgetSet, retain: Int
     ``forget`` deletes take ``retain``'s rows (the modality mean, as a missing feature). A model without content
     features (LightGCN) is left as it is."""
     for m, p in getattr(model, "features", {}).items():
-        gone = torch.from_numpy(forget.deleted_content(m)).to(p.device)
-        p[gone] = torch.from_numpy(retain.features[m].matrix).to(p.device)[gone]
+        gone = forget.deleted_content(m)  # only these rows travel to the model's device
+        p[torch.from_numpy(gone).to(p.device)] = torch.from_numpy(retain.features[m].matrix[gone]).to(p.device)
 
 
 @torch.no_grad()
