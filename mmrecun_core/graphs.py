@@ -38,6 +38,16 @@ class KnnGraph:
     index: torch.Tensor
     sim: torch.Tensor
 
+    def isolates(self, items: np.ndarray) -> bool:
+        """Whether every one of ``items`` (int64) is its own only neighbour and no other item's: what :func:`knn_graph`
+        gives rows whose content is missing. True for no items."""
+        mine = torch.from_numpy(np.asarray(items, dtype=np.int64)).to(self.index.device)
+        if len(mine) == 0:
+            return True
+        citing = torch.isin(self.index, mine).any(1)  # rows that name one of the items
+        citing[mine] = False
+        return bool((self.index[mine] == mine.unsqueeze(1)).all()) and not bool(citing.any())
+
 
 def _group_max(s: torch.Tensor, group: int, dim: int) -> torch.Tensor:
     """Maxima of the strided groups of ``s`` ``[m, c]`` along ``dim``: group ``g`` holds indices ``g, g + G, g + 2G, ...``

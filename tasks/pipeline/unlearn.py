@@ -58,9 +58,9 @@ def prepare(data_dir, model_dir, forget_dir, device: str = "auto", cutoff: dt.da
         raise ContractError(f"{plan_dir or forget_dir}: no request new since the parent model applies at the cutoff: nothing to forget")
     retain = retain_data(data, requests.cumulative)  # what the parent already forgot stays out
     knn = {}
-    for m, graph in parent.knn.items():  # the parent's graphs were built without the content its own requests deleted
-        changed = len(requests.forget.deleted_content(m)) > 0
-        knn[m] = modality_knn(retain.features[m], graph.index.shape[1], dev) if changed else graph
+    for m, graph in parent.knn.items():  # kept where it already leaves every deleted item out, as a rebuild would
+        kept = graph.isolates(requests.cumulative.deleted_content(m))
+        knn[m] = graph if kept else modality_knn(retain.features[m], graph.index.shape[1], dev)
     return parent, data, requests, retain, knn, dev
 
 

@@ -46,6 +46,9 @@ def test_missing_rows_have_no_content_neighbours_and_are_nobodys_neighbour():
     s = knn_adjacency(got, 80).toarray()
     np.testing.assert_array_equal(s[missing], np.eye(80)[missing])  # a self-loop of weight 1, nothing else
     assert not s[~missing][:, missing].any()
+    assert got.isolates(np.flatnonzero(missing)) and got.isolates(np.empty(0, np.int64))
+    assert not plain.isolates(np.flatnonzero(missing))  # some known row names a missing one
+    assert not got.isolates(np.array([2, 3]))  # item 3 has content neighbours
     with pytest.raises(ValueError, match="every row of this modality is missing"):
         knn_graph(x, 6, np.ones(80, dtype=bool))
 
