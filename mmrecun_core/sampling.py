@@ -1,4 +1,4 @@
-"""Vectorised uniform negative sampling (no Python loop per sample)."""
+"""Vectorised negative sampling (no Python loop per sample): uniform, and among items of equal popularity."""
 
 from __future__ import annotations
 
@@ -45,3 +45,39 @@ class NegativeSampler:
             neg[redo] = self.candidates[rng.integers(0, len(self.candidates), size=redo.size)]
             redo = redo[self._is_positive(users[redo], neg[redo])]
         return neg
+
+
+class PopularityPeerSampler:
+    """Draws, for each pair ``(u, i)``, an item of about ``i``'s popularity that ``u`` has no training interaction with: a
+    never-seen *peer* of ``i``.
+
+    ``train``: CSR ``[n_u, n_i]`` (the user's items never drawn); ``degree``: int ``[n_i]``, the popularity items are
+    ordered by (ties by index); ``share``: the part of the catalogue a peer lies within (``±share / 2`` of ``i``'s
+    place in that order, at least ``±min_half`` items; a window at an end of the order is shifted inward, not
+    shortened). ``i`` itself is never drawn; a pair whose user has every peer of ``i`` (after ``rounds`` redraws) gets
+    a uniformly drawn never-seen item instead. Why peers: docs/decisions/005-forgetting-criterion-references.md
+    ("Peers of equal popularity").
+    """
+
+    def __init__(self, train: sp.csr_matrix, degree: np.ndarray, share: float = 0.05, min_half: int = 10, rounds: int = 20):
+        n = train.shape[1]
+        self.order = np.lexsort((np.arange(n), np.asarray(degree)))  # items, least popular first
+        self.place = np.empty(n, np.int64)
+        self.place[self.order] = np.arange(n)
+        self.half = min(max(min_half, round(share * n / 2)), (n - 1) // 2)
+        self.uniform = NegativeSampler(train)
+        self.rounds = rounds
+
+    def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return int64 ``[len(users)]`` peers for the pairs ``(users, items)`` (int64 each)."""
+        width = 2 * self.half + 1
+        start = np.clip(self.place[items] - self.half, 0, len(self.order) - width)
+        peer = np.empty(len(users), np.int64)
+        redo = np.arange(len(users))
+        for _ in range(self.rounds):
+            peer[redo] = self.order[start[redo] + rng.integers(0, width, redo.size)]
+            redo = redo[(peer[redo] == items[redo]) | self.uniform._is_positive(users[redo], peer[redo])]
+            if not redo.size:
+                return peer
+        peer[redo] = self.uniform.sample(users[redo], rng)
+        return peer
