@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmrecun_core.unlearning.evidence import forget_recall, membership_auc, membership_scores
+from mmrecun_core.unlearning.evidence import forget_recall
+from mmrecun_core.unlearning.membership import membership_auc, membership_scores
 from mmrecun_core.unlearning.rows import reset_own_rows
 
 

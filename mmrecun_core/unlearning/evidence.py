@@ -5,7 +5,8 @@ blocks so that no ``[n_users, n_items]`` matrix is held at once.
 
 The content trace (:func:`content_trace`) judges modality revocations: an attacker who holds the
 withdrawn content and the model tries to tell which withdrawn content belongs to which item (the
-method and its reading: ``docs/decisions/003-content-trace.md``).
+method and its reading: ``docs/decisions/003-content-trace.md``); the membership attacker of erasures, in
+:mod:`~mmrecun_core.unlearning.membership`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.stats import rankdata
 
 from mmrecun_core.evaluation import ranked_blocks, top_k_hits
 from mmrecun_core.metrics import recall_at_k
 from mmrecun_core.models.base import Embeddings
-from mmrecun_core.sampling import NegativeSampler
-from mmrecun_core.unlearning.criterion import TopCutoffs, top_share
-from mmrecun_core.unlearning.held_out import item_degree, popularity_matched
+from mmrecun_core.sampling import PopularityPeerSampler
+from mmrecun_core.unlearning.held_out import item_degree
+from mmrecun_core.unlearning.membership import held_out_auc, held_out_levels, membership_auc, membership_scores, score_histograms
 
 _BLOCK = 1 << 24  # score entries per block
 
@@ -148,28 +148,6 @@ def behaviour_representation(retain_train: sp.csr_matrix, kept_content: list[np.
     return np.hstack(parts)
 
 
-def membership_auc(member_scores: np.ndarray, non_member_scores: np.ndarray) -> float:
-    """Membership-inference AUC: the probability that a forgotten interaction scores above a never-seen
-    one (ties count one half; Mann-Whitney U / (n_m n_n)). 0.5 = no trace; 1.0 = fully recognisable."""
-    m, n = len(member_scores), len(non_member_scores)
-    if m == 0 or n == 0:
-        return float("nan")
-    ranks = rankdata(np.concatenate([member_scores, non_member_scores]))
-    return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
-
-
-def score_histograms(member_scores: np.ndarray, non_member_scores: np.ndarray, bins: int = 30) -> dict[str, list[float]]:
-    """Both score samples binned on shared edges: ``{"edges": [bins + 1], "forgotten": [bins], "never_seen": [bins]}``,
-    each histogram normalised to sum to 1 (shares of pairs), for the report's distribution figure."""
-    both = np.concatenate([member_scores, non_member_scores])
-    edges = np.linspace(both.min(), both.max(), bins + 1) if len(both) else np.linspace(0, 1, bins + 1)
-
-    def share(x: np.ndarray) -> list[float]:
-        return (np.histogram(x, edges)[0] / max(len(x), 1)).tolist()
-
-    return {"edges": edges.tolist(), "forgotten": share(member_scores), "never_seen": share(non_member_scores)}
-
-
 @torch.no_grad()
 def collect_evidence(
     model,
@@ -218,10 +196,12 @@ def collect_evidence(
     erased = (forgotten @ sp.diags((~np.isin(np.arange(data.n_items), revoked)).astype(np.float32))).tocsr()  # items still served
     erased.eliminate_zeros()
     out["erasure_mia_auc"] = membership_auc(*membership_scores(emb, erased, data.train, sample, seed)) if erased.nnz else None
+    peers = PopularityPeerSampler(data.train, item_degree(retain.train)) if erased.nnz else None
+    out["erasure_peer_auc"] = membership_auc(*membership_scores(emb, erased, data.train, sample, seed, peers)) if peers else None
     out["erasure_heldout_auc"] = held_out_auc(emb, erased, data.valid, sample, seed) if erased.nnz else None  # erased users too
     out["erasure_recall@20"] = forget_recall(emb, erased, retain.train) if erased.nnz else None
-    levels = held_out_levels(parent, erased, data, retain, sample, seed) if erased.nnz and parent is not None else (None, None)
-    out["erasure_heldout_level"], out["erasure_heldout_recall@20"] = levels
+    levels = held_out_levels(parent, erased, data, retain, sample, seed, peers) if peers and parent is not None else (None,) * 3
+    out["erasure_heldout_level"], out["erasure_heldout_recall@20"], out["erasure_peer_level"] = levels
     items = emb.items.detach().cpu().numpy()
     out["content_trace"], out["content_trace_reference"] = {}, {}
     for m in data.features:
@@ -240,54 +220,3 @@ def collect_evidence(
     content = forget.content_items
     out["content_item_recall@500"] = item_recall(emb, content, data.train, ks=(500,))[500] if len(content) else None
     return out
-
-
-def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix, sample: int = 5000, seed: int = 0) -> float | None:
-    """Paired AUC of erased interactions (``erased`` CSR ``[n_u, n_i]``, up to ``sample`` drawn, seeded) against held-out
-    ones of the same users (``held_out`` CSR, one drawn per pair): ``P(s(u, f) > s(u, h))``, ties one half. 0.5: what was
-    erased scores as what the user chose but the model never trained on. Users without a held-out interaction are left
-    out; None if none is left."""
-    coo = erased.tocoo()
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
-    u, f = coo.row[pick].astype(np.int64), coo.col[pick].astype(np.int64)
-    held_out = held_out.tocsr()
-    count = np.diff(held_out.indptr)[u]
-    u, f, count = u[count > 0], f[count > 0], count[count > 0]
-    if len(u) == 0:
-        return None
-    h = held_out.indices[held_out.indptr[u] + (rng.random(len(u)) * count).astype(np.int64)].astype(np.int64)
-    member, reference = emb.pair_scores(u, f), emb.pair_scores(u, h)
-    return float(np.mean((member > reference) + 0.5 * (member == reference)))
-
-
-def held_out_levels(parent: Embeddings, erased: sp.csr_matrix, data, retain, sample=5000, seed=0) -> tuple[float | None, float | None]:
-    """The levels of an erasure's membership AUC and Recall@20, as the criterion reads them: ``sample`` of every user's
-    held-out interactions of ``retain``, matched to the popularity of the items of ``erased`` (CSR ``[n_u, n_i]``),
-    seeded (:func:`~mmrecun_core.unlearning.held_out.popularity_matched`); under the ``parent``, their
-    :func:`membership_auc` against never-seen items of the same users (never in ``data.train``) and their
-    :func:`~mmrecun_core.unlearning.criterion.top_share` at 20, ``data.train`` not ranked. ``(None, None)`` without
-    held-out interactions. Retraining scores an erased interaction about as the parent scores these
-    (docs/decisions/005-forgetting-criterion-references.md)."""
-    rng = np.random.default_rng(seed)
-    users, items = popularity_matched(retain.valid, erased.tocoo().col, item_degree(retain.train), sample, rng)
-    if len(users) == 0:
-        return None, None
-    never_seen = NegativeSampler(data.train).sample(users, np.random.default_rng(seed + 1))
-    auc = membership_auc(parent.pair_scores(users, items), parent.pair_scores(users, never_seen))
-    return auc, top_share(parent, users, items, TopCutoffs.rank(parent, users, data.train, 20))
-
-
-def membership_scores(
-    emb: Embeddings, forgotten: sp.csr_matrix, train: sp.csr_matrix, sample: int = 5000, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """The membership attacker's scores: up to ``sample`` forgotten interactions (``forgotten`` CSR ``[n_u, n_i]``,
-    drawn without replacement) and, for each, a never-seen item of the same user (never in ``train``, the parent's
-    training CSR); returns ``(member, non_member)`` float ``[s]`` each. The draw depends on ``seed`` only, not on the
-    model, so two models are judged on the same pairs."""
-    coo = forgotten.tocoo()
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
-    u, f = coo.row[pick].astype(np.int64), coo.col[pick].astype(np.int64)
-    n = NegativeSampler(train).sample(u, rng)
-    return emb.pair_scores(u, f), emb.pair_scores(u, n)

@@ -7,7 +7,8 @@ import torch
 
 from mmrecun_core.evaluation import top_k_hits
 from mmrecun_core.models.base import Embeddings
-from mmrecun_core.unlearning.evidence import exposure, forget_recall, item_recall, membership_auc, membership_scores, score_divergence
+from mmrecun_core.unlearning.evidence import exposure, forget_recall, item_recall, score_divergence
+from mmrecun_core.unlearning.membership import membership_auc, membership_scores
 
 
 def emb(users, items):
@@ -82,7 +83,7 @@ def test_membership_scores_pair_each_forgotten_interaction_with_a_never_seen_ite
 
 
 def test_score_histograms_share_edges_and_sum_to_one():
-    from mmrecun_core.unlearning.evidence import score_histograms
+    from mmrecun_core.unlearning.membership import score_histograms
 
     h = score_histograms(np.array([0.0, 1.0, 1.0, 2.0]), np.array([0.0, 0.5]), bins=4)
     assert h["edges"] == [0.0, 0.5, 1.0, 1.5, 2.0]
@@ -95,3 +96,21 @@ def test_items_excluded_for_everyone_rank_as_if_masked_for_each_user():
     masked = top_k_hits(E, users, targets, csr([(0, 1), (0, 3), (1, 3), (2, 3)]), k=2)
     assert np.array_equal(excluded, masked)
     assert excluded.tolist() == [[True, False], [False, True], [True, False]]  # item 3 never takes a place
+
+
+def test_an_attacker_with_peers_is_not_fooled_by_popularity():
+    # the model scores every item by its popularity alone: erased interactions, mostly of popular items, beat uniformly
+    # drawn never-seen items, but not never-seen items of their own popularity
+    from mmrecun_core.sampling import PopularityPeerSampler
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 300, 400
+    popularity = rng.pareto(1.5, n_items) + 1
+    r = rng.random((n_users, n_items)) < 0.05 * popularity / popularity.mean()
+    train = sp.csr_matrix(r.astype(np.float32))
+    degree = np.asarray(train.sum(0)).ravel()
+    model = emb(np.ones((n_users, 1)), degree[:, None] + rng.random((n_items, 1)) * 0.1)  # ties broken at random
+    erased = sp.csr_matrix(train.multiply(rng.random(train.shape) < 0.3))
+    peers = PopularityPeerSampler(train, degree)
+    assert membership_auc(*membership_scores(model, erased, train)) > 0.75
+    assert abs(membership_auc(*membership_scores(model, erased, train, peers=peers)) - 0.5) < 0.08
