@@ -113,8 +113,8 @@ class UnlearnConfig:
             )
         if self.moves_request_rows_only:
             rule += (
-                "; a step moves only the ID rows of the users whose interactions are erased and of the forgotten items, "
-                "every other parameter held at the parent's"
+                "; a step moves only the ID rows of the users whose interactions are erased and of the forgotten and "
+                "content-deleted items, every other parameter held at the parent's"
             )
         if self.replays:
             rule += (

@@ -101,7 +101,8 @@ class ReferenceSampler:
 
     def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Reference items int64 ``[s]`` for forgotten pairs ``(users, items)`` (int64 ``[s]``): never-seen items of the
-        user; cold items for revoked items (NegGrad's pairs; MMRecUN and the criterion use :meth:`revocation_triples`)."""
+        user; cold items for revoked items (the pairs of the paper's form, the ladder's lower rungs and NegGrad; MMRecUN and the
+        criterion use :meth:`revocation_triples`)."""
         reference = self.never_seen.sample(users, rng)
         if self.cold is not None:
             hit = self.is_revoked(items)

@@ -163,8 +163,9 @@ def collect_evidence(
 ) -> dict:
     """Every measure of the evidence table in docs/design.md for one unlearned ``model`` (propagating over ``graphs``).
 
-    ``data``: the parent's data; ``retain``: what remains after ``forget``; ``parent`` / ``gold``: the
-    embeddings to measure score divergence against; ``content_reference``: the ``content_trace_reference`` of an
+    ``data``: the parent's data; ``retain``: what remains after ``forget``; ``parent``: the parent's embeddings, for
+    ``bpr_div_parent`` and the erasure levels (``erasure_heldout_level``, ``erasure_heldout_recall@20``,
+    ``erasure_peer_level``; None without it); ``gold``: for ``bpr_div_gold``; ``content_reference``: the ``content_trace_reference`` of an
     earlier call on the same data (it depends on the data alone), computed here when None. Keys: the benchmark's JSON.
     """
     from mmrecun_core.evaluation import evaluate

@@ -32,7 +32,8 @@ Methods (``UnlearnConfig.method``):
 Every method propagates over the *retain* graphs. An epoch walks as many forget triples ``(u, f, r)``
 as there are forgotten training interactions, shuffled, in batches each paired with an equally large
 batch of retain interactions; reverse BPR pushes ``s(u, f)`` below ``s(u, r)``, ``r`` a never-seen item
-of ``u`` (with retraining's references, a cold item for a revoked item). A forget set
+of ``u``, for a revoked item one from the cold pool (with retraining's references, revocations are item-centric
+triples instead, their users drawn by their retain interactions). A forget set
 that deletes content only has no forgotten interaction: an epoch then walks as many retain interactions as the
 content-deleted items have, and the objective's forget terms are empty. Deleted content leaves the model's own copy of the features
 before the first step.

@@ -13,7 +13,7 @@ ends, whatever its outcome; one left by a process that was killed (its name carr
 by the next step staged on that worker. Steps of one run write one after the other (a step that changes nothing writes no
 index), so the index has one writer at a time.
 
-Layout and parts of a run: :mod:`tasks.pipeline.run`; what each step reads: :data:`tasks.pipeline.steps.READS`.
+Layout and parts of a run: :mod:`tasks.pipeline.run`; what each step reads: :data:`tasks.pipeline.staging.READS`.
 """
 
 from __future__ import annotations
