@@ -56,11 +56,7 @@ MEASURES = [  # (key, label, better)
     ("erasure_heldout_auc", "Erased against held-out interactions of the same users (AUC; 0.5 = never trained on)", "low"),
     ("erasure_recall@20", "Erased interactions of items still served: Recall@20 (back in their users' top-20)", "low"),
     ("erasure_heldout_recall@20", "Held-out interactions with equally popular items: Recall@20, original model (the level)", "info"),
-    (
-        "erasure_peer_auc",
-        "Erased interactions against never-seen items as popular (AUC; where users keep others, far below the next line is a trace too)",
-        "info",
-    ),
+    ("erasure_peer_auc", "Erased vs equally popular never-seen items (AUC; far below the next line: a trace, if users remain)", "info"),
     ("erasure_peer_level", "Held-out interactions with equally popular items against such items, original model (the level)", "info"),
     ("content_trace", "Withdrawn content matched to its items from the model (AUC)", "low"),
     ("content_trace_reference", "The same, from the retained data alone (reference attacker)", "info"),
