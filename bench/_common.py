@@ -12,9 +12,12 @@ import resource
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
+from mmrecun_core.sampling import PopularityPeerSampler
 from mmrecun_core.unlearning.evidence import forget_recall
+from mmrecun_core.unlearning.held_out import item_degree
 from mmrecun_core.unlearning.membership import membership_auc, membership_scores
 from mmrecun_core.unlearning.rows import reset_own_rows
 
@@ -110,25 +113,34 @@ def write_json(path: str | None, payload: dict) -> None:
         print(f"\nJSON written to {path}")
 
 
-PAIRED = {"mia_auc": (0.05, "absolute"), "forget_recall@20": (0.20, "relative")}  # measure: (target, how it is compared)
+PAIRED = {  # measure: (target, how it is compared)
+    "mia_auc": (0.05, "absolute"),
+    "erasure_peer_auc": (0.05, "absolute"),
+    "forget_recall@20": (0.20, "relative"),
+}
 
 
 @torch.no_grad()
 def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
-    """The user-centric measures (membership AUC, forget Recall@20) of every model in ``models`` (name -> ``(model,
-    graphs)``; ``"gold"`` among them for the differences) with the erased users' ID rows redrawn from the initialiser,
-    the same draw (seeds 0 .. ``draws`` - 1) in every model.
+    """The user-centric measures (membership AUC, against uniformly drawn never-seen items and against the erased
+    items' popularity peers, and forget Recall@20) of every model in ``models`` (name -> ``(model, graphs)``;
+    ``"gold"`` among them for the differences) with the erased users' ID rows redrawn from the initialiser, the same
+    draw (seeds 0 .. ``draws`` - 1) in every model.
 
     Only for models whose erased rows are untrained initialiser draws that nothing else reads (Gold, MMRecUN with its
     reset): then each draw is a model the method itself could have produced. The membership pairs are the evidence's
-    (same sample, same seed). Returns ``{measure: {model: {"values", "mean", "sd", "diff_mean", "diff_sd", "within"}}}``:
-    the differences from Gold's value under the same draw are absolute for the AUC and relative for the recall (as the
-    targets state them, ``PAIRED``), ``within`` the share of draws inside the target. A draw where Gold's recall is 0
-    has no relative difference: it is left out of the difference figures (``compared`` counts the draws kept; the
+    (same sample, same seed; the peers' on the pairs of items still served, as ``erasure_peer_auc``). Returns
+    ``{measure: {model: {"values", "mean", "sd", "diff_mean", "diff_sd", "within"}}}``: the differences from Gold's
+    value under the same draw are absolute for the AUCs and relative for the recall (as the targets state them,
+    ``PAIRED``), ``within`` the share of draws inside the target. A draw where Gold's recall is 0 has no relative
+    difference: it is left out of the difference figures (``compared`` counts the draws kept; the
     figures are None when none is). Without a ``"gold"`` model only ``"values"``, ``"mean"`` and ``"sd"`` are given.
     """
     forgotten = forget.forgotten_mask(data.train)
-    values = {m: {name: [] for name in models} for m in PAIRED}
+    erased = (forgotten @ sp.diags((~np.isin(np.arange(data.n_items), forget.items)).astype(np.float32))).tocsr()
+    erased.eliminate_zeros()
+    peers = PopularityPeerSampler(data.train, item_degree(retain.train))
+    values = {m: {name: [] for name in models} for m in PAIRED if m != "erasure_peer_auc" or erased.nnz}
     for name, (model, graphs) in models.items():
         model = copy.deepcopy(model)
         model.eval()
@@ -136,6 +148,8 @@ def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
             reset_own_rows(model, forget.users, np.empty(0, np.int64), draw)
             emb = model.propagate(graphs)
             values["mia_auc"][name].append(membership_auc(*membership_scores(emb, forgotten, data.train)))
+            if "erasure_peer_auc" in values:
+                values["erasure_peer_auc"][name].append(membership_auc(*membership_scores(emb, erased, data.train, peers=peers)))
             values["forget_recall@20"][name].append(forget_recall(emb, forgotten, retain.train))
 
     def sd(x: np.ndarray) -> float:

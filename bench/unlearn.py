@@ -27,7 +27,8 @@ from Gold is MMRecUN's own draw (JSON ``mmrecun_replicates``). Its replicates do
 the main runs. Seeds are whole numbers >= 0; anything else is a usage error before any work.
 
 For scenarios with erased users, ``--row-draws N`` (default 20) measures the user-centric evidence
-(membership AUC, forget Recall@20) again with the erased users' ID rows redrawn from the initialiser,
+(membership AUC, against uniformly drawn never-seen items and against popularity peers, forget Recall@20) again
+with the erased users' ID rows redrawn from the initialiser,
 the same ``N`` draws in Gold (its replicates too) and MMRecUN. In both an erased user's row is an
 initialiser draw that nothing trains and nothing else reads (the user has no edge), so each draw
 gives the pair of models the two methods would have produced had that row been drawn so. The paired
