@@ -12,10 +12,9 @@ import resource
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
-from mmrecun_core.sampling import PopularityPeerSampler
+from mmrecun_core.sampling import NegativeSampler, PopularityPeerSampler
 from mmrecun_core.unlearning.evidence import forget_recall
 from mmrecun_core.unlearning.held_out import item_degree
 from mmrecun_core.unlearning.membership import membership_auc, membership_scores
@@ -137,9 +136,9 @@ def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
     figures are None when none is). Without a ``"gold"`` model only ``"values"``, ``"mean"`` and ``"sd"`` are given.
     """
     forgotten = forget.forgotten_mask(data.train)
-    erased = (forgotten @ sp.diags((~np.isin(np.arange(data.n_items), forget.items)).astype(np.float32))).tocsr()
-    erased.eliminate_zeros()
-    peers = PopularityPeerSampler(data.train, item_degree(retain.train))
+    erased = forget.without_revoked(forgotten)
+    never_seen = NegativeSampler(data.train)  # built once, not per draw and model
+    peers = PopularityPeerSampler(never_seen, item_degree(retain.train))
     values = {m: {name: [] for name in models} for m in PAIRED if m != "erasure_peer_auc" or erased.nnz}
     for name, (model, graphs) in models.items():
         model = copy.deepcopy(model)
@@ -147,9 +146,9 @@ def paired_row_draws(models: dict, data, retain, forget, draws: int) -> dict:
         for draw in range(draws):
             reset_own_rows(model, forget.users, np.empty(0, np.int64), draw)
             emb = model.propagate(graphs)
-            values["mia_auc"][name].append(membership_auc(*membership_scores(emb, forgotten, data.train)))
+            values["mia_auc"][name].append(membership_auc(*membership_scores(emb, forgotten, never_seen)))
             if "erasure_peer_auc" in values:
-                values["erasure_peer_auc"][name].append(membership_auc(*membership_scores(emb, erased, data.train, peers=peers)))
+                values["erasure_peer_auc"][name].append(membership_auc(*membership_scores(emb, erased, never_seen, peers=peers)))
             values["forget_recall@20"][name].append(forget_recall(emb, forgotten, retain.train))
 
     def sd(x: np.ndarray) -> float:

@@ -31,7 +31,8 @@ class NegativeSampler:
                 f"{full.size} users interacted with every {what}: no negative exists for them (e.g. user index {full[:5].tolist()})"
             )
 
-    def _is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """bool ``[s]``: whether each pair ``(users, items)`` (int64 ``[s]``) is a training interaction."""
         keys = users * self.n_items + items
         pos = np.searchsorted(self._keys, keys)
         pos[pos == len(self._keys)] = 0
@@ -40,10 +41,10 @@ class NegativeSampler:
     def sample(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Return int64 ``[len(users)]`` negatives for int64 ``users``."""
         neg = self.candidates[rng.integers(0, len(self.candidates), size=len(users))]
-        redo = np.flatnonzero(self._is_positive(users, neg))
+        redo = np.flatnonzero(self.is_positive(users, neg))
         while redo.size:
             neg[redo] = self.candidates[rng.integers(0, len(self.candidates), size=redo.size)]
-            redo = redo[self._is_positive(users[redo], neg[redo])]
+            redo = redo[self.is_positive(users[redo], neg[redo])]
         return neg
 
 
@@ -51,21 +52,22 @@ class PopularityPeerSampler:
     """Draws, for each pair ``(u, i)``, an item of about ``i``'s popularity that ``u`` has no training interaction with: a
     never-seen *peer* of ``i``.
 
-    ``train``: CSR ``[n_u, n_i]`` (the user's items never drawn); ``degree``: int ``[n_i]``, the popularity items are
-    ordered by (ties by index); ``share``: the part of the catalogue a peer lies within (``±share / 2`` of ``i``'s
-    place in that order, at least ``±min_half`` items; a window at an end of the order is shifted inward, not
-    shortened). ``i`` itself is never drawn; a pair whose user has every peer of ``i`` (after ``rounds`` redraws) gets
+    ``uniform``: the :class:`NegativeSampler` of the training interactions (the user's items are never drawn; it
+    draws the fallback below too, and is shared with a uniform attacker, not built twice); ``degree``: int ``[n_i]``,
+    the popularity items are ordered by (ties by index); ``share``: the part of the catalogue a peer lies within
+    (``±share / 2`` of ``i``'s place in that order, at least ``±min_half`` items; a window at an end of the order is
+    shifted inward, not shortened). ``i`` itself is never drawn; a pair whose user has every peer of ``i`` (after ``rounds`` redraws) gets
     a uniformly drawn never-seen item instead. Why peers: docs/decisions/005-forgetting-criterion-references.md
     ("Peers of equal popularity").
     """
 
-    def __init__(self, train: sp.csr_matrix, degree: np.ndarray, share: float = 0.05, min_half: int = 10, rounds: int = 20):
-        n = train.shape[1]
+    def __init__(self, uniform: NegativeSampler, degree: np.ndarray, share: float = 0.05, min_half: int = 10, rounds: int = 20):
+        n = uniform.n_items
         self.order = np.lexsort((np.arange(n), np.asarray(degree)))  # items, least popular first
         self.place = np.empty(n, np.int64)
         self.place[self.order] = np.arange(n)
         self.half = min(max(min_half, round(share * n / 2)), (n - 1) // 2)
-        self.uniform = NegativeSampler(train)
+        self.uniform = uniform
         self.rounds = rounds
 
     def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -76,7 +78,7 @@ class PopularityPeerSampler:
         redo = np.arange(len(users))
         for _ in range(self.rounds):
             peer[redo] = self.order[start[redo] + rng.integers(0, width, redo.size)]
-            redo = redo[(peer[redo] == items[redo]) | self.uniform._is_positive(users[redo], peer[redo])]
+            redo = redo[(peer[redo] == items[redo]) | self.uniform.is_positive(users[redo], peer[redo])]
             if not redo.size:
                 return peer
         peer[redo] = self.uniform.sample(users[redo], rng)

@@ -18,7 +18,7 @@ import torch
 from mmrecun_core.evaluation import ranked_blocks, top_k_hits
 from mmrecun_core.metrics import recall_at_k
 from mmrecun_core.models.base import Embeddings
-from mmrecun_core.sampling import PopularityPeerSampler
+from mmrecun_core.sampling import NegativeSampler, PopularityPeerSampler
 from mmrecun_core.unlearning.held_out import item_degree
 from mmrecun_core.unlearning.membership import held_out_auc, held_out_levels, membership_auc, membership_scores, score_histograms
 
@@ -190,18 +190,22 @@ def collect_evidence(
         "bpr_div_gold": score_divergence(emb, gold) if gold is not None else None,
     }
     out["mia_auc"] = None
+    never_seen = NegativeSampler(data.train)  # one sampler for every attacker and level below
     if forgotten.nnz:
-        member, non_member = membership_scores(emb, forgotten, data.train, sample, seed)
+        member, non_member = membership_scores(emb, forgotten, never_seen, sample, seed)
         out["mia_auc"] = membership_auc(member, non_member)
         out["score_histograms"] = score_histograms(member, non_member)
-    erased = (forgotten @ sp.diags((~np.isin(np.arange(data.n_items), revoked)).astype(np.float32))).tocsr()  # items still served
-    erased.eliminate_zeros()
-    out["erasure_mia_auc"] = membership_auc(*membership_scores(emb, erased, data.train, sample, seed)) if erased.nnz else None
-    peers = PopularityPeerSampler(data.train, item_degree(retain.train)) if erased.nnz else None
-    out["erasure_peer_auc"] = membership_auc(*membership_scores(emb, erased, data.train, sample, seed, peers)) if peers else None
-    out["erasure_heldout_auc"] = held_out_auc(emb, erased, data.valid, sample, seed) if erased.nnz else None  # erased users too
-    out["erasure_recall@20"] = forget_recall(emb, erased, retain.train) if erased.nnz else None
-    levels = held_out_levels(parent, erased, data, retain, sample, seed, peers) if peers and parent is not None else (None,) * 3
+    erased = forget.without_revoked(forgotten)  # items still served
+    out["erasure_mia_auc"] = out["erasure_peer_auc"] = out["erasure_heldout_auc"] = out["erasure_recall@20"] = None
+    levels = (None,) * 3
+    if erased.nnz:
+        peers = PopularityPeerSampler(never_seen, item_degree(retain.train))
+        out["erasure_mia_auc"] = membership_auc(*membership_scores(emb, erased, never_seen, sample, seed))
+        out["erasure_peer_auc"] = membership_auc(*membership_scores(emb, erased, never_seen, sample, seed, peers))
+        out["erasure_heldout_auc"] = held_out_auc(emb, erased, data.valid, sample, seed)  # erased users too
+        out["erasure_recall@20"] = forget_recall(emb, erased, retain.train)
+        if parent is not None:
+            levels = held_out_levels(parent, erased, data, retain, never_seen, sample, seed, peers)
     out["erasure_heldout_level"], out["erasure_heldout_recall@20"], out["erasure_peer_level"] = levels
     items = emb.items.detach().cpu().numpy()
     out["content_trace"], out["content_trace_reference"] = {}, {}

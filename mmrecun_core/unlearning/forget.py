@@ -61,6 +61,14 @@ class ForgetSet:
         out = sp.csr_matrix((np.ones(int(hit.sum()), np.float32), (coo.row[hit], coo.col[hit])), shape=m.shape)
         return out
 
+    def without_revoked(self, mask: sp.csr_matrix) -> sp.csr_matrix:
+        """``mask`` (binary CSR ``[n_u, n_i]``, e.g. :meth:`forgotten_mask`) without the columns of the items this set
+        revokes: the erased interactions of items still served."""
+        kept = sp.diags((~np.isin(np.arange(mask.shape[1]), self.items)).astype(np.float32))
+        out = (mask @ kept).tocsr()
+        out.eliminate_zeros()
+        return out
+
     @property
     def content_items(self) -> np.ndarray:
         """Items that stay but lose content in some modality (int64, sorted): every modality deletion not of a revoked item."""

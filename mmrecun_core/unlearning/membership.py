@@ -60,12 +60,19 @@ def held_out_auc(emb: Embeddings, erased: sp.csr_matrix, held_out: sp.csr_matrix
 
 
 def held_out_levels(
-    parent: Embeddings, erased: sp.csr_matrix, data, retain, sample=5000, seed=0, peers: PopularityPeerSampler | None = None
+    parent: Embeddings,
+    erased: sp.csr_matrix,
+    data,
+    retain,
+    never_seen: NegativeSampler,
+    sample=5000,
+    seed=0,
+    peers: PopularityPeerSampler | None = None,
 ) -> tuple[float | None, float | None, float | None]:
     """The levels of an erasure's membership AUC and Recall@20, as the criterion reads them: ``sample`` of every user's
     held-out interactions of ``retain``, matched to the popularity of the items of ``erased`` (CSR ``[n_u, n_i]``),
     seeded (:func:`~mmrecun_core.unlearning.held_out.popularity_matched`); under the ``parent``, their
-    :func:`membership_auc` against never-seen items of the same users (never in ``data.train``), their
+    :func:`membership_auc` against never-seen items of the same users (``never_seen``: the sampler of ``data.train``), their
     :func:`~mmrecun_core.unlearning.criterion.top_share` at 20, ``data.train`` not ranked, and (with ``peers``) their
     :func:`membership_auc` against never-seen items of the same popularity. ``(None, None, None)`` without held-out
     interactions. Retraining scores an erased interaction about as the parent scores these
@@ -75,8 +82,7 @@ def held_out_levels(
     if len(users) == 0:
         return None, None, None
     scores = parent.pair_scores(users, items)
-    never_seen = NegativeSampler(data.train).sample(users, np.random.default_rng(seed + 1))
-    auc = membership_auc(scores, parent.pair_scores(users, never_seen))
+    auc = membership_auc(scores, parent.pair_scores(users, never_seen.sample(users, np.random.default_rng(seed + 1))))
     peer = membership_auc(scores, parent.pair_scores(users, peers.sample(users, items, np.random.default_rng(seed + 2)))) if peers else None
     return auc, top_share(parent, users, items, TopCutoffs.rank(parent, users, data.train, 20)), peer
 
@@ -84,19 +90,20 @@ def held_out_levels(
 def membership_scores(
     emb: Embeddings,
     forgotten: sp.csr_matrix,
-    train: sp.csr_matrix,
+    never_seen: NegativeSampler,
     sample: int = 5000,
     seed: int = 0,
     peers: PopularityPeerSampler | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The membership attacker's scores: up to ``sample`` forgotten interactions (``forgotten`` CSR ``[n_u, n_i]``,
-    drawn without replacement) and, for each, a never-seen item of the same user (never in ``train``, the parent's
-    training CSR): uniformly drawn, or with ``peers`` one of the forgotten item's popularity (an attacker who
+    drawn without replacement) and, for each, a never-seen item of the same user (``never_seen``: the sampler of the
+    parent's training interactions, built once by the caller): uniformly drawn, or with ``peers`` one of the forgotten
+    item's popularity (an attacker who
     controls for popularity); returns ``(member, non_member)`` float ``[s]`` each. The draw depends on ``seed`` only,
     not on the model, so two models are judged on the same pairs."""
     coo = forgotten.tocoo()
     rng = np.random.default_rng(seed)
     pick = rng.choice(coo.nnz, min(sample, coo.nnz), replace=False)
     u, f = coo.row[pick].astype(np.int64), coo.col[pick].astype(np.int64)
-    n = peers.sample(u, f, rng) if peers is not None else NegativeSampler(train).sample(u, rng)
+    n = peers.sample(u, f, rng) if peers is not None else never_seen.sample(u, rng)
     return emb.pair_scores(u, f), emb.pair_scores(u, n)

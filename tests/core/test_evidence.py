@@ -7,6 +7,7 @@ import torch
 
 from mmrecun_core.evaluation import top_k_hits
 from mmrecun_core.models.base import Embeddings
+from mmrecun_core.sampling import NegativeSampler, PopularityPeerSampler
 from mmrecun_core.unlearning.evidence import exposure, forget_recall, item_recall, score_divergence
 from mmrecun_core.unlearning.membership import membership_auc, membership_scores
 
@@ -74,12 +75,12 @@ def test_membership_auc():
 def test_membership_scores_pair_each_forgotten_interaction_with_a_never_seen_item():
     # user 0 trained on items 2 and 3 and forgot 3; user 1 trained on 0, 1, 2 and forgot 1
     train, forgotten = csr([(0, 2), (0, 3), (1, 0), (1, 1), (1, 2)]), csr([(0, 3), (1, 1)])
-    member, non_member = membership_scores(E, forgotten, train, seed=4)
+    member, non_member = membership_scores(E, forgotten, NegativeSampler(train), seed=4)
     # members are scored by their own items; user 1's only never-seen item is 3, user 0's are 0 and 1
     assert sorted(member.tolist()) == [2.0, 3.0]
     assert sorted(non_member.tolist()) in ([0.0, 6.0], [1.0, 6.0])
-    np.testing.assert_array_equal(membership_scores(E, forgotten, train, seed=4)[1], non_member)  # same seed, same pairs
-    assert len(membership_scores(E, forgotten, train, sample=1)[0]) == 1
+    np.testing.assert_array_equal(membership_scores(E, forgotten, NegativeSampler(train), seed=4)[1], non_member)  # same seed, same pairs
+    assert len(membership_scores(E, forgotten, NegativeSampler(train), sample=1)[0]) == 1
 
 
 def test_score_histograms_share_edges_and_sum_to_one():
@@ -101,8 +102,6 @@ def test_items_excluded_for_everyone_rank_as_if_masked_for_each_user():
 def test_an_attacker_with_peers_is_not_fooled_by_popularity():
     # the model scores every item by its popularity alone: erased interactions, mostly of popular items, beat uniformly
     # drawn never-seen items, but not never-seen items of their own popularity
-    from mmrecun_core.sampling import PopularityPeerSampler
-
     rng = np.random.default_rng(0)
     n_users, n_items = 300, 400
     popularity = rng.pareto(1.5, n_items) + 1
@@ -111,6 +110,7 @@ def test_an_attacker_with_peers_is_not_fooled_by_popularity():
     degree = np.asarray(train.sum(0)).ravel()
     model = emb(np.ones((n_users, 1)), degree[:, None] + rng.random((n_items, 1)) * 0.1)  # ties broken at random
     erased = sp.csr_matrix(train.multiply(rng.random(train.shape) < 0.3))
-    peers = PopularityPeerSampler(train, degree)
-    assert membership_auc(*membership_scores(model, erased, train)) > 0.75
-    assert abs(membership_auc(*membership_scores(model, erased, train, peers=peers)) - 0.5) < 0.08
+    never_seen = NegativeSampler(train)
+    peers = PopularityPeerSampler(never_seen, degree)
+    assert membership_auc(*membership_scores(model, erased, never_seen)) > 0.75
+    assert abs(membership_auc(*membership_scores(model, erased, never_seen, peers=peers)) - 0.5) < 0.08
