@@ -77,3 +77,13 @@ def test_empty_and_invalid_forget_sets():
         retain_data(d, ForgetSet.of(modality_items={"text": [1]}))
     with pytest.raises(ValueError, match="no known row"):
         delete_content(d.features["image"], np.arange(4))
+
+
+def test_without_revoked_keeps_the_erased_interactions_of_items_still_served():
+    data = small()
+    forget = ForgetSet.of(users=[2], items=[1], pairs=[(0, 2)])
+    forgotten = forget.forgotten_mask(data.train)
+    # user 2's items 0, 2, 3; item 1 of users 0 and 1 (revoked); user 0's item 2
+    assert edges(forgotten) == [(0, 1), (0, 2), (1, 1), (2, 0), (2, 2), (2, 3)]
+    assert edges(forget.without_revoked(forgotten)) == [(0, 2), (2, 0), (2, 2), (2, 3)]
+    assert forget.without_revoked(forgotten).nnz == 4  # the revoked entries are gone, not stored as zeros
