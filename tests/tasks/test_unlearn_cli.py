@@ -140,3 +140,28 @@ def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(cata
         assert torch.equal(graph.index, rebuilt.index) and torch.equal(graph.sim, rebuilt.sim)
     parent_model, _, _, _, v1_knn, _ = prepare(catalogue_dir, parent, items, "cpu")
     assert all(not torch.equal(v1_knn[m].index, parent_model.knn[m].index) for m in v1_knn)  # v1 rebuilt them
+
+
+def test_gold_unlearns_a_modality_revocation_by_retraining_without_the_content(catalogue_dir, parent, tmp_path):
+    """The operator's choice where a licence demands no more content trace than retraining leaves (docs/operations.md)."""
+    from mmrecun_core.checkpoint import load_model
+
+    forget, out = tmp_path / "f", tmp_path / "gold"
+    assert (
+        main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "modality", "--fraction", "0.05", "--out", str(forget)])
+        == 0
+    )
+    assert unlearn(catalogue_dir, parent, forget, out, "--method", "gold") == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    evidence = json.loads((out / "evidence.json").read_text())
+    revocations = pq.read_table(forget / "licence_revocations.parquet").to_pylist()
+    assert manifest["method"] == "gold" and manifest["training_schedule"]["epochs"] >= 1
+    assert len(manifest["requests_applied"]) == len(revocations) and manifest["excluded_items"] == []
+    modalities = {r["scope"] for r in revocations}
+    assert set(evidence["content_trace"]) == set(evidence["content_trace_reference"]) == modalities
+    bundle = load_model(out)
+    for m in modalities:  # the deleted content has no neighbour and is no one's: retrained on graphs without it
+        items = np.flatnonzero(np.isin(bundle.item_ids, [r["item_id"] for r in revocations if r["scope"] == m]))
+        index = bundle.knn[m].index.numpy()
+        assert len(items) and (index[items] == items[:, None]).all()
+        assert not np.isin(np.delete(index, items, axis=0), items).any()
