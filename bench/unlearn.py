@@ -7,7 +7,7 @@ Scenarios: ``users``, ``items``, ``both``, ``interactions`` (a share of chosen u
 forget set; the paper-shaped table gives each measure's mean and standard deviation over them, and the
 targets table says, seed by seed, whether MMRecUN is within the targets against the Gold of the same run.
 The ablation ladder (``--ladder``, on by default) adds the paper's form with this project's additions
-turned on one by one: ``+ row redraw``, ``+ replay``; ``mmrecun`` is the last rung (adding the
+turned on one by one: ``+ row redraw``, ``+ replay``, ``+ pull withdrawn``; ``mmrecun`` is the last rung (adding the
 item-centric references, the stopping criterion and its learning rate).
 
 Trains the parent MGCN (seed 999) on ``--data`` unless it is there already, writes the request
@@ -100,6 +100,7 @@ LADDER = {  # row -> (method, run_method keyword arguments): the paper's form, t
     "mmrecun-paper": ("mmrecun-paper", {"replay": False}),
     "+ row redraw": ("mmrecun-paper", {"replay": False, "overrides": {"reset_own_rows": True}}),
     "+ replay": ("mmrecun-paper", {"replay": True, "overrides": {"reset_own_rows": True}}),
+    "+ pull withdrawn": ("mmrecun-paper", {"replay": True, "overrides": {"reset_own_rows": True, "withdraw_pull": True}}),
 }
 
 

@@ -23,10 +23,11 @@ class UnlearnConfig:
     ``request_rows_only``: the loop's steps move only the ID rows of the users of erased interactions and of the
     forgotten and content-deleted items, every other parameter held at the parent's (``mmrecun`` only);
     ``replay``: the parent's training schedule for the replay of redrawn item rows (None = no replay; used only
-    with the redraw); ``criterion_sample``: rows of each kind in the stopping probe (5,000: a standard error of
-    about 0.007 on the AUC, small against ``auc_tolerance``); ``reference_pool``: least size of the cold pool;
-    ``rank_cutoff``: the length of the served list whose top the erasures are judged on (``erasures@top``, with
-    retraining's references; 20, the cutoff model selection reads).
+    with the redraw); ``withdraw_pull``: take out of the users' rows their first-order pull towards the revoked items
+    (``mmrecun`` only; :func:`~mmrecun_core.unlearning.rows.withdraw_revoked_pull`); ``criterion_sample``: rows of each
+    kind in the stopping probe (5,000: a standard error of about 0.007 on the AUC, small against ``auc_tolerance``);
+    ``reference_pool``: least size of the cold pool; ``rank_cutoff``: the length of the served list whose top the
+    erasures are judged on (``erasures@top``, with retraining's references; 20, the cutoff model selection reads).
     """
 
     method: str = "mmrecun"
@@ -43,6 +44,7 @@ class UnlearnConfig:
     retrained_references: bool | None = None
     request_rows_only: bool | None = None
     replay: ReplaySchedule | None = None
+    withdraw_pull: bool | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -78,6 +80,10 @@ class UnlearnConfig:
     @property
     def moves_request_rows_only(self) -> bool:
         return self.method == "mmrecun" if self.request_rows_only is None else self.request_rows_only
+
+    @property
+    def withdraws_pull(self) -> bool:
+        return self.method == "mmrecun" if self.withdraw_pull is None else self.withdraw_pull
 
     @property
     def replays(self) -> bool:
@@ -116,6 +122,8 @@ class UnlearnConfig:
                 "; a step moves only the ID rows of the users whose interactions are erased and of the forgotten and "
                 "content-deleted items, every other parameter held at the parent's"
             )
+        if self.withdraws_pull:
+            rule += "; the users' rows lose their first-order pull towards the revoked items they were trained on"
         if self.replays:
             rule += (
                 f"; the redrawn item rows are then replayed through retraining's own steps ({self.replay.epochs} "

@@ -8,6 +8,8 @@ Methods (``UnlearnConfig.method``):
   the *row redraw* (``reset_own_rows``: the ID rows of erased users, revoked items and items whose
   content was deleted are drawn afresh from the initialiser; erased users' rows are then frozen, as a
   retrained model holds the row of a user without interactions; why: docs/decisions/007-erased-user-rows-fresh-draw.md);
+  the *pull withdrawn* (``withdraw_pull``: the users' rows lose their first-order pull towards the revoked items,
+  :func:`~mmrecun_core.unlearning.rows.withdraw_revoked_pull`);
   the *replay* (``replay``: the redrawn item rows go through retraining's own steps,
   :mod:`~mmrecun_core.unlearning.replay`);
   *references and levels as retraining scores the forgotten items* (``retrained_references``: an erased
@@ -59,7 +61,7 @@ from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.unlearning.objective import mmrecun_loss, parent_snapshot
 from mmrecun_core.unlearning.replay import replay_rows
 from mmrecun_core.unlearning.row_adam import RowAdam
-from mmrecun_core.unlearning.rows import delete_model_content, frozen_parameters, frozen_rows, reset_own_rows
+from mmrecun_core.unlearning.rows import delete_model_content, frozen_parameters, frozen_rows, reset_own_rows, withdraw_revoked_pull
 
 log = logging.getLogger("mmrecun.unlearn")
 
@@ -70,7 +72,8 @@ class UnlearnResult:
     :func:`~mmrecun_core.unlearning.criterion.criterion_aucs`) at the end, ``initial_auc`` before the first step (after the
     reset and the replay); ``levels``: each kind's level (:func:`~mmrecun_core.unlearning.criterion.criterion_levels`;
     the criterion holds at level + tolerance); ``history``: per epoch loss, criterion AUCs and seconds; ``replay``: the revocation
-    replay's facts (:func:`~mmrecun_core.unlearning.replay.replay_rows`), None without one."""
+    replay's facts (:func:`~mmrecun_core.unlearning.replay.replay_rows`), None without one; ``pull``: those of
+    :func:`~mmrecun_core.unlearning.rows.withdraw_revoked_pull`, None without it."""
 
     epochs_run: int
     stopped_by: str
@@ -80,6 +83,7 @@ class UnlearnResult:
     levels: dict[str, float]
     history: list[dict] = field(default_factory=list)
     replay: dict | None = None
+    pull: dict | None = None
 
 
 def unlearn(
@@ -90,13 +94,15 @@ def unlearn(
     graphs: GraphBundle,
     config: UnlearnConfig = UnlearnConfig(),
     excluded_items: np.ndarray | None = None,
+    parent_graphs: GraphBundle | None = None,
 ) -> UnlearnResult:
     """Unlearn ``forget`` from ``model`` (trained on ``data``) in place; ``retain`` / ``graphs``: what remains.
 
     ``excluded_items``: int64 items revoked by earlier model versions (the cumulative set's may be passed whole):
     the parent has unlearned them already, so they are not unlearned again, but with no retain interaction
-    left they must not serve as cold reference items. Returns :class:`UnlearnResult`. Raises ``ValueError``
-    when the forget set holds no training interaction and deletes no content.
+    left they must not serve as cold reference items. ``parent_graphs``: the graphs ``model`` was trained on, needed
+    when ``config.withdraws_pull`` and items are revoked. Returns :class:`UnlearnResult`. Raises ``ValueError``
+    when the forget set holds no training interaction and deletes no content, or lacks ``parent_graphs`` so.
     """
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -121,11 +127,17 @@ def unlearn(
     parent_emb = probe_embeddings(model, graphs, np.union1d(watched, probe.level_users))  # the levels read the parent once
     levels = criterion_levels(parent_emb, probe, data.train if held_out is not None else None, k)  # the parent's
     threshold = {kind: level + config.auc_tolerance for kind, level in levels.items()}
+    pulls = config.withdraws_pull and len(forget.items) > 0
+    if pulls and parent_graphs is None:
+        raise ValueError("withdrawing the revoked items' pull needs the graphs the model was trained on (parent_graphs)")
+    with torch.no_grad():  # the revoked items' final embeddings as the users' rows were fitted to them
+        parent_items = model.propagate(parent_graphs).items if pulls else None
     delete_model_content(model, forget, retain)
     step = _Stepper(model, graphs, retain, config)
     started = time.perf_counter()
     if config.resets_own_rows:
         reset_own_rows(model, forget.users, np.union1d(forget.items, content), config.seed)
+    pull = withdraw_revoked_pull(model, parent_items, retain.train + mask.tocsr(), forget.items, forget.users) if pulls else None
     replay = None
     if config.replays and (len(forget.items) or len(content)):
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
@@ -177,7 +189,7 @@ def unlearn(
             )
     met = all(value <= threshold[key] for key, value in aucs.items())
     stopped_by = "criterion" if config.stops and met else "epoch cap"
-    return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, levels, history, replay)
+    return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, levels, history, replay, pull)
 
 
 def _optimizer(model: GraphRecommender, config: UnlearnConfig, users: np.ndarray, items: np.ndarray):

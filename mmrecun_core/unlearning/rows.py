@@ -1,8 +1,9 @@
-"""An unlearned model's own rows: redrawn from the initialiser, frozen, erased, and the content copy it holds.
+"""An unlearned model's own rows: redrawn from the initialiser, frozen, erased, the content copy it holds, and the
+users' rows without the pull of revoked items.
 
 A graph recommender keeps per-user and per-item ID rows (and MGCN a trainable copy of the content
 features); these are the parameters a request names directly, handled here exactly, before or
-after any gradient step (:mod:`mmrecun_core.unlearning.loop`).
+after any gradient step (:mod:`mmrecun_core.unlearning.loop`); the withdrawn pull is a first-order correction.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from mmrecun_core.data import InteractionData
@@ -33,6 +35,35 @@ def reset_own_rows(model: GraphRecommender, users: np.ndarray, items: np.ndarray
         target = getattr(model, name).weight
         rows = torch.from_numpy(np.asarray(index, dtype=np.int64))
         target[rows.to(target.device)] = getattr(fresh, name).weight[rows].to(target.device)
+
+
+@torch.no_grad()
+def withdraw_revoked_pull(
+    model: GraphRecommender, parent_items: torch.Tensor, fitted: sp.csr_matrix, revoked: np.ndarray, held: np.ndarray
+) -> dict:
+    r"""Take out of every user's ID row the pull of the ``revoked`` items it was trained on, in place; return its facts.
+
+    A trained user's ID row lies near ``c`` times the mean final embedding of the items it was trained on, ``c`` the
+    least-squares fit over all users (``c = <U, M> / <M, M>``, ``M_u = Σ_{i ∈ I(u)} e_i / |I(u)|``). Retraining without
+    the revoked items would lack their share of that mean, so user ``u`` loses ``c Σ_{i ∈ I(u) ∩ revoked} e_i / |I(u)|``:
+    the first-order part of what its row learned from them. ``parent_items``: ``[n_i, d]`` the model's final item
+    embeddings on the graphs it was trained on (before any change); ``fitted``: CSR ``[n_u, n_i]``, the interactions it
+    was trained on; ``revoked``, ``held`` (users left as they are: erased users' redrawn rows): int64. Returns ``c``,
+    ``users`` (rows moved) and ``mean_shift`` (mean L2 norm of their shift). Why: docs/decisions/002-unlearning-methods.md.
+    """
+    weight = model.user_embedding.weight
+    items = parent_items.detach().cpu().numpy()
+    degree = np.maximum(np.asarray(fitted.sum(axis=1)).ravel(), 1.0)[:, None]
+    mean = (fitted @ items) / degree  # M [n_u, d]
+    rows = weight.detach().cpu().numpy()
+    c = float((rows * mean).sum() / max(float((mean * mean).sum()), 1e-12))
+    column = np.zeros(fitted.shape[1], np.float32)
+    column[np.asarray(revoked, dtype=np.int64)] = 1.0
+    shift = c * (fitted @ sp.diags(column) @ items) / degree  # [n_u, d], zero for users without a revoked item
+    shift[np.asarray(held, dtype=np.int64)] = 0.0
+    moved = np.flatnonzero(np.abs(shift).sum(axis=1) > 0)
+    weight[torch.from_numpy(moved).to(weight.device)] -= torch.from_numpy(shift[moved]).to(weight)
+    return {"c": c, "users": len(moved), "mean_shift": float(np.linalg.norm(shift[moved], axis=1).mean()) if len(moved) else 0.0}
 
 
 @contextmanager

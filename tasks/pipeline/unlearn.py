@@ -133,7 +133,8 @@ def run_method(
             replay=replay_schedule(parent.manifest) if replay else None,
             **(overrides or {}),
         )
-        result = unlearn(model, data, requests.forget, retain, graphs, config, excluded_items=requests.cumulative.items)
+        parent_graphs = parent.graphs(dev) if config.withdraws_pull and len(requests.forget.items) else None  # inside the wall time
+        result = unlearn(model, data, requests.forget, retain, graphs, config, requests.cumulative.items, parent_graphs)
         facts = {
             "epochs_run": result.epochs_run,
             "stopped_by": result.stopped_by,
@@ -142,6 +143,7 @@ def run_method(
             "initial_criterion_auc": result.initial_auc,
             "criterion_levels": result.levels,
             "replay": result.replay,
+            "pull": result.pull,
             "resets_own_rows": config.resets_own_rows,
             "config": dataclasses.asdict(config),
         }

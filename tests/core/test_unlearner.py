@@ -204,7 +204,9 @@ def test_revoked_items_are_pushed_to_the_cold_reference(parent, slice_data):
     # Adam moves each coordinate by about lr a step, an epoch here is one or two steps, and only the revoked rows move (the
     # users keep w): lr a twenty-fifth of the planted rows' coordinate size lets a few dozen steps carry them past the
     # plant, whatever the data's embedding scale
-    config = UnlearnConfig(max_epochs=50, reset_own_rows=False, lr=float(planted) / model.config.embedding_dim**0.5 / 25)
+    config = UnlearnConfig(
+        max_epochs=50, reset_own_rows=False, withdraw_pull=False, lr=float(planted) / model.config.embedding_dim**0.5 / 25
+    )
     result = unlearn(model, slice_data, forget, retain, graphs_of(retain), config)
     assert set(result.criterion_auc) == {"revocations"}
     assert result.initial_auc["revocations"] > 0.7 and result.epochs_run >= 1
@@ -225,7 +227,7 @@ def test_items_revoked_by_an_earlier_version_are_never_reference_items(parent, s
             built.append(self)
 
     monkeypatch.setattr(unlearner, "ReferenceSampler", Recording)
-    config = UnlearnConfig(max_epochs=1, stop_on_criterion=False)
+    config = UnlearnConfig(max_epochs=1, stop_on_criterion=False, withdraw_pull=False)  # the cold pool is what this reads
     for excluded in (None, cumulative.items):
         unlearn(copy.deepcopy(parent), slice_data, ForgetSet.of(items=now), retain, graphs_of(retain), config, excluded_items=excluded)
     unguarded, guarded = (sampler.cold.candidates for sampler in built)

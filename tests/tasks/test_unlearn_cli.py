@@ -80,6 +80,7 @@ def test_unlearn_items_writes_a_model_that_never_serves_revoked_items(catalogue_
     assert manifest["training_schedule"]["epochs"] == parent_manifest["best_epoch"] + 1
     schedule = manifest["training_schedule"]
     assert replay["steps"] == schedule["epochs"] * -(-bundle.train.nnz // schedule["batch_size"]) and replay["triples"] > 0
+    assert manifest["unlearn"]["pull"]["users"] > 0  # the revoked items' former users lost their pull towards them
     assert (
         main(["-q", "evaluate", "--data", str(catalogue_dir), "--model", str(out), "--json", str(tmp_path / "e.json"), "--device", "cpu"])
         == 0
