@@ -151,6 +151,7 @@ def run_seed(args, data_dir: Path, catalogue, parent_path: Path, seed: int, tmp:
             "initial_criterion_auc": facts.get("initial_criterion_auc"),
             "criterion_levels": facts.get("criterion_levels"),
             "replay": facts.get("replay"),
+            "pull": facts.get("pull"),
             "score_profile": profile,
         }
         out[group][name] = entry

@@ -44,7 +44,7 @@ def withdraw_revoked_pull(
     r"""Take out of every user's ID row the pull of the ``revoked`` items it was trained on, in place; return its facts.
 
     A trained user's ID row lies near ``c`` times the mean final embedding of the items it was trained on, ``c`` the
-    least-squares fit over all users (``c = <U, M> / <M, M>``, ``M_u = Σ_{i ∈ I(u)} e_i / |I(u)|``). Retraining without
+    least-squares fit over all users but ``held`` (``c = <U, M> / <M, M>``, ``M_u = Σ_{i ∈ I(u)} e_i / |I(u)|``). Retraining without
     the revoked items would lack their share of that mean, so user ``u`` loses ``c Σ_{i ∈ I(u) ∩ revoked} e_i / |I(u)|``:
     the first-order part of what its row learned from them. ``parent_items``: ``[n_i, d]`` the model's final item
     embeddings on the graphs it was trained on (before any change); ``fitted``: CSR ``[n_u, n_i]``, the interactions it
@@ -55,8 +55,10 @@ def withdraw_revoked_pull(
     items = parent_items.detach().cpu().numpy()
     degree = np.maximum(np.asarray(fitted.sum(axis=1)).ravel(), 1.0)[:, None]
     mean = (fitted @ items) / degree  # M [n_u, d]
-    rows = weight.detach().cpu().numpy()
-    c = float((rows * mean).sum() / max(float((mean * mean).sum()), 1e-12))
+    fit = np.ones(len(mean), bool)
+    fit[np.asarray(held, dtype=np.int64)] = False  # the held rows are fresh draws, not what training made of them
+    rows, mean_fit = weight.detach().cpu().numpy()[fit], mean[fit]
+    c = float((rows * mean_fit).sum() / max(float((mean_fit * mean_fit).sum()), 1e-12))
     column = np.zeros(fitted.shape[1], np.float32)
     column[np.asarray(revoked, dtype=np.int64)] = 1.0
     shift = c * (fitted @ sp.diags(column) @ items) / degree  # [n_u, d], zero for users without a revoked item

@@ -16,8 +16,9 @@ from tests.conftest import graphs_of
 
 
 def test_rows_that_are_their_items_mean_lose_exactly_the_revoked_share():
-    """Users whose rows are exactly k times the mean of their items' embeddings: ``c`` is k, and each row becomes k times
-    the kept items' sum over the user's whole degree; held users and users without a revoked item keep their rows."""
+    """Users whose rows are exactly k times the mean of their items' embeddings: ``c`` is k (a held user's fresh row does
+    not enter the fit), and each row becomes k times the kept items' sum over the user's whole degree; held users and
+    users without a revoked item keep their rows."""
     rng = np.random.default_rng(0)
     n_u, n_i, k = 30, 12, 0.7
     model = LightGCN(n_u, n_i)
@@ -29,6 +30,7 @@ def test_rows_that_are_their_items_mean_lose_exactly_the_revoked_share():
     degree = np.maximum(np.asarray(fitted.sum(axis=1)), 1)
     with torch.no_grad():
         model.user_embedding.weight.copy_(torch.from_numpy(k * (fitted @ items.numpy()) / degree))
+        model.user_embedding.weight[3] = torch.randn(d) * 5  # a held user's fresh draw: no part of the fit
     before = model.user_embedding.weight.detach().clone()
     revoked, held = np.array([2, 5]), np.array([3])
     facts = withdraw_revoked_pull(model, items, fitted, revoked, held)
