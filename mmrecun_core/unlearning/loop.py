@@ -94,15 +94,16 @@ def unlearn(
     graphs: GraphBundle,
     config: UnlearnConfig = UnlearnConfig(),
     excluded_items: np.ndarray | None = None,
-    parent_graphs: GraphBundle | None = None,
+    parent_items: torch.Tensor | None = None,
 ) -> UnlearnResult:
     """Unlearn ``forget`` from ``model`` (trained on ``data``) in place; ``retain`` / ``graphs``: what remains.
 
     ``excluded_items``: int64 items revoked by earlier model versions (the cumulative set's may be passed whole):
     the parent has unlearned them already, so they are not unlearned again, but with no retain interaction
-    left they must not serve as cold reference items. ``parent_graphs``: the graphs ``model`` was trained on, needed
-    when ``config.withdraws_pull`` and items are revoked. Returns :class:`UnlearnResult`. Raises ``ValueError``
-    when the forget set holds no training interaction and deletes no content, or lacks ``parent_graphs`` so.
+    left they must not serve as cold reference items. ``parent_items``: ``[n_i, d]``, ``model``'s final item
+    embeddings on the graphs it was trained on, needed when ``config.withdraws_pull`` and items are revoked. Returns
+    :class:`UnlearnResult`. Raises ``ValueError`` when the forget set holds no training interaction and deletes no
+    content, or when ``parent_items`` is needed and missing.
     """
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -128,10 +129,8 @@ def unlearn(
     levels = criterion_levels(parent_emb, probe, data.train if held_out is not None else None, k)  # the parent's
     threshold = {kind: level + config.auc_tolerance for kind, level in levels.items()}
     pulls = config.withdraws_pull and len(forget.items) > 0
-    if pulls and parent_graphs is None:
-        raise ValueError("withdrawing the revoked items' pull needs the graphs the model was trained on (parent_graphs)")
-    with torch.no_grad():  # the revoked items' final embeddings as the users' rows were fitted to them
-        parent_items = model.propagate(parent_graphs).items if pulls else None
+    if pulls and parent_items is None:
+        raise ValueError("withdrawing the revoked items' pull needs the model's final item embeddings on its own graphs (parent_items)")
     delete_model_content(model, forget, retain)
     step = _Stepper(model, graphs, retain, config)
     started = time.perf_counter()

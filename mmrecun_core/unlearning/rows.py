@@ -59,9 +59,8 @@ def withdraw_revoked_pull(
     fit[np.asarray(held, dtype=np.int64)] = False  # the held rows are fresh draws, not what training made of them
     rows, mean_fit = weight.detach().cpu().numpy()[fit], mean[fit]
     c = float((rows * mean_fit).sum() / max(float((mean_fit * mean_fit).sum()), 1e-12))
-    column = np.zeros(fitted.shape[1], np.float32)
-    column[np.asarray(revoked, dtype=np.int64)] = 1.0
-    shift = c * (fitted @ sp.diags(column) @ items) / degree  # [n_u, d], zero for users without a revoked item
+    revoked = np.asarray(revoked, dtype=np.int64)
+    shift = c * (fitted[:, revoked] @ items[revoked]) / degree  # [n_u, d], zero for users without a revoked item
     shift[np.asarray(held, dtype=np.int64)] = 0.0
     moved = np.flatnonzero(np.abs(shift).sum(axis=1) > 0)
     weight[torch.from_numpy(moved).to(weight.device)] -= torch.from_numpy(shift[moved]).to(weight)

@@ -102,12 +102,15 @@ def run_method(
     gold_seed: int | None = None,
     replay: bool = True,
     overrides: dict | None = None,
+    parent_emb=None,
 ):
     """Produce the unlearned model with ``method``; return ``(model, graphs, facts)``; ``facts["wall_s"]`` is its own time.
 
     The approximate methods change ``parent.model`` in place (pass a copy to keep the parent) and
     draw with ``seed``; ``max_epochs`` None is the method's own cap; ``overrides``: further
-    :class:`~mmrecun_core.unlearning.config.UnlearnConfig` fields (the benchmark's ablation ladder). Gold trains
+    :class:`~mmrecun_core.unlearning.config.UnlearnConfig` fields (the benchmark's ablation ladder); ``parent_emb``: the
+    parent's embeddings on its own graphs where the caller has them (None: propagated here, when the method withdraws
+    revoked items' pull, inside the wall time). Gold trains
     with ``gold_seed``, by default the parent's own training seed, so that it differs from the parent
     only by the data.
     """
@@ -133,8 +136,11 @@ def run_method(
             replay=replay_schedule(parent.manifest) if replay else None,
             **(overrides or {}),
         )
-        parent_graphs = parent.graphs(dev) if config.withdraws_pull and len(requests.forget.items) else None  # inside the wall time
-        result = unlearn(model, data, requests.forget, retain, graphs, config, requests.cumulative.items, parent_graphs)
+        parent_items = None
+        if config.withdraws_pull and len(requests.forget.items):
+            with torch.no_grad():
+                parent_items = (parent_emb if parent_emb is not None else model.propagate(parent.graphs(dev))).items
+        result = unlearn(model, data, requests.forget, retain, graphs, config, requests.cumulative.items, parent_items)
         facts = {
             "epochs_run": result.epochs_run,
             "stopped_by": result.stopped_by,
@@ -218,7 +224,9 @@ def unlearn_model(
         }
         with torch.no_grad():
             gold_emb = gold_model.propagate(gold_graphs)
-    model, graphs, facts = run_method(method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed)
+    model, graphs, facts = run_method(
+        method, parent, data, requests, retain, knn, dev, alpha=alpha, max_epochs=max_epochs, seed=seed, parent_emb=parent_emb
+    )
     evidence = measure_and_erase(
         model, graphs, data, retain, requests.cumulative, parent_emb, gold_emb, original["content_trace_reference"]
     )

@@ -44,20 +44,22 @@ def test_rows_that_are_their_items_mean_lose_exactly_the_revoked_share():
     assert torch.equal(after[~moved], before[~moved])
 
 
-def test_mmrecun_withdraws_the_pull_of_revoked_items_only_with_the_parents_graphs(parent, slice_data):
+def test_mmrecun_withdraws_the_pull_of_revoked_items_only_with_the_parents_item_embeddings(parent, slice_data):
     degree = np.asarray(slice_data.train.sum(axis=0)).ravel()
     forget = ForgetSet.of(users=[1, 2], items=np.argsort(-degree, kind="stable")[3:40:4])
     retain = retain_data(slice_data, forget)
     config = UnlearnConfig(max_epochs=1)
-    with pytest.raises(ValueError, match="parent_graphs"):
+    with pytest.raises(ValueError, match="parent_items"):
         unlearn(copy.deepcopy(parent), slice_data, forget, retain, graphs_of(retain), config)
     model = copy.deepcopy(parent)
-    result = unlearn(model, slice_data, forget, retain, graphs_of(retain), config, parent_graphs=graphs_of(slice_data))
+    with torch.no_grad():
+        parent_items = parent.propagate(graphs_of(slice_data)).items
+    result = unlearn(model, slice_data, forget, retain, graphs_of(retain), config, parent_items=parent_items)
     touched = np.flatnonzero(np.asarray(slice_data.train[:, forget.items].sum(axis=1)).ravel() > 0)
     moved = np.setdiff1d(touched, forget.users)  # the erased users' rows are fresh draws, left as drawn
     assert result.pull["users"] == len(moved) > 0 and 0 < result.pull["c"]
     changed = (model.user_embedding.weight != parent.user_embedding.weight).any(1).numpy()
     assert set(np.flatnonzero(changed)) == set(moved) | set(forget.users)
-    # the paper's form withdraws nothing and needs no parent graphs
+    # the paper's form withdraws nothing and needs no parent embeddings
     paper = unlearn(copy.deepcopy(parent), slice_data, forget, retain, graphs_of(retain), UnlearnConfig("mmrecun-paper", max_epochs=1))
     assert paper.pull is None
