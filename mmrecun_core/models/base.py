@@ -78,6 +78,12 @@ class GraphRecommender(nn.Module):
     n_users: int
     n_items: int
 
+    @staticmethod
+    def init_id_rows(weight: torch.Tensor) -> None:
+        """Draw an ID embedding table ``[n, d]`` in place from the initialiser every model uses for its ID rows
+        (Xavier-uniform, as MMRec). ``reset_parameters`` draws the user table first, then the item table."""
+        nn.init.xavier_uniform_(weight)
+
     def propagate(self, graphs: GraphBundle, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:
         """Return :class:`Embeddings` for ``users`` / ``items`` (int64 ``[u]`` / ``[i]``; None = all)."""
         raise NotImplementedError  # pragma: no cover - abstract

@@ -40,8 +40,8 @@ class LightGCN(GraphRecommender):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.user_embedding.weight)
-        nn.init.xavier_uniform_(self.item_embedding.weight)
+        self.init_id_rows(self.user_embedding.weight)
+        self.init_id_rows(self.item_embedding.weight)
 
     def propagate(self, graphs: GraphBundle, users: torch.Tensor | None = None, items: torch.Tensor | None = None) -> Embeddings:
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])

@@ -72,9 +72,9 @@ class MGCN(GraphRecommender):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Xavier-uniform ID embeddings (as MMRec); PyTorch's default for the linear layers."""
-        nn.init.xavier_uniform_(self.user_embedding.weight)
-        nn.init.xavier_uniform_(self.item_embedding.weight)
+        """The ID embeddings from :meth:`init_id_rows` (users, then items); PyTorch's default for the linear layers."""
+        self.init_id_rows(self.user_embedding.weight)
+        self.init_id_rows(self.item_embedding.weight)
         for module in [*self.projections.values(), *self.purifiers.values(), *self.preference_gates.values(), self.query]:
             for layer in module.modules():
                 if isinstance(layer, nn.Linear):

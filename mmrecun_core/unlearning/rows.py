@@ -8,7 +8,6 @@ after any gradient step (:mod:`mmrecun_core.unlearning.loop`); the withdrawn pul
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,16 +24,18 @@ from mmrecun_core.unlearning.forget import ForgetSet
 def reset_own_rows(model: GraphRecommender, users: np.ndarray, items: np.ndarray, seed: int) -> None:
     """Redraw the ID embedding rows of ``users`` and ``items`` (int64) from ``model``'s own initialiser, seeded.
 
-    The fresh draw is made on the CPU (one generator whatever the device), the global RNG state is left as it was.
+    The rows are those ``reset_parameters`` would draw after ``torch.manual_seed(seed)``: the two ID tables are drawn
+    afresh, one at a time, in its order (:meth:`GraphRecommender.init_id_rows`), on the CPU (one generator whatever
+    the device); nothing else of the model is copied. The global RNG state is left as it was.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        fresh = copy.deepcopy(model).cpu()
-        fresh.reset_parameters()
-    for name, index in (("user_embedding", users), ("item_embedding", items)):
-        target = getattr(model, name).weight
-        rows = torch.from_numpy(np.asarray(index, dtype=np.int64))
-        target[rows.to(target.device)] = getattr(fresh, name).weight[rows].to(target.device)
+        for name, index in (("user_embedding", users), ("item_embedding", items)):
+            target = getattr(model, name).weight
+            fresh = torch.empty(target.shape, dtype=target.dtype)
+            model.init_id_rows(fresh)
+            rows = torch.from_numpy(np.asarray(index, dtype=np.int64))
+            target[rows.to(target.device)] = fresh[rows].to(target.device)
 
 
 @torch.no_grad()

@@ -251,6 +251,29 @@ def test_frozen_rows_keep_their_values_under_adam():
     assert (table.weight.grad[[1, 3]] == 1).all()
 
 
+@pytest.mark.parametrize("make", [lambda: LightGCN(40, 30), lambda: MGCN(40, 30, {"audio": torch.randn(30, 6)})])
+def test_redrawn_rows_are_the_initialisers_draw_and_nothing_else_moves(make):
+    """The redraw gives the rows a fresh model seeded alike would have, changes no other row or parameter, and leaves
+    the global RNG as it was."""
+    model = make()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    users, items = np.array([0, 7, 39]), np.array([2, 29])
+    state = torch.get_rng_state()
+    reset_own_rows(model, users, items, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    seeded = make()
+    torch.manual_seed(5)
+    seeded.reset_parameters()
+    for name, drawn in (("user_embedding.weight", users), ("item_embedding.weight", items)):
+        after, kept = model.state_dict()[name], np.setdiff1d(np.arange(len(before[name])), drawn)
+        assert torch.equal(after[drawn], seeded.state_dict()[name][drawn])
+        assert not torch.equal(after[drawn], before[name][drawn])
+        assert torch.equal(after[kept], before[name][kept])
+    for name, value in model.state_dict().items():
+        if name not in ("user_embedding.weight", "item_embedding.weight"):
+            assert torch.equal(value, before[name]), name
+
+
 def test_finetune_runs_its_budget_and_neggrad_forgets(parent, slice_data, scenario):
     model = copy.deepcopy(parent)
     result = unlearn(
