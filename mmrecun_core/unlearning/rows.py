@@ -50,22 +50,26 @@ def withdraw_revoked_pull(
     the first-order part of what its row learned from them. ``parent_items``: ``[n_i, d]`` the model's final item
     embeddings on the graphs it was trained on (before any change); ``fitted``: CSR ``[n_u, n_i]``, the interactions it
     was trained on; ``revoked``, ``held`` (users left as they are: erased users' redrawn rows): int64. Returns ``c``,
-    ``users`` (rows moved) and ``mean_shift`` (mean L2 norm of their shift). Why: docs/decisions/002-unlearning-methods.md.
+    ``users`` (rows moved) and ``mean_shift`` (mean L2 norm of their shift). Holds one ``[n_u, d]`` array (``M``) and the
+    moved users' shifts. Why: docs/decisions/002-unlearning-methods.md.
     """
     weight = model.user_embedding.weight
     items = parent_items.detach().cpu().numpy()
-    degree = np.maximum(np.asarray(fitted.sum(axis=1)).ravel(), 1.0)[:, None]
-    mean = (fitted @ items) / degree  # M [n_u, d]
+    rows = weight.detach().cpu().numpy()  # on a CPU model a view, not a copy
+    degree = np.maximum(np.asarray(fitted.sum(axis=1)).ravel(), 1.0)
+    mean = (fitted @ items) / degree[:, None]  # M [n_u, d]
     fit = np.ones(len(mean), bool)
     fit[np.asarray(held, dtype=np.int64)] = False  # the held rows are fresh draws, not what training made of them
-    rows, mean_fit = weight.detach().cpu().numpy()[fit], mean[fit]
-    c = float((rows * mean_fit).sum() / max(float((mean_fit * mean_fit).sum()), 1e-12))
+    dots, norms = np.einsum("ij,ij->i", rows, mean)[fit], np.einsum("ij,ij->i", mean, mean)[fit]
+    del mean
+    c = float(dots.sum() / max(float(norms.sum()), 1e-12))
     revoked = np.asarray(revoked, dtype=np.int64)
-    shift = c * (fitted[:, revoked] @ items[revoked]) / degree  # [n_u, d], zero for users without a revoked item
-    shift[np.asarray(held, dtype=np.int64)] = 0.0
-    moved = np.flatnonzero(np.abs(shift).sum(axis=1) > 0)
-    weight[torch.from_numpy(moved).to(weight.device)] -= torch.from_numpy(shift[moved]).to(weight)
-    return {"c": c, "users": len(moved), "mean_shift": float(np.linalg.norm(shift[moved], axis=1).mean()) if len(moved) else 0.0}
+    touched = fitted[:, revoked].tocsr()  # [n_u, r]
+    touched.eliminate_zeros()
+    moved = np.setdiff1d(np.flatnonzero(touched.getnnz(axis=1)), np.asarray(held, dtype=np.int64))
+    shift = c * (touched[moved] @ items[revoked]) / degree[moved, None]  # [moved, d]
+    weight[torch.from_numpy(moved).to(weight.device)] -= torch.from_numpy(shift).to(weight)
+    return {"c": c, "users": len(moved), "mean_shift": float(np.linalg.norm(shift, axis=1).mean()) if len(moved) else 0.0}
 
 
 @contextmanager
