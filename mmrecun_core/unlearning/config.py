@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.unlearning.objective import MMRecUNConfig
 from mmrecun_core.unlearning.replay import ReplaySchedule
 
@@ -84,6 +85,10 @@ class UnlearnConfig:
     @property
     def withdraws_pull(self) -> bool:
         return self.method == "mmrecun" if self.withdraw_pull is None else self.withdraw_pull
+
+    def pulls(self, forget: ForgetSet) -> bool:
+        """Whether unlearning ``forget`` withdraws revoked items' pull, and so needs what the model was trained on."""
+        return self.withdraws_pull and len(forget.items) > 0
 
     @property
     def replays(self) -> bool:

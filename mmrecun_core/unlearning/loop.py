@@ -61,7 +61,14 @@ from mmrecun_core.unlearning.forget import ForgetSet
 from mmrecun_core.unlearning.objective import mmrecun_loss, parent_snapshot
 from mmrecun_core.unlearning.replay import replay_rows
 from mmrecun_core.unlearning.row_adam import RowAdam
-from mmrecun_core.unlearning.rows import delete_model_content, frozen_parameters, frozen_rows, reset_own_rows, withdraw_revoked_pull
+from mmrecun_core.unlearning.rows import (
+    TrainedOn,
+    delete_model_content,
+    frozen_parameters,
+    frozen_rows,
+    reset_own_rows,
+    withdraw_revoked_pull,
+)
 
 log = logging.getLogger("mmrecun.unlearn")
 
@@ -70,7 +77,7 @@ log = logging.getLogger("mmrecun.unlearn")
 class UnlearnResult:
     """``stopped_by``: ``criterion`` or ``epoch cap``; ``criterion_auc``: per kind of request (see
     :func:`~mmrecun_core.unlearning.criterion.criterion_aucs`) at the end, ``initial_auc`` before the first step (after the
-    reset and the replay); ``levels``: each kind's level (:func:`~mmrecun_core.unlearning.criterion.criterion_levels`;
+    reset, the pull and the replay); ``levels``: each kind's level (:func:`~mmrecun_core.unlearning.criterion.criterion_levels`;
     the criterion holds at level + tolerance); ``history``: per epoch loss, criterion AUCs and seconds; ``replay``: the revocation
     replay's facts (:func:`~mmrecun_core.unlearning.replay.replay_rows`), None without one; ``pull``: those of
     :func:`~mmrecun_core.unlearning.rows.withdraw_revoked_pull`, None without it."""
@@ -94,16 +101,16 @@ def unlearn(
     graphs: GraphBundle,
     config: UnlearnConfig = UnlearnConfig(),
     excluded_items: np.ndarray | None = None,
-    parent_items: torch.Tensor | None = None,
+    trained_on: TrainedOn | None = None,
 ) -> UnlearnResult:
     """Unlearn ``forget`` from ``model`` (trained on ``data``) in place; ``retain`` / ``graphs``: what remains.
 
     ``excluded_items``: int64 items revoked by earlier model versions (the cumulative set's may be passed whole):
     the parent has unlearned them already, so they are not unlearned again, but with no retain interaction
-    left they must not serve as cold reference items. ``parent_items``: ``[n_i, d]``, ``model``'s final item
-    embeddings on the graphs it was trained on, needed when ``config.withdraws_pull`` and items are revoked. Returns
-    :class:`UnlearnResult`. Raises ``ValueError`` when the forget set holds no training interaction and deletes no
-    content, or when ``parent_items`` is needed and missing.
+    left they must not serve as cold reference items. ``trained_on``: what ``model`` was trained on (its interactions
+    and final item embeddings, :class:`~mmrecun_core.unlearning.rows.TrainedOn`), needed when ``config.pulls(forget)``.
+    Returns :class:`UnlearnResult`. Raises ``ValueError`` when the forget set holds no training interaction and
+    deletes no content, or when ``trained_on`` is needed and missing.
     """
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -128,15 +135,16 @@ def unlearn(
     parent_emb = probe_embeddings(model, graphs, np.union1d(watched, probe.level_users))  # the levels read the parent once
     levels = criterion_levels(parent_emb, probe, data.train if held_out is not None else None, k)  # the parent's
     threshold = {kind: level + config.auc_tolerance for kind, level in levels.items()}
-    pulls = config.withdraws_pull and len(forget.items) > 0
-    if pulls and parent_items is None:
-        raise ValueError("withdrawing the revoked items' pull needs the model's final item embeddings on its own graphs (parent_items)")
+    pulls = config.pulls(forget)
+    if pulls and trained_on is None:
+        raise ValueError("withdrawing the revoked items' pull needs what the model was trained on (trained_on)")
     delete_model_content(model, forget, retain)
     step = _Stepper(model, graphs, retain, config)
     started = time.perf_counter()
     if config.resets_own_rows:
         reset_own_rows(model, forget.users, np.union1d(forget.items, content), config.seed)
-    pull = withdraw_revoked_pull(model, parent_items, retain.train + mask.tocsr(), forget.items, forget.users) if pulls else None
+    fresh = forget.users if config.resets_own_rows else np.empty(0, np.int64)  # redrawn rows: no pull to withdraw
+    pull = withdraw_revoked_pull(model, trained_on, forget.items, fresh) if pulls else None
     replay = None
     if config.replays and (len(forget.items) or len(content)):
         replay = replay_rows(model, graphs, retain.train, forget.items, content, config.replay, np.random.default_rng(config.seed + 2))
@@ -178,14 +186,8 @@ def unlearn(
             seconds = time.perf_counter() - t0
             emb, cutoffs, aucs = _measure(model, graphs, probe, watched, f_users[~revoked], top_mask, k)
             history.append({"epoch": epoch, "loss": total, "criterion_auc": aucs, "seconds": seconds})
-            log.info(
-                "%s epoch %3d  loss %.4f  criterion %s  %.2fs",
-                config.method,
-                epoch,
-                total,
-                ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()),
-                seconds,
-            )
+            measured = ", ".join(f"{k} {v:.3f}" for k, v in aucs.items())
+            log.info("%s epoch %3d  loss %.4f  criterion %s  %.2fs", config.method, epoch, total, measured, seconds)
     met = all(value <= threshold[key] for key, value in aucs.items())
     stopped_by = "criterion" if config.stops and met else "epoch cap"
     return UnlearnResult(len(history), stopped_by, time.perf_counter() - started, aucs, initial, levels, history, replay, pull)

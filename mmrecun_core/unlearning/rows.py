@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,23 +39,31 @@ def reset_own_rows(model: GraphRecommender, users: np.ndarray, items: np.ndarray
             target[rows.to(target.device)] = fresh[rows].to(target.device)
 
 
+@dataclass(frozen=True)
+class TrainedOn:
+    """What a model was trained on, as :func:`withdraw_revoked_pull` reads it: ``train``, CSR ``[n_u, n_i]``, the
+    interactions its graphs were built from (for a model that is itself an unlearned version, without what earlier
+    versions forgot); ``items``, ``[n_i, d]``, its final item embeddings over those graphs (before any change)."""
+
+    train: sp.csr_matrix
+    items: torch.Tensor
+
+
 @torch.no_grad()
-def withdraw_revoked_pull(
-    model: GraphRecommender, parent_items: torch.Tensor, fitted: sp.csr_matrix, revoked: np.ndarray, held: np.ndarray
-) -> dict:
+def withdraw_revoked_pull(model: GraphRecommender, trained_on: TrainedOn, revoked: np.ndarray, held: np.ndarray) -> dict:
     r"""Take out of every user's ID row the pull of the ``revoked`` items it was trained on, in place; return its facts.
 
     A trained user's ID row lies near ``c`` times the mean final embedding of the items it was trained on, ``c`` the
     least-squares fit over all users but ``held`` (``c = <U, M> / <M, M>``, ``M_u = Σ_{i ∈ I(u)} e_i / |I(u)|``). Retraining without
     the revoked items would lack their share of that mean, so user ``u`` loses ``c Σ_{i ∈ I(u) ∩ revoked} e_i / |I(u)|``:
-    the first-order part of what its row learned from them. ``parent_items``: ``[n_i, d]`` the model's final item
-    embeddings on the graphs it was trained on (before any change); ``fitted``: CSR ``[n_u, n_i]``, the interactions it
-    was trained on; ``revoked``, ``held`` (users left as they are: erased users' redrawn rows): int64. Returns ``c``,
+    the first-order part of what its row learned from them (``I(u)``, ``e_i``: ``trained_on``). ``revoked``, ``held``
+    (users left as they are and out of the fit: erased users' redrawn rows): int64. Returns ``c``,
     ``users`` (rows moved) and ``mean_shift`` (mean L2 norm of their shift). Holds one ``[n_u, d]`` array (``M``) and the
-    moved users' shifts. Why: docs/decisions/002-unlearning-methods.md.
+    moved users' shifts on the CPU (a model on another device adds a host copy of its user rows and of ``items``).
+    Why: docs/decisions/002-unlearning-methods.md.
     """
     weight = model.user_embedding.weight
-    items = parent_items.detach().cpu().numpy()
+    fitted, items = trained_on.train, trained_on.items.detach().cpu().numpy()
     rows = weight.detach().cpu().numpy()  # on a CPU model a view, not a copy
     degree = np.maximum(np.asarray(fitted.sum(axis=1)).ravel(), 1.0)
     mean = (fitted @ items) / degree[:, None]  # M [n_u, d]

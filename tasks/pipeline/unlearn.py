@@ -28,7 +28,7 @@ from mmrecun_core.unlearning.forget import retain_data
 from mmrecun_core.unlearning.loop import unlearn
 from mmrecun_core.unlearning.objective import MMRecUNConfig
 from mmrecun_core.unlearning.replay import ReplaySchedule
-from mmrecun_core.unlearning.rows import erase_user_rows
+from mmrecun_core.unlearning.rows import TrainedOn, erase_user_rows
 from schemas.errors import BadParameter, ContractError
 from tasks.core_input import core_input
 from tasks.paths import replacing_folder
@@ -136,11 +136,12 @@ def run_method(
             replay=replay_schedule(parent.manifest) if replay else None,
             **(overrides or {}),
         )
-        parent_items = None
-        if config.withdraws_pull and len(requests.forget.items):
+        trained_on = None
+        if config.pulls(requests.forget):  # the parent's own interactions: without what earlier versions forgot
             with torch.no_grad():
-                parent_items = (parent_emb if parent_emb is not None else model.propagate(parent.graphs(dev))).items
-        result = unlearn(model, data, requests.forget, retain, graphs, config, requests.cumulative.items, parent_items)
+                items = (parent_emb if parent_emb is not None else model.propagate(parent.graphs(dev))).items
+            trained_on = TrainedOn(parent.train, items)
+        result = unlearn(model, data, requests.forget, retain, graphs, config, requests.cumulative.items, trained_on)
         facts = {
             "epochs_run": result.epochs_run,
             "stopped_by": result.stopped_by,

@@ -11,7 +11,7 @@ from mmrecun_core.models import LightGCN
 from mmrecun_core.unlearning.config import UnlearnConfig
 from mmrecun_core.unlearning.forget import ForgetSet, retain_data
 from mmrecun_core.unlearning.loop import unlearn
-from mmrecun_core.unlearning.rows import withdraw_revoked_pull
+from mmrecun_core.unlearning.rows import TrainedOn, withdraw_revoked_pull
 from tests.conftest import graphs_of
 
 
@@ -33,7 +33,7 @@ def test_rows_that_are_their_items_mean_lose_exactly_the_revoked_share():
         model.user_embedding.weight[3] = torch.randn(d) * 5  # a held user's fresh draw: no part of the fit
     before = model.user_embedding.weight.detach().clone()
     revoked, held = np.array([2, 5]), np.array([3])
-    facts = withdraw_revoked_pull(model, items, fitted, revoked, held)
+    facts = withdraw_revoked_pull(model, TrainedOn(fitted, items), revoked, held)
     kept = fitted.multiply(~np.isin(np.arange(n_i), revoked)).tocsr()
     expected = torch.from_numpy(k * (kept @ items.numpy()) / degree)
     touches = np.asarray(fitted[:, revoked].sum(axis=1)).ravel() > 0
@@ -44,17 +44,17 @@ def test_rows_that_are_their_items_mean_lose_exactly_the_revoked_share():
     assert torch.equal(after[~moved], before[~moved])
 
 
-def test_mmrecun_withdraws_the_pull_of_revoked_items_only_with_the_parents_item_embeddings(parent, slice_data):
+def test_mmrecun_withdraws_the_pull_of_revoked_items_only_with_what_the_parent_was_trained_on(parent, slice_data):
     degree = np.asarray(slice_data.train.sum(axis=0)).ravel()
     forget = ForgetSet.of(users=[1, 2], items=np.argsort(-degree, kind="stable")[3:40:4])
     retain = retain_data(slice_data, forget)
     config = UnlearnConfig(max_epochs=1)
-    with pytest.raises(ValueError, match="parent_items"):
+    with pytest.raises(ValueError, match="trained_on"):
         unlearn(copy.deepcopy(parent), slice_data, forget, retain, graphs_of(retain), config)
     model = copy.deepcopy(parent)
     with torch.no_grad():
-        parent_items = parent.propagate(graphs_of(slice_data)).items
-    result = unlearn(model, slice_data, forget, retain, graphs_of(retain), config, parent_items=parent_items)
+        trained_on = TrainedOn(slice_data.train, parent.propagate(graphs_of(slice_data)).items)
+    result = unlearn(model, slice_data, forget, retain, graphs_of(retain), config, trained_on=trained_on)
     touched = np.flatnonzero(np.asarray(slice_data.train[:, forget.items].sum(axis=1)).ravel() > 0)
     moved = np.setdiff1d(touched, forget.users)  # the erased users' rows are fresh draws, left as drawn
     assert result.pull["users"] == len(moved) > 0 and 0 < result.pull["c"]

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -141,6 +142,36 @@ def test_a_child_model_does_not_reapply_its_parents_requests_but_keeps_them(cata
         assert torch.equal(graph.index, rebuilt.index) and torch.equal(graph.sim, rebuilt.sim)
     parent_model, _, _, _, v1_knn, _ = prepare(catalogue_dir, parent, items, "cpu")
     assert all(not torch.equal(v1_knn[m].index, parent_model.knn[m].index) for m in v1_knn)  # v1 rebuilt them
+
+
+def test_a_later_version_withdraws_the_pull_of_what_its_parent_was_trained_on_only(catalogue_dir, parent, tmp_path):
+    """Users erased by an earlier version are no longer in its training interactions: revoking items they had moves
+    only the users the parent version was trained with on those items."""
+    import shutil
+
+    from mmrecun_core.checkpoint import load_model
+    from tasks.inputs.catalogue import load_catalogue
+
+    users, items, both = tmp_path / "users", tmp_path / "items", tmp_path / "both"
+    for scenario, out in (("users", users), ("items", items)):
+        options = ["--scenario", scenario, "--fraction", "0.03", "--out", str(out)]
+        assert main(["-q", "make-requests", "--data", str(catalogue_dir), *options]) == 0
+    assert unlearn(catalogue_dir, parent, users, tmp_path / "v1", "--max-epochs", "1") == 0
+    data = load_catalogue(catalogue_dir).data
+    erased = np.flatnonzero(np.isin(data.user_ids, pq.read_table(users / "erasure_requests.parquet").column("user_id").to_pylist()))
+    theirs = np.unique(data.train[erased].indices)  # items the erased users had
+    table = pq.read_table(items / "licence_revocations.parquet")
+    table = table.slice(0, min(len(table), len(theirs)))
+    revoked = theirs[: len(table)]
+    table = table.set_column(table.schema.get_field_index("item_id"), "item_id", pa.array(data.item_ids[revoked].tolist()))
+    both.mkdir()
+    shutil.copy(users / "erasure_requests.parquet", both)
+    pq.write_table(table, both / "licence_revocations.parquet")
+    assert unlearn(catalogue_dir, tmp_path / "v1", both, tmp_path / "v2", "--max-epochs", "1") == 0
+    pull = json.loads((tmp_path / "v2" / "manifest.json").read_text())["unlearn"]["pull"]
+    trained = load_model(tmp_path / "v1").train
+    assert not trained[erased].nnz and data.train[erased][:, revoked].nnz  # the catalogue still has them, v1 does not
+    assert pull["users"] == int((trained[:, revoked].getnnz(axis=1) > 0).sum()) > 0
 
 
 def test_gold_unlearns_a_modality_revocation_by_retraining_without_the_content(catalogue_dir, parent, tmp_path):
