@@ -88,6 +88,31 @@ def test_unlearn_items_writes_a_model_that_never_serves_revoked_items(catalogue_
     )
 
 
+def test_without_the_parents_embeddings_run_method_unlearns_as_with_them(catalogue_dir, parent, tmp_path):
+    """The benchmark's path (``run_method`` propagates the parent itself, inside the wall time) and a pipeline run's (the
+    embeddings its evidence computed) give the same model and the same pull."""
+    import copy
+    import dataclasses
+
+    from tasks.pipeline.unlearn import prepare, run_method
+
+    forget = tmp_path / "f"
+    assert (
+        main(["-q", "make-requests", "--data", str(catalogue_dir), "--scenario", "items", "--fraction", "0.05", "--out", str(forget)]) == 0
+    )
+    bundle, data, requests, retain, knn, dev = prepare(catalogue_dir, parent, forget, "cpu")
+    with torch.no_grad():
+        emb = bundle.model.propagate(bundle.graphs(dev))
+    runs = []
+    for given in (emb, None):
+        own = dataclasses.replace(bundle, model=copy.deepcopy(bundle.model))
+        model, _, facts = run_method("mmrecun", own, data, requests, retain, knn, dev, max_epochs=2, parent_emb=given)
+        runs.append((model.state_dict(), facts["pull"]))
+    (with_emb, pull), (without, pull_without) = runs
+    assert pull == pull_without and pull["users"] > 0
+    assert all(torch.equal(with_emb[k], without[k]) for k in with_emb)
+
+
 def test_nothing_to_forget_is_an_error_that_writes_nothing(catalogue_dir, parent, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert unlearn(catalogue_dir, parent, tmp_path / "empty", tmp_path / "out") == 2
