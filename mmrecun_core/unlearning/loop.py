@@ -63,6 +63,7 @@ from mmrecun_core.unlearning.replay import replay_rows
 from mmrecun_core.unlearning.row_adam import RowAdam
 from mmrecun_core.unlearning.rows import (
     TrainedOn,
+    check_trained_on,
     delete_model_content,
     frozen_parameters,
     frozen_rows,
@@ -110,7 +111,7 @@ def unlearn(
     left they must not serve as cold reference items. ``trained_on``: what ``model`` was trained on (its interactions
     and final item embeddings, :class:`~mmrecun_core.unlearning.rows.TrainedOn`), needed when ``config.pulls(forget)``.
     Returns :class:`UnlearnResult`. Raises ``ValueError`` when the forget set holds no training interaction and
-    deletes no content, or when ``trained_on`` is needed and missing.
+    deletes no content, or when ``trained_on`` is needed and missing or of another shape than ``model``.
     """
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -136,8 +137,8 @@ def unlearn(
     levels = criterion_levels(parent_emb, probe, data.train if held_out is not None else None, k)  # the parent's
     threshold = {kind: level + config.auc_tolerance for kind, level in levels.items()}
     pulls = config.pulls(forget)
-    if pulls and trained_on is None:
-        raise ValueError("withdrawing the revoked items' pull needs what the model was trained on (trained_on)")
+    if pulls:
+        check_trained_on(trained_on, model)  # before anything changes
     delete_model_content(model, forget, retain)
     step = _Stepper(model, graphs, retain, config)
     started = time.perf_counter()

@@ -49,6 +49,19 @@ class TrainedOn:
     items: torch.Tensor
 
 
+def check_trained_on(trained_on: TrainedOn | None, model: GraphRecommender) -> None:
+    """Raise ``ValueError`` unless ``trained_on`` is there and its interactions and item embeddings are ``model``'s size."""
+    need = f"withdrawing the revoked items' pull needs what the model was trained on (trained_on): [{model.n_users}, {model.n_items}]"
+    if trained_on is None:
+        raise ValueError(f"{need} interactions and [{model.n_items}, d] item embeddings, got none")
+    d = model.item_embedding.weight.shape[1]
+    if trained_on.train.shape != (model.n_users, model.n_items) or tuple(trained_on.items.shape) != (model.n_items, d):
+        raise ValueError(
+            f"{need} interactions and [{model.n_items}, {d}] item embeddings, got {list(trained_on.train.shape)} and "
+            f"{list(trained_on.items.shape)}"
+        )
+
+
 @torch.no_grad()
 def withdraw_revoked_pull(model: GraphRecommender, trained_on: TrainedOn, revoked: np.ndarray, held: np.ndarray) -> dict:
     r"""Take out of every user's ID row the pull of the ``revoked`` items it was trained on, in place; return its facts.

@@ -54,6 +54,10 @@ def test_mmrecun_withdraws_the_pull_of_revoked_items_only_with_what_the_parent_w
     model = copy.deepcopy(parent)
     with torch.no_grad():
         trained_on = TrainedOn(slice_data.train, parent.propagate(graphs_of(slice_data)).items)
+    short = TrainedOn(slice_data.train[:-1], trained_on.items)  # another catalogue's interactions: refused, nothing moved
+    with pytest.raises(ValueError, match=r"trained_on.*got \[%d, %d\]" % (slice_data.n_users - 1, slice_data.n_items)):
+        unlearn(model, slice_data, forget, retain, graphs_of(retain), config, trained_on=short)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), parent.state_dict().values(), strict=True))
     result = unlearn(model, slice_data, forget, retain, graphs_of(retain), config, trained_on=trained_on)
     touched = np.flatnonzero(np.asarray(slice_data.train[:, forget.items].sum(axis=1)).ravel() > 0)
     moved = np.setdiff1d(touched, forget.users)  # the erased users' rows are fresh draws, left as drawn
